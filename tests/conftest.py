@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny corpus, a tiny config and a tiny trained-for-nothing model."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from textwae.config import Config, load_config
+from textwae.model import TextWAE
+from textwae.tokenizer import Tokenizer
+
+REPO = Path(__file__).resolve().parent.parent
+EMBEDDED_CORPUS = REPO / "data" / "stories.jsonl"
+
+TINY = {
+    "tokenizer": {"vocab_size": 120},
+    "model": {"embedding_dim": 16, "hidden_size": 24, "latent_dim": 4},
+    "prior": {"components": 3},
+    "train": {"batch_size": 8, "max_steps": 4, "eval_every": 2, "log_every": 1,
+              "checkpoint_every": 2, "warmup_steps": 1},
+}
+
+
+def toy_texts(n: int = 120, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    names = ["anna", "ben", "cora", "dev", "emil", "fay"]
+    places = ["cafe", "park", "museum", "station"]
+    moods = ["calm", "busy", "cold", "bright"]
+    return [f"{rng.choice(names)} went to the {rng.choice(moods)} {rng.choice(places)} ."
+            for _ in range(n)]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "corpus.jsonl"
+    lines = [json.dumps({"text": text, "label": str(i % 3)})
+             for i, text in enumerate(toy_texts())]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_config(corpus: Path) -> Config:
+    return load_config(TINY, overrides=[f"data.train={corpus}"])
+
+
+@pytest.fixture
+def tiny_model(tiny_config: Config) -> TextWAE:
+    tokenizer = Tokenizer.train(toy_texts(), tiny_config.tokenizer)
+    return TextWAE(tiny_config, tokenizer)

@@ -1,0 +1,5 @@
+"""python -m textwae {train,generate} ..."""
+
+from textwae.cli import main
+
+main()

@@ -1,0 +1,265 @@
+"""Typed configuration: nested dataclasses, loaded from YAML and overridden by `key=value`.
+
+Config flows one way: `configs/default.yaml` (every default) <- an experiment YAML holding only
+what differs <- command-line overrides. The merged result is saved in the run directory, so a
+checkpoint rebuilds without the original command line. Unknown keys and wrong types raise
+`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config key or value the user must fix."""
+
+
+@dataclass
+class DataConfig:
+    train: str | list[str] = "data/stories.jsonl"  # path, glob, list of paths or `datasets` name
+    valid: str | list[str] | None = None  # None: hold out `valid_fraction` of train
+    format: str = "auto"  # auto (by extension) | text | jsonl | csv | tsv | hf
+    text_field: str | list[str] = "text"  # several columns are joined with a space
+    label_field: str | None = None  # optional string label column
+    unit: str = "story"  # story: one record is one unit | sentence: split records into sentences
+    valid_fraction: float = 0.05
+    split_seed: int = 0  # the held-out split depends only on this and the data
+    max_length: int = 64  # tokens per unit, bos/eos included; longer units are truncated
+    encoding_errors: str = "strict"  # strict: non-UTF-8 bytes are an error | replace
+    hf_split: str = "train"  # split read from a `datasets` name
+
+
+@dataclass
+class TokenizerConfig:
+    type: str = "sentencepiece"
+    model_type: str = "unigram"  # unigram | bpe
+    vocab_size: int = 2000
+    character_coverage: float = 1.0
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = "gru"
+    decoder: str = "gru"
+    latent: str = "deterministic"  # deterministic | gaussian
+    regularizer: str = "mmd"  # mmd
+    embedding_dim: int = 256
+    hidden_size: int = 512  # GRU state size; the encoder is bidirectional, H per direction
+    num_layers: int = 1
+    latent_dim: int = 32
+    dropout: float = 0.1
+    word_dropout: float = 0.1  # share of decoder inputs replaced by unk while training
+    logvar_penalty: float = 0.0  # gaussian latent: weight of sum |log sigma^2| (stops collapse)
+    tie_embeddings: bool = True  # decoder output layer shares the input embedding
+
+
+@dataclass
+class PriorConfig:
+    components: int = 4  # K mixture components, numbered 0..K-1
+    spread: float = 4.0  # distance of each component mean from the origin
+    scale: float = 1.0  # standard deviation of every component
+
+
+@dataclass
+class RegularizerConfig:
+    weight: float = 10.0  # lambda in  recon + lambda * D(Q_Z, P_Z)
+    kernel: str = "imq"  # imq | rbf
+    scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0])
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    device: str = "cpu"
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
+    grad_clip: float = 1.0
+    max_steps: int = 20000
+    max_time: float | None = None  # wall-clock budget in seconds; the schedule follows it
+    eval_every: int = 500
+    eval_batches: int | None = None  # None: the whole validation split
+    log_every: int = 50
+    checkpoint_every: int = 500
+    num_threads: int | None = None  # torch intra-op threads; None: torch's default
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    regularizer: RegularizerConfig = field(default_factory=RegularizerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def _check_value(key: str, value: Any, annotation: Any) -> Any:
+    """Return `value` converted to `annotation`, or raise ConfigError naming `key`."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(annotation):
+            try:
+                return _check_value(key, value, option)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} is not a valid {_type_name(annotation)}")
+    if annotation is type(None):
+        if value is None:
+            return None
+    elif origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if isinstance(value, list):
+            return [_check_value(key, item, item_type) for item in value]
+    elif annotation is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, annotation):
+        return value
+    raise ConfigError(f"{key}: {value!r} is not a valid {_type_name(annotation)}")
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _merge(target: Any, updates: dict[str, Any], prefix: str = "") -> None:
+    """Apply a nested dict of updates to a dataclass instance in place, checking every key."""
+    if not isinstance(updates, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {updates!r}")
+    hints = typing.get_type_hints(type(target))
+    for key, value in updates.items():
+        dotted = f"{prefix}{key}"
+        if key not in hints:
+            raise ConfigError(_unknown_key_message(dotted, [f"{prefix}{name}" for name in hints]))
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            _merge(current, value, prefix=f"{dotted}.")
+        else:
+            setattr(target, key, _check_value(dotted, value, hints[key]))
+
+
+def _unknown_key_message(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+    return f"unknown config key {key!r}{hint}"
+
+
+def all_keys(config: Any | None = None, prefix: str = "") -> list[str]:
+    """Every dotted leaf key of a config, e.g. 'train.max_steps'."""
+    config = Config() if config is None else config
+    keys = []
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if dataclasses.is_dataclass(value):
+            keys.extend(all_keys(value, prefix=f"{prefix}{item.name}."))
+        else:
+            keys.append(f"{prefix}{item.name}")
+    return keys
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """Turn ['train.max_steps=100', 'data.train=[a.txt, b.txt]'] into a nested dict.
+
+    Values are parsed as YAML, so numbers, booleans, null and lists work as users expect.
+    """
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as error:
+            raise ConfigError(f"override {item!r}: cannot parse value: {error}") from error
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error.strerror}") from error
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {path} is not valid YAML: {error}") from error
+    return loaded or {}
+
+
+def load_config(*sources: str | Path | dict[str, Any], overrides: list[str] = ()) -> Config:
+    """Merge YAML files or dicts, in order, then `key=value` overrides, onto the defaults."""
+    config = Config()
+    for source in sources:
+        _merge(config, source if isinstance(source, dict) else read_yaml(source))
+    _merge(config, parse_overrides(list(overrides)))
+    validate(config)
+    return config
+
+
+def _require(key: str, value: Any, choices: typing.Iterable[Any]) -> None:
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
+
+
+def validate(config: Config) -> None:
+    """Check values whose type is right but whose meaning is not."""
+    _require("data.format", config.data.format, ["auto", "text", "jsonl", "csv", "tsv", "hf"])
+    _require("data.unit", config.data.unit, ["story", "sentence"])
+    _require("data.encoding_errors", config.data.encoding_errors, ["strict", "replace"])
+    _require("tokenizer.type", config.tokenizer.type, ["sentencepiece"])
+    _require("tokenizer.model_type", config.tokenizer.model_type, ["unigram", "bpe"])
+    _require("model.encoder", config.model.encoder, ["gru"])
+    _require("model.decoder", config.model.decoder, ["gru"])
+    _require("model.latent", config.model.latent, ["deterministic", "gaussian"])
+    _require("model.regularizer", config.model.regularizer, ["mmd"])
+    _require("regularizer.kernel", config.regularizer.kernel, ["imq", "rbf"])
+    positive = {
+        "prior.components": config.prior.components,
+        "prior.scale": config.prior.scale,
+        "model.latent_dim": config.model.latent_dim,
+        "model.hidden_size": config.model.hidden_size,
+        "tokenizer.vocab_size": config.tokenizer.vocab_size,
+        "train.batch_size": config.train.batch_size,
+        "train.max_steps": config.train.max_steps,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key} must be positive, got {value}")
+    if config.data.max_length < 3:
+        raise ConfigError("data.max_length must be at least 3 (bos, one token, eos)")
+    if not 0.0 < config.data.valid_fraction < 1.0:
+        raise ConfigError("data.valid_fraction must lie strictly between 0 and 1")
+    if not 0.0 <= config.model.word_dropout < 1.0:
+        raise ConfigError("model.word_dropout must lie in [0, 1)")

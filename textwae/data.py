@@ -1,0 +1,437 @@
+"""Corpus reading, unit splitting and length-bucketed batching; nothing model-specific.
+
+Texts come from plain text, JSON Lines, CSV/TSV files or a `datasets` source and become
+`Example`s (one per unit: a whole record, or one sentence of it). Token ids arrive from the
+tokenizer as lists of ints; `collate` pads them and `BucketBatchSampler` groups units of
+similar length so little compute goes to padding.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import io
+import json
+import math
+import os
+import random
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from textwae.config import ConfigError, DataConfig
+
+
+class DataError(ValueError):
+    """Unreadable, empty or malformed data: a user error with a clear message."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str | None = None
+
+
+FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv"}
+# A missing path with one of these suffixes is a missing file, never a `datasets` name.
+FILE_SUFFIXES = {".txt", ".text", *FORMAT_BY_SUFFIX}
+HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+# `datasets` builder (and its options) that reads each local file format, for format "hf".
+HF_BUILDERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "text": ("text", {}),
+    "jsonl": ("json", {}),
+    "csv": ("csv", {}),
+    "tsv": ("csv", {"delimiter": "\t"}),
+}
+
+# Sentence boundaries, good enough for English and deliberately simple:
+#  - `.`, `!` or `?` (optionally followed by a closing quote or bracket), then whitespace,
+#    then an uppercase letter, digit or opening quote: "It rained. Then ..." -- unless the
+#    full stop ends a title such as "Mr." (names follow titles in stories);
+#  - a lone `.`, `!` or `?` token between spaces, as in lowercased tokenised corpora:
+#    "the food was great . i loved it ."
+# Abbreviations other than titles, initials and decimal points in tokenised text may split.
+TITLES = ("Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "St.", "Jr.", "Sr.")
+SENTENCE_BOUNDARY = re.compile(
+    "".join(rf"(?<!\b{re.escape(title)})" for title in TITLES)
+    + r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]]))\s+(?=[\"'“‘(\[]?[A-Z0-9])"
+    + r"|(?<=\s[.!?])\s+"
+)
+
+
+def normalize_whitespace(text: str) -> str:
+    return " ".join(text.split())
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split one record into sentences with `SENTENCE_BOUNDARY` (see its comment)."""
+    return [part for part in (s.strip() for s in SENTENCE_BOUNDARY.split(text)) if part]
+
+
+UNIT_SPLITTERS: dict[str, Callable[[str], list[str]]] = {
+    "story": lambda text: [text],
+    "sentence": split_sentences,
+}
+
+
+def read_examples(source: str | list[str], cfg: DataConfig) -> list[Example]:
+    """Read every unit of `source`: a path, glob, list of those, or `datasets` name.
+
+    Texts are whitespace-normalised and empty ones skipped; `cfg.unit` decides whether a
+    record is one unit or is split into sentences that keep its label.
+    """
+    return _to_units(_read_records(source, cfg), cfg.unit)
+
+
+def split_train_valid(
+    examples: list[Example], fraction: float, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """Hold out the `round(fraction * n)` examples (at least one, at most n - 1) whose
+    seeded hash of the text is smallest.
+
+    Hashing rather than shuffling makes the split depend only on the texts and the seed, not
+    on their order, and keeps it nearly the same when the corpus grows. Both parts keep the
+    corpus order.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"valid fraction must lie strictly between 0 and 1, got {fraction}")
+    if len(examples) < 2:
+        raise DataError(
+            f"cannot hold out a validation split from {len(examples)} example(s); "
+            "add data or set data.valid"
+        )
+    n_valid = min(max(round(fraction * len(examples)), 1), len(examples) - 1)
+
+    def key(i: int) -> tuple[bytes, int]:
+        digest = hashlib.blake2b(f"{seed}\0{examples[i].text}".encode(), digest_size=8)
+        return digest.digest(), i
+
+    held_out = set(sorted(range(len(examples)), key=key)[:n_valid])
+    train = [ex for i, ex in enumerate(examples) if i not in held_out]
+    valid = [ex for i, ex in enumerate(examples) if i in held_out]
+    return train, valid
+
+
+def load_splits(cfg: DataConfig) -> tuple[list[Example], list[Example]]:
+    """Train and validation units: `cfg.valid` if given, else a held-out part of `cfg.train`.
+
+    The hold-out is drawn from whole records before sentence splitting, so sentences of one
+    story never end up on both sides.
+    """
+    if cfg.valid is not None:
+        return read_examples(cfg.train, cfg), read_examples(cfg.valid, cfg)
+    records = _read_records(cfg.train, cfg)
+    train, valid = split_train_valid(records, cfg.valid_fraction, cfg.split_seed)
+    return _to_units(train, cfg.unit), _to_units(valid, cfg.unit)
+
+
+def _to_units(records: list[Example], unit: str) -> list[Example]:
+    if unit not in UNIT_SPLITTERS:
+        raise ConfigError(f"data.unit: {unit!r} is not one of {', '.join(UNIT_SPLITTERS)}")
+    split = UNIT_SPLITTERS[unit]
+    return [Example(part, record.label) for record in records for part in split(record.text)]
+
+
+def _read_records(source: str | list[str], cfg: DataConfig) -> list[Example]:
+    """Whole records (stories, lines or rows) of every source, in order."""
+    sources = [source] if isinstance(source, str) else list(source)
+    if not sources:
+        raise DataError("no data source given")
+    if cfg.format not in {"auto", "hf", *HF_BUILDERS}:
+        raise ConfigError(f"data.format: unknown format {cfg.format!r}")
+    records = []
+    for item in sources:
+        if cfg.format == "hf":
+            records.extend(_read_hf(item, cfg))
+        elif cfg.format == "auto" and _looks_like_hub_name(item):
+            records.extend(_load_hf(item, cfg, item, split=cfg.hf_split))
+        else:
+            for path in _expand(item, files_only=True):
+                records.extend(_read_file(path, cfg))
+    return records
+
+
+def _has_magic(source: str) -> bool:
+    return any(char in source for char in "*?[")
+
+
+def _looks_like_hub_name(source: str) -> bool:
+    """A `datasets` name: not a local path or glob, and no data-file suffix ("owner/name")."""
+    return (
+        not _has_magic(source)
+        and not os.path.exists(os.path.expanduser(source))
+        and HUB_NAME.fullmatch(source) is not None
+        and Path(source).suffix.lower() not in FILE_SUFFIXES
+    )
+
+
+def _expand(source: str, files_only: bool) -> list[Path]:
+    """The sorted, de-duplicated paths a path or glob names; a DataError if there are none."""
+    pattern = os.path.expanduser(source)
+    if not _has_magic(pattern):
+        path = Path(pattern)
+        if not path.exists():
+            raise DataError(f"{source}: no such file")
+        if files_only and not path.is_file():
+            raise DataError(f"{source}: is a directory; use a glob such as {source}/*.txt")
+        return [path]
+    matches = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))]
+    matches = [path for path in matches if path.is_file() or not files_only]
+    if not matches:
+        raise DataError(f"{source}: the glob matches no files")
+    return list(dict.fromkeys(matches))
+
+
+def _file_format(path: Path, cfg: DataConfig) -> str:
+    if cfg.format in ("auto", "hf"):
+        return FORMAT_BY_SUFFIX.get(path.suffix.lower(), "text")
+    return cfg.format
+
+
+def _read_file(path: Path, cfg: DataConfig) -> list[Example]:
+    text = _decode(path, cfg.encoding_errors)
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty or holds only whitespace")
+    fmt = _file_format(path, cfg)
+    if fmt == "text":
+        records = _plain_text_records(text, path, cfg)
+    elif fmt == "jsonl":
+        records = _table_records(str(path), *_jsonl_table(text, path), cfg)
+    else:
+        delimiter = "\t" if fmt == "tsv" else ","
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        columns = list(reader.fieldnames or [])
+        records = _table_records(str(path), columns, _csv_rows(reader, path), cfg)
+    if not records:
+        raise DataError(f"{path}: no record has any text")
+    return records
+
+
+def _decode(path: Path, errors: str) -> str:
+    """File contents as text; with errors="strict" a bad byte is reported by line."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read: {error.strerror}") from error
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is no part of the text
+    try:
+        return data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise DataError(
+            f"{path}: line {line}: not valid UTF-8 ({error.reason}); convert the file to "
+            "UTF-8 or set data.encoding_errors=replace"
+        ) from error
+
+
+def _plain_text_records(text: str, path: Path, cfg: DataConfig) -> list[Example]:
+    """Blank-line-separated blocks if the file has any blank line inside, else lines."""
+    if cfg.label_field is not None:
+        raise DataError(f"{path}: plain text has no label column; unset data.label_field")
+    body = text.strip()
+    blocks = re.split(r"\n\s*\n", body) if re.search(r"\n\s*\n", body) else body.split("\n")
+    return [Example(t) for t in map(normalize_whitespace, blocks) if t]
+
+
+def _jsonl_table(text: str, path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """Columns (every key seen, in order of appearance) and rows of a JSON Lines file."""
+    rows = []
+    # Split on "\n" alone: str.splitlines would also cut at U+2028 inside JSON strings.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(
+                f"{path}: line {number}: malformed JSON ({error.msg}); "
+                "expected one JSON object per line"
+            ) from error
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: line {number}: expected a JSON object, got {line[:40]!r}")
+        rows.append(row)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return columns, rows
+
+
+def _csv_rows(reader: csv.DictReader, path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        yield from reader
+    except csv.Error as error:
+        raise DataError(f"{path}: line {reader.line_num}: {error}") from error
+
+
+def _table_records(
+    where: str, columns: list[str], rows: Iterable[dict[str, Any]], cfg: DataConfig
+) -> list[Example]:
+    """Records from rows of named columns, after checking the configured columns exist."""
+    text_fields = _text_fields(cfg)
+    present = ", ".join(columns) or "none"
+    missing = [name for name in text_fields if name not in columns]
+    if missing:
+        raise DataError(
+            f"{where}: no text column {', '.join(missing)} (data.text_field); "
+            f"columns present: {present}"
+        )
+    if cfg.label_field is not None and cfg.label_field not in columns:
+        raise DataError(
+            f"{where}: no label column {cfg.label_field} (data.label_field); "
+            f"columns present: {present}"
+        )
+    records = []
+    for row in rows:
+        text = normalize_whitespace(" ".join(_cell(row.get(name)) for name in text_fields))
+        if text:
+            label = _cell(row.get(cfg.label_field)).strip() if cfg.label_field else ""
+            records.append(Example(text, label or None))
+    return records
+
+
+def _text_fields(cfg: DataConfig) -> list[str]:
+    return [cfg.text_field] if isinstance(cfg.text_field, str) else list(cfg.text_field)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _read_hf(source: str, cfg: DataConfig) -> list[Example]:
+    """Read through `datasets`: local files by their builder, a directory or a hub name."""
+    local = _has_magic(source) or os.path.exists(os.path.expanduser(source))
+    if not local:
+        return _load_hf(source, cfg, source, split=cfg.hf_split)
+    records = []
+    for path in _expand(source, files_only=False):
+        if path.is_dir():
+            records.extend(_load_hf(str(path), cfg, str(path), split=cfg.hf_split))
+        else:
+            builder, options = HF_BUILDERS[_file_format(path, cfg)]
+            records.extend(
+                _load_hf(builder, cfg, str(path), data_files=str(path), split="train", **options)
+            )
+    return records
+
+
+def _load_hf(path: str, cfg: DataConfig, where: str, **kwargs: Any) -> list[Example]:
+    """`datasets.load_dataset(path, **kwargs)` as records; its failures become DataErrors."""
+    import datasets  # imported here: it takes seconds and only this path needs it
+
+    try:
+        dataset = datasets.load_dataset(path, **kwargs)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{where}: cannot load it with `datasets`: {error}") from error
+    text_fields = _text_fields(cfg)
+    wanted = [name for name in [*text_fields, cfg.label_field] if name in dataset.column_names]
+    rows = dataset.select_columns(list(dict.fromkeys(wanted)))
+    records = _table_records(where, dataset.column_names, rows, cfg)
+    if not records:
+        raise DataError(f"{where}: no record has any text")
+    return records
+
+
+@dataclass
+class Batch:
+    ids: torch.Tensor  # (B, T) long, padded with pad_id
+    mask: torch.Tensor  # (B, T) bool, True at real tokens
+    lengths: torch.Tensor  # (B,) long
+    index: torch.Tensor  # (B,) long, position of each unit in the dataset (labels etc.)
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(*(getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)))
+
+
+def collate(sequences: list[list[int]], indices: list[int], pad_id: int) -> Batch:
+    """Pad token-id lists to the longest one into a `Batch`."""
+    if not sequences or len(sequences) != len(indices):
+        raise ValueError(
+            f"collate needs one index per sequence and at least one sequence, got "
+            f"{len(sequences)} sequences and {len(indices)} indices"
+        )
+    lengths = torch.tensor([len(seq) for seq in sequences], dtype=torch.long)  # (B,)
+    mask = torch.arange(int(lengths.max())) < lengths[:, None]  # (B, T)
+    ids = torch.full(mask.shape, pad_id, dtype=torch.long)  # (B, T)
+    ids[mask] = torch.tensor([tok for seq in sequences for tok in seq], dtype=torch.long)
+    return Batch(ids, mask, lengths, torch.tensor(indices, dtype=torch.long))
+
+
+class BucketBatchSampler:
+    """Length-bucketed batches: sort by length inside pools of `pool_batches * batch_size`
+    shuffled examples, cut into batches, shuffle the batches. Deterministic given (seed, epoch).
+
+    Pools keep batches random across epochs while each batch holds similar lengths. For
+    torch.distributed, the epoch's global batch list is dealt round-robin to `num_replicas`
+    ranks after trimming its tail, so every rank runs the same number of steps. With
+    shuffle=False (evaluation) batches follow ascending length and nothing is shuffled.
+    """
+
+    def __init__(
+        self,
+        lengths: list[int],
+        batch_size: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        pool_batches: int = 50,
+        num_replicas: int = 1,
+        rank: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        if batch_size < 1 or pool_batches < 1:
+            raise ValueError("batch_size and pool_batches must be positive")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} must lie in [0, num_replicas={num_replicas})")
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.pool_batches = pool_batches
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.drop_last = drop_last
+        if len(self) == 0:
+            # An empty epoch would make a step-counting training loop spin forever.
+            raise ValueError(
+                f"{len(self.lengths)} units give no batch of {batch_size} for each of "
+                f"{num_replicas} rank(s)"
+            )
+
+    def __len__(self) -> int:
+        n = len(self.lengths)
+        total = n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return total // self.num_replicas
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        """This rank's index batches of one epoch, in the order to run them."""
+        by_length = self.lengths.__getitem__
+        if self.shuffle:
+            rng = random.Random(f"{self.seed}:{epoch}")  # str seeds hash stably across runs
+            order = list(range(len(self.lengths)))
+            rng.shuffle(order)
+            pool = self.pool_batches * self.batch_size
+            pools = (order[s : s + pool] for s in range(0, len(order), pool))
+            order = [i for chunk in pools for i in sorted(chunk, key=by_length)]
+        else:
+            order = sorted(range(len(self.lengths)), key=by_length)
+        batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if self.shuffle:
+            rng.shuffle(batches)
+        usable = len(batches) // self.num_replicas * self.num_replicas
+        return batches[self.rank : usable : self.num_replicas]
+
+
+def iterate_batches(
+    sequences: list[list[int]],
+    sampler: BucketBatchSampler,
+    epoch: int,
+    pad_id: int,
+    start: int = 0,
+) -> Iterator[Batch]:
+    """Collated batches of one epoch from batch number `start` on (exact mid-epoch resume)."""
+    for indices in sampler.batches(epoch)[start:]:
+        yield collate([sequences[i] for i in indices], indices, pad_id)

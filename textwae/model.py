@@ -1,0 +1,117 @@
+"""TextWAE: encoder -> latent -> decoder, regularised towards a mixture-of-Gaussians prior."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from textwae import checkpoint
+from textwae.config import Config, ConfigError, load_config
+from textwae.data import Batch
+from textwae.decoders import DECODERS
+from textwae.encoders import ENCODERS
+from textwae.latent import LATENTS, LatentOutput, logvar_penalty
+from textwae.priors import MixtureOfGaussians
+from textwae.regularizers import REGULARIZERS
+from textwae.tokenizer import PAD_ID, UNK_ID, Tokenizer, TokenizerError
+
+
+@dataclass
+class TextWAEOutput:
+    loss: torch.Tensor  # recon + lambda * reg + penalty: what the optimiser minimises
+    recon: torch.Tensor  # mean cross-entropy per target token
+    reg: torch.Tensor  # D(Q_Z, P_Z) on this batch
+    penalty: torch.Tensor | float  # log-variance penalty of a Gaussian latent, weighted
+    latent: LatentOutput
+    logits: torch.Tensor  # (B, T-1, V) predictions of ids[:, 1:]
+    correct: torch.Tensor  # number of target tokens predicted right (argmax)
+    tokens: torch.Tensor  # number of target tokens
+
+
+def word_dropout(ids: torch.Tensor, rate: float) -> torch.Tensor:
+    """Replace a share `rate` of real input tokens (not bos, not pad) by unk."""
+    drop = torch.rand(ids.shape, device=ids.device) < rate
+    drop[:, 0] = False
+    return ids.masked_fill(drop & (ids != PAD_ID), UNK_ID)
+
+
+class TextWAE(nn.Module):
+    """The whole model; a run directory rebuilds it with `from_pretrained`."""
+
+    def __init__(self, config: Config, tokenizer: Tokenizer) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        cfg, vocab = config.model, tokenizer.vocab_size
+        self.encoder = ENCODERS[cfg.encoder](cfg, vocab)
+        self.latent = LATENTS[cfg.latent](self.encoder.output_size, cfg.latent_dim)
+        self.prior = MixtureOfGaussians(config.prior, cfg.latent_dim)
+        self.regularizer = REGULARIZERS[cfg.regularizer](config.regularizer, self.prior)
+        self.decoder = DECODERS[cfg.decoder](cfg, vocab)
+
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> LatentOutput:
+        return self.latent(self.encoder(ids, mask))
+
+    def forward(self, batch: Batch) -> TextWAEOutput:
+        latent = self.encode(batch.ids, batch.mask)
+        inputs, targets = batch.ids[:, :-1], batch.ids[:, 1:]  # (B, T-1) each
+        if self.training and self.config.model.word_dropout > 0:
+            inputs = word_dropout(inputs, self.config.model.word_dropout)
+        logits = self.decoder(inputs, latent.z)  # (B, T-1, V)
+        target_mask = batch.mask[:, 1:]
+        flat_logits, flat_targets = logits[target_mask], targets[target_mask]  # (N, V), (N,)
+        recon = F.cross_entropy(flat_logits, flat_targets)
+        reg = self.regularizer(latent)
+        penalty = self.config.model.logvar_penalty * logvar_penalty(latent.logvar)
+        loss = recon + self.config.regularizer.weight * reg + penalty
+        correct = (flat_logits.argmax(dim=-1) == flat_targets).sum()
+        return TextWAEOutput(loss=loss, recon=recon, reg=reg, penalty=penalty, latent=latent,
+                             logits=logits, correct=correct, tokens=target_mask.sum())
+
+    def save_pretrained(self, run_dir: str | Path) -> None:
+        """Write config.yaml, tokenizer.model and model.safetensors (each atomically)."""
+        run_dir = Path(run_dir)
+        checkpoint.atomic_write(run_dir / checkpoint.CONFIG_FILE, self.config.save)
+        checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, self.tokenizer.save)
+        checkpoint.save_tensors(run_dir / checkpoint.WEIGHTS_FILE, self.state_dict(),
+                                metadata={"tokenizer_sha256": self.tokenizer.fingerprint()})
+
+    @classmethod
+    def from_pretrained(cls, run_dir: str | Path, device: str = "cpu") -> TextWAE:
+        """Rebuild a model from its run directory alone; nothing is unpickled."""
+        run_dir = checkpoint.check_model_files(run_dir)
+        try:
+            config = load_config(run_dir / checkpoint.CONFIG_FILE)
+        except ConfigError as error:
+            raise checkpoint.RunDirectoryError(f"{run_dir}: {error}") from error
+        try:
+            tokenizer = Tokenizer.load(run_dir / checkpoint.TOKENIZER_FILE)
+        except TokenizerError as error:
+            raise checkpoint.RunDirectoryError(str(error)) from error
+        model = cls(config, tokenizer)
+        weights, metadata = checkpoint.load_tensors(run_dir / checkpoint.WEIGHTS_FILE)
+        if metadata.get("tokenizer_sha256") != tokenizer.fingerprint():
+            raise checkpoint.RunDirectoryError(
+                f"{run_dir}: tokenizer.model is not the tokenizer model.safetensors was trained "
+                "with")
+        model.load_weights(weights, source=run_dir / checkpoint.WEIGHTS_FILE)
+        return model.to(device).eval()
+
+    def load_weights(self, weights: dict[str, torch.Tensor], source: Path | str) -> None:
+        """Load a state dict, explaining a mismatch instead of dumping shapes."""
+        expected = self.state_dict()
+        missing = sorted(set(expected) - set(weights))
+        unexpected = sorted(set(weights) - set(expected))
+        if missing or unexpected:
+            raise checkpoint.RunDirectoryError(
+                f"{source} does not fit the model in its config.yaml: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}")
+        wrong = [name for name in expected if weights[name].shape != expected[name].shape]
+        if wrong:
+            raise checkpoint.RunDirectoryError(
+                f"{source}: shapes of {', '.join(wrong[:3])} do not match config.yaml")
+        self.load_state_dict(weights)

@@ -1,0 +1,238 @@
+"""The one training loop: data -> tokenizer -> model -> steps, evaluation and checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from textwae import checkpoint
+from textwae.config import Config, TrainConfig
+from textwae.data import BucketBatchSampler, DataError, iterate_batches, load_splits
+from textwae.divergences import mmd
+from textwae.model import TextWAE, TextWAEOutput
+from textwae.tokenizer import PAD_ID, Tokenizer
+
+MAX_MMD_CODES = 1000  # validation MMD is quadratic in the number of codes
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a NaN loss); the run directory keeps its last good state."""
+
+
+def learning_rate(cfg: TrainConfig, progress: float, step: int) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine decay to `lr * min_lr_ratio`.
+
+    `progress` in [0, 1] is the larger of the step and the time budget used, so a run
+    limited by `max_time` still ends its schedule when its time ends.
+    """
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+@dataclass
+class Progress:
+    """Where training stands: everything but tensors that an exact resume needs."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0  # the next batch of `epoch` to train on
+    elapsed: float = 0.0  # seconds of training so far, over all sessions
+    best_valid: float = math.inf
+
+
+class Trainer:
+    """Trains a TextWAE on token sequences, writing everything into `run_dir`."""
+
+    def __init__(self, model: TextWAE, train: list[list[int]], valid: list[list[int]],
+                 run_dir: str | Path) -> None:
+        self.model = model
+        self.cfg = model.config.train
+        self.train_sequences, self.valid_sequences = train, valid
+        self.run_dir = Path(run_dir)
+        self.device = torch.device(self.cfg.device)
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr,
+                                           weight_decay=self.cfg.weight_decay)
+        self.sampler = BucketBatchSampler([len(s) for s in train], self.cfg.batch_size,
+                                          seed=self.cfg.seed)
+        self.valid_sampler = BucketBatchSampler([len(s) for s in valid], self.cfg.batch_size,
+                                                shuffle=False)
+        self.progress = Progress()
+
+    # -- state -------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": torch.get_rng_state(),
+            "progress": vars(self.progress).copy(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        self.progress = Progress(**state["progress"])
+
+    def save_state(self) -> None:
+        if math.isinf(self.progress.best_valid):  # no validation yet: the top holds the last
+            self.model.save_pretrained(self.run_dir)
+        checkpoint.save_state(self.run_dir / checkpoint.STATE_FILE, self.state_dict())
+
+    def resume(self) -> None:
+        path = self.run_dir / checkpoint.STATE_FILE
+        if not path.is_file():
+            raise checkpoint.RunDirectoryError(f"cannot resume: {path} does not exist")
+        self.load_state_dict(checkpoint.load_state(path))
+
+    # -- loop --------------------------------------------------------------------------
+
+    def _done(self) -> bool:
+        p, cfg = self.progress, self.cfg
+        return p.step >= cfg.max_steps or (cfg.max_time is not None and p.elapsed >= cfg.max_time)
+
+    def _fraction_done(self) -> float:
+        fraction = self.progress.step / self.cfg.max_steps
+        if self.cfg.max_time is not None:
+            fraction = max(fraction, self.progress.elapsed / self.cfg.max_time)
+        return fraction
+
+    def fit(self) -> dict[str, float]:
+        """Train until `max_steps` or `max_time`; return the last validation metrics."""
+        self.model.to(self.device)
+        bar = tqdm(total=self.cfg.max_steps, initial=self.progress.step, file=sys.stderr,
+                   desc="train", dynamic_ncols=True, disable=None)
+        metrics: dict[str, float] = {}
+        while not self._done():
+            batches = iterate_batches(self.train_sequences, self.sampler, self.progress.epoch,
+                                      PAD_ID, start=self.progress.batch_in_epoch)
+            for batch in batches:
+                started = time.perf_counter()
+                output = self.train_step(batch.to(self.device))
+                p = self.progress
+                p.batch_in_epoch += 1
+                p.step += 1
+                p.elapsed += time.perf_counter() - started
+                bar.update(1)
+                if p.step % self.cfg.log_every == 0:
+                    self._log_train(output, bar)
+                if p.step % self.cfg.eval_every == 0:
+                    metrics = self.evaluate_and_keep_best()
+                if p.step % self.cfg.checkpoint_every == 0:
+                    self.save_state()
+                if self._done():
+                    break
+            else:
+                self.progress.epoch += 1
+                self.progress.batch_in_epoch = 0
+        bar.close()
+        if self.progress.step % self.cfg.eval_every != 0:
+            metrics = self.evaluate_and_keep_best()
+        self.save_state()
+        return metrics
+
+    def train_step(self, batch: Any) -> TextWAEOutput:
+        self.model.train()
+        lr = learning_rate(self.cfg, self._fraction_done(), self.progress.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        output = self.model(batch)
+        if not torch.isfinite(output.loss):
+            raise TrainingError(
+                f"the loss became {output.loss.item()} at step {self.progress.step + 1}; "
+                f"stopped, and {self.run_dir} keeps its last good checkpoint. Try a lower "
+                "train.lr or regularizer.weight.")
+        self.optimizer.zero_grad(set_to_none=True)
+        output.loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        return output
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Teacher-forced reconstruction loss, token accuracy and MMD of codes to the prior."""
+        self.model.eval()
+        nll = correct = tokens = 0.0
+        codes = []
+        batches = iterate_batches(self.valid_sequences, self.valid_sampler, 0, PAD_ID)
+        for number, batch in enumerate(batches):
+            if self.cfg.eval_batches is not None and number >= self.cfg.eval_batches:
+                break
+            output = self.model(batch.to(self.device))
+            nll += output.recon.item() * output.tokens.item()
+            correct += output.correct.item()
+            tokens += output.tokens.item()
+            codes.append(output.latent.mean)
+        z = torch.cat(codes)[:MAX_MMD_CODES]
+        prior = self.model.prior
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        samples = prior.sample(len(z), generator=generator)
+        divergence = mmd(z, samples, prior.mean_squared_distance(),
+                         self.model.config.regularizer.scales,
+                         self.model.config.regularizer.kernel).item()
+        recon = nll / tokens
+        return {"recon": recon, "accuracy": correct / tokens, "mmd": divergence,
+                "loss": recon + self.model.config.regularizer.weight * divergence}
+
+    def evaluate_and_keep_best(self) -> dict[str, float]:
+        metrics = self.evaluate()
+        self._write_metrics({"split": "valid", **metrics})
+        if metrics["loss"] < self.progress.best_valid:
+            self.progress.best_valid = metrics["loss"]
+            self.model.save_pretrained(self.run_dir)
+        return metrics
+
+    def _log_train(self, output: TextWAEOutput, bar: tqdm) -> None:
+        record = {"split": "train", "loss": output.loss.item(), "recon": output.recon.item(),
+                  "reg": output.reg.item(), "lr": self.optimizer.param_groups[0]["lr"]}
+        bar.set_postfix(loss=f"{record['loss']:.3f}", recon=f"{record['recon']:.3f}",
+                        reg=f"{record['reg']:.4f}")
+        self._write_metrics(record)
+
+    def _write_metrics(self, record: dict[str, Any]) -> None:
+        line = {"step": self.progress.step, "elapsed": round(self.progress.elapsed, 3), **record}
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
+
+
+def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
+    """Train a model described by `config` into `run_dir`; resume a stopped run with `resume`.
+
+    A new run refuses a directory that already holds files, so nothing is overwritten.
+    """
+    run_dir = Path(run_dir)
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise checkpoint.RunDirectoryError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    torch.manual_seed(config.train.seed)
+    if config.train.num_threads is not None:
+        torch.set_num_threads(config.train.num_threads)
+    train_units, valid_units = load_splits(config.data)
+    if resume:
+        run_dir = checkpoint.check_model_files(run_dir)
+        tokenizer = Tokenizer.load(run_dir / checkpoint.TOKENIZER_FILE)
+    else:
+        tokenizer = Tokenizer.train((unit.text for unit in train_units), config.tokenizer)
+    if not valid_units:
+        raise DataError("the validation split is empty")
+    max_length = config.data.max_length
+    trainer = Trainer(TextWAE(config, tokenizer),
+                      tokenizer.encode_batch([u.text for u in train_units], max_length),
+                      tokenizer.encode_batch([u.text for u in valid_units], max_length),
+                      run_dir)
+    if resume:
+        trainer.resume()
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        trainer.model.save_pretrained(run_dir)  # a complete run directory from the start
+    return trainer.fit()
