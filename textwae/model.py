@@ -50,8 +50,13 @@ class TextWAE(nn.Module):
         self.encoder = ENCODERS[cfg.encoder](cfg, vocab)
         self.latent = LATENTS[cfg.latent](self.encoder.output_size, cfg.latent_dim)
         self.prior = MixtureOfGaussians(config.prior, cfg.latent_dim)
-        self.regularizer = REGULARIZERS[cfg.regularizer](config.regularizer, self.prior)
+        self.regularizer = REGULARIZERS[cfg.regularizer](config.regularizer, cfg.latent_dim)
         self.decoder = DECODERS[cfg.decoder](cfg, vocab)
+
+    def model_parameters(self) -> list[nn.Parameter]:
+        """What the main optimiser trains: everything but the regulariser's own parameters."""
+        own = {id(p) for p in self.regularizer.parameters()}
+        return [p for p in self.parameters() if id(p) not in own]
 
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> LatentOutput:
         return self.latent(self.encoder(ids, mask))
@@ -65,7 +70,7 @@ class TextWAE(nn.Module):
         target_mask = batch.mask[:, 1:]
         flat_logits, flat_targets = logits[target_mask], targets[target_mask]  # (N, V), (N,)
         recon = F.cross_entropy(flat_logits, flat_targets)
-        reg = self.regularizer(latent)
+        reg = self.regularizer(latent, self.prior)
         penalty = self.config.model.logvar_penalty * logvar_penalty(latent.logvar)
         loss = recon + self.config.regularizer.weight * reg + penalty
         correct = (flat_logits.argmax(dim=-1) == flat_targets).sum()

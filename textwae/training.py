@@ -6,6 +6,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from textwae import checkpoint
+from textwae.callbacks import Callback
 from textwae.config import Config, TrainConfig
 from textwae.data import BucketBatchSampler, DataError, iterate_batches, load_splits
 from textwae.divergences import mmd
@@ -54,13 +56,14 @@ class Trainer:
     """Trains a TextWAE on token sequences, writing everything into `run_dir`."""
 
     def __init__(self, model: TextWAE, train: list[list[int]], valid: list[list[int]],
-                 run_dir: str | Path) -> None:
+                 run_dir: str | Path, callbacks: Sequence[Callback] = ()) -> None:
         self.model = model
+        self.callbacks = list(callbacks)
         self.cfg = model.config.train
         self.train_sequences, self.valid_sequences = train, valid
         self.run_dir = Path(run_dir)
         self.device = torch.device(self.cfg.device)
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr,
+        self.optimizer = torch.optim.AdamW(model.model_parameters(), lr=self.cfg.lr,
                                            weight_decay=self.cfg.weight_decay)
         self.sampler = BucketBatchSampler([len(s) for s in train], self.cfg.batch_size,
                                           seed=self.cfg.seed)
@@ -76,6 +79,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "rng": torch.get_rng_state(),
             "progress": vars(self.progress).copy(),
+            "callbacks": [callback.state_dict() for callback in self.callbacks],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -83,6 +87,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         self.progress = Progress(**state["progress"])
+        for callback, callback_state in zip(self.callbacks, state["callbacks"], strict=True):
+            callback.load_state_dict(callback_state)
 
     def save_state(self) -> None:
         if math.isinf(self.progress.best_valid):  # no validation yet: the top holds the last
@@ -154,8 +160,10 @@ class Trainer:
                 "train.lr or regularizer.weight.")
         self.optimizer.zero_grad(set_to_none=True)
         output.loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.model.model_parameters(), self.cfg.grad_clip)
         self.optimizer.step()
+        for callback in self.callbacks:
+            callback.on_step_end(self, output)
         return output
 
     @torch.no_grad()
@@ -226,10 +234,11 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
     if not valid_units:
         raise DataError("the validation split is empty")
     max_length = config.data.max_length
-    trainer = Trainer(TextWAE(config, tokenizer),
+    model = TextWAE(config, tokenizer)
+    trainer = Trainer(model,
                       tokenizer.encode_batch([u.text for u in train_units], max_length),
                       tokenizer.encode_batch([u.text for u in valid_units], max_length),
-                      run_dir)
+                      run_dir, callbacks=model.regularizer.callbacks(config))
     if resume:
         trainer.resume()
     else:
