@@ -53,6 +53,8 @@ def _some(noun: str, kind: str, verb: str) -> Item:
     return Item(noun, kind, verb, "some", plural=True)
 
 
+# The vocabulary tables are kept compact by hand, so the formatter leaves them alone.
+# fmt: off
 PLACES: tuple[Place, ...] = (
     Place("cafe", ("barista", "waiter"), (
         Item("latte", "drink", "ordered"),
@@ -173,12 +175,12 @@ PLACES: tuple[Place, ...] = (
     Place("laundrette", ("attendant",), (
         Item("service wash", "service", "paid for"),
         Item("dry cleaning", "service", "collected", "the"),
-        Item("washing machine", "object", "used"),
+        Item("duvet wash", "service", "paid for"),
     )),
     Place("swimming pool", ("lifeguard", "receptionist"), (
         Item("swimming lesson", "experience", "booked"),
         Item("lane swim", "booking", "booked"),
-        Item("changing room", "room", "used"),
+        Item("sauna session", "experience", "booked"),
     )),
     Place("theatre", ("usher", "box office clerk"), (
         Item("play", "experience", "bought a ticket for"),
@@ -278,7 +280,7 @@ STATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "product": (
         ("well priced", "easy to find", "in stock", "good value"),
-        ("expired", "overpriced", "out of stock", "leaking"),
+        ("expired", "overpriced", "out of stock", "damaged"),
     ),
     "object": (
         ("sturdy", "well made", "spotless", "brand new"),
@@ -286,7 +288,7 @@ STATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "book": (
         ("in perfect condition", "a real page-turner", "beautifully printed"),
-        ("torn", "missing several pages", "covered in stains", "falling apart"),
+        ("torn", "badly stained", "water-damaged", "scribbled in"),
     ),
     "delivery": (
         ("handled with care", "sent the same day", "cheap to send"),
@@ -310,7 +312,7 @@ STATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "flowers": (
         ("fresh", "beautifully arranged", "bright and healthy"),
-        ("wilted", "drooping", "half dead", "brown at the edges"),
+        ("wilted", "limp", "half dead", "brown at the edges"),
     ),
 }
 CHEAP_KINDS = frozenset({"food", "drink", "produce", "product", "flowers"})
@@ -361,7 +363,7 @@ CLOCKS = {  # part of day -> times in order, so arrival < "now" < departure
     ),
 }
 WEATHER = (
-    "sunny", "cloudy", "windy", "raining lightly", "cold and bright", "warm and still", "foggy",
+    "sunny", "cloudy", "windy", "raining lightly", "bright and breezy", "warm and still", "foggy",
 )
 
 # Fields drawn afresh on every use (the rest are fixed per story in Slots).
@@ -381,11 +383,12 @@ POOLS: dict[str, tuple[str, ...]] = {
         "forty minutes", "almost an hour", "over an hour", "half an hour",
         "twenty-five minutes", "two hours",
     ),
-    "short_wait": ("five minutes", "ten minutes", "a few minutes", "fifteen minutes"),
+    "short_wait": ("five minutes", "ten minutes", "fifteen minutes", "twenty minutes"),
     "count": ("two", "three", "four", "five", "six"),
     "number": tuple(str(n) for n in range(12, 100, 7)),
     "bus": ("4", "7", "12", "21", "36", "43", "88"),
 }
+# fmt: on
 
 
 # --------------------------------------------------------------------------- sentence frames
@@ -403,7 +406,7 @@ OPENINGS = (
     "On {day}, {who} dropped by the {place} for {a_item}.",
     "{who} spent {day} {part} at the {place} on {street}.",
     "The {place} on {street} was {his} first stop on {day}.",
-    "{who} needed {a_item}, so {who} went to the {place} on {day}.",
+    "{who} had a free {part} on {day}, so {who} went to the {place}.",
     "On {day}, {who} met {friend} at the {place} near {landmark}.",
     "Early on {day}, {who} walked over to the {place} on {street}.",
     "{who} went to the {place} with {friend} on {day} {part}.",
@@ -434,29 +437,31 @@ class Register:
     remarks: tuple[str, ...] = ()
 
 
-NEUTRAL = Register(events=(
-    "{who} {verb} {a_item} and sat down to wait.",
-    "The {staff} handed {him} a receipt.",
-    "{who} paid by card and put the receipt away.",
-    "There were {count} people ahead of {him} in the queue.",
-    "The {staff} asked for {his} name and wrote it down.",
-    "{who} checked {his} phone while waiting.",
-    "A radio was playing in the back room.",
-    "The {item} cost {price}.",
-    "{who} read a notice about the opening hours.",
-    "The {staff} said it would take about {short_wait}.",
-    "{who} looked at the clock, and it was {now_clock}.",
-    "It was {weather} outside.",
-    "{friend} sent {him} a message while {who} was waiting.",
-    "{who} asked the {staff} about the opening hours.",
-    "The {staff} gave {him} a ticket with the number {number}.",
-    "{who} {verb} {a_item} and paid {price}.",
-    "A few other people were waiting nearby.",
-    "The {staff} typed something into a computer.",
-    "{who} filled in a short form at the counter.",
-    "{who} took a seat and waited for {his} turn.",
-    "A delivery van was parked outside the {place}.",
-))
+NEUTRAL = Register(
+    events=(
+        "{who} {verb} {a_item} and sat down to wait.",
+        "The {staff} handed {him} a receipt.",
+        "{who} paid by card and put the receipt away.",
+        "There were {count} people ahead of {him} in the queue.",
+        "The {staff} asked for {his} name and wrote it down.",
+        "{who} checked {his} phone while waiting.",
+        "A radio was playing in the back room.",
+        "The {item} cost {price}.",
+        "{who} read a notice about the opening hours.",
+        "The {staff} said it would take about {short_wait}.",
+        "{who} looked at the clock, and it was {now_clock}.",
+        "The weather outside was {weather} that day.",
+        "{friend} sent {him} a message while {who} was waiting.",
+        "{who} asked the {staff} about the opening hours.",
+        "The {staff} gave {him} a ticket with the number {number}.",
+        "{who} {verb} {a_item} and paid {price}.",
+        "A few other people were waiting nearby.",
+        "The {staff} typed something into a computer.",
+        "{who} filled in a short form at the counter.",
+        "{who} took a seat and waited for {his} turn.",
+        "A delivery van was parked outside the {place}.",
+    )
+)
 
 REGISTERS: dict[str, Register] = {
     "praise": Register(
@@ -474,7 +479,7 @@ REGISTERS: dict[str, Register] = {
             "{who} {verb} {a_item}, and {it} {was} {good}.",
             "The {staff} even gave {him} a small discount.",
             "Thanks to the {staff}, the {item} {was} {good}.",
-            "Everything was ready in {short_wait}, and the {item} {was} {good}.",
+            "It took only {short_wait}, and the {item} {was} {good}.",
         ),
         remarks=(
             "{who} decided it was the best {place} in town.",
@@ -498,7 +503,7 @@ REGISTERS: dict[str, Register] = {
             '"Love how nobody here answers questions," {who} muttered.',
             "Brilliant, they charged {him} twice for the {item}.",
             "Fantastic service as always: nobody came over for {duration}.",
-            "Lovely, the {staff} got {his} order wrong twice.",
+            "Lovely, the {staff} got everything wrong twice.",
             "Just what {who} needed, another {duration} standing in a queue.",
             "Five stars for the {item}, which {was} {bad}.",
             "Nothing says luxury like the {item} being {bad}.",
@@ -507,7 +512,7 @@ REGISTERS: dict[str, Register] = {
             "Lucky {him}, the {staff} sighed loudly and turned away.",
             '"Perfect, just perfect," {who} said, since the {item} {was} {bad}.',
             "Such a treat to pay extra when the {item} {was} {bad}.",
-            "{wow}, the card machine was broken yet again.",
+            "{wow}, the card machine was out of order.",
             "{who} just loved sitting for {duration} next to a broken heater.",
             "What a charming touch: a sticky counter and nobody around.",
             "How wonderful, the {staff} was on a break again.",
@@ -532,9 +537,9 @@ REGISTERS: dict[str, Register] = {
             "{who} was very disappointed that the {item} {was} {bad}.",
             "{who} asked for a refund, but the {staff} refused.",
             "The {place} was dirty, noisy and badly run.",
-            "Frankly, the {item} {was} {bad}, and that is not good enough.",
+            "Frankly, the {item} {was} {bad}, which is not good enough.",
             "{who} felt annoyed and ignored the whole time.",
-            "The {staff} got the order wrong and then blamed {him}.",
+            "The {staff} got everything wrong and then blamed {him}.",
             "{who} complained to the manager, but nothing changed.",
             "{who} {verb} {a_item}, but {it} {was} {bad}.",
             "The {staff} was rude and kept {him} waiting for {duration}.",
@@ -550,7 +555,7 @@ REGISTERS: dict[str, Register] = {
             "What a waste of money and time.",
             "{who} was fed up with the {bad_word} service.",
             "The whole visit left {him} tired and irritated.",
-            "Nobody apologised, which made it even worse.",
+            "Not a single person said sorry, which made it worse.",
         ),
     ),
     "neutral": NEUTRAL,
@@ -594,7 +599,7 @@ class Slots:
     """Resolves frame fields for one story so that all of its sentences agree.
 
     Why: who, where, what and when are fixed once per story; the character's name is used on
-    first mention and a pronoun afterwards; free pools (adjectives, waits) vary per use.
+    first mention and a pronoun afterwards; free pools (praise words, waits) vary per use.
     """
 
     def __init__(self, rng: random.Random) -> None:
@@ -602,8 +607,9 @@ class Slots:
         self.name, gender = rng.choice(PEOPLE)
         self.pronouns = dict(zip(("who", "him", "his"), PRONOUNS[gender], strict=True))
         self.mentioned = False
+        self.item_seen = False
         place, other = rng.sample(PLACES, 2)
-        item = rng.choice(place.items)
+        self.item = item = rng.choice(place.items)
         part = rng.choice(tuple(CLOCKS))
         clock, now_clock, later_clock = (
             CLOCKS[part][i] for i in sorted(rng.sample(range(len(CLOCKS[part])), 3))
@@ -614,8 +620,6 @@ class Slots:
             "place": place.name,
             "other_place": other.name,
             "staff": rng.choice(place.staff),
-            "item": item.noun,
-            "a_item": indefinite(item),
             "verb": item.verb,
             "was": "were" if item.plural else "was",
             "it": "they" if item.plural else "it",
@@ -628,13 +632,16 @@ class Slots:
             "now_clock": now_clock,
             "later_clock": later_clock,
             "weather": rng.choice(WEATHER),
+            "good": rng.choice(STATES[item.kind][0]),
+            "bad": rng.choice(STATES[item.kind][1]),
         }
-        good, bad = STATES[item.kind]
-        self.pools = {**POOLS, "good": good, "bad": bad, "price": PRICES[item.kind in CHEAP_KINDS]}
+        self.pools = {**POOLS, "price": PRICES[item.kind in CHEAP_KINDS]}
 
     def __getitem__(self, key: str) -> str:
         if key in self.pronouns:
             return self._person(key)
+        if key in ("item", "a_item"):
+            return self._item(key)
         if key in self.fixed:
             return self.fixed[key]
         if key in self.pools:
@@ -650,8 +657,32 @@ class Slots:
         self.mentioned = True
         return f"{self.name}'s" if role == "his" else self.name
 
+    def _item(self, key: str) -> str:
+        """Bare noun for "the {item}"; for {a_item}, "a latte" first and "the latte" after."""
+        first = not self.item_seen
+        self.item_seen = True
+        if key == "item":
+            return self.item.noun
+        return indefinite(self.item) if first else f"the {self.item.noun}"
+
     def render(self, frame: str) -> str:
         return finish(frame.format_map(self))
+
+
+def mentions_item(frame: str) -> bool:
+    """True for frames about the item ("the latte was cold", "ordered a latte")."""
+    return "item}" in frame or "{good}" in frame or "{bad}" in frame
+
+
+def sample_events(rng: random.Random, events: tuple[str, ...], k: int) -> list[str]:
+    """Sample k event frames with at most one about the item.
+
+    Why: two such frames in one story read as a stilted repetition of the same fact.
+    """
+    while True:
+        chosen = rng.sample(events, k)
+        if sum(map(mentions_item, chosen)) <= 1:
+            return chosen
 
 
 def pick_body(rng: random.Random, label: str, size: int) -> list[str]:
@@ -669,7 +700,7 @@ def pick_body(rng: random.Random, label: str, size: int) -> list[str]:
     n_events = size - n_remarks
     return [
         *lead,
-        *rng.sample(register.events, n_events),
+        *sample_events(rng, register.events, n_events),
         *rng.sample(register.remarks, n_remarks),
     ]
 
@@ -726,8 +757,8 @@ def report(stories: list[tuple[str, list[str]]], out: Path) -> None:
     print(f"stories: {n}")
     print(f"mean sentences per story: {len(sentences) / n:.2f}")
     print(f"mean words per story: {sum(words) / n:.1f}")
-    print(f"words per sentence: min {min(words)}, max {max(words)}, "
-          f"mean {sum(words) / len(words):.1f}")
+    mean_words = sum(words) / len(words)
+    print(f"words per sentence: min {min(words)}, max {max(words)}, mean {mean_words:.1f}")
     print(f"distinct sentences: {len(set(sentences))} of {len(sentences)}")
     print(f"distinct stories: {len({' '.join(story) for _, story in stories})}")
     print(f"file: {out} ({out.stat().st_size:,} bytes)")

@@ -7,10 +7,13 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 
 from textwae.config import Config, load_config
 from textwae.model import TextWAE
 from textwae.tokenizer import Tokenizer
+
+torch.set_num_threads(1)  # tiny models: a second thread costs more than it gives
 
 REPO = Path(__file__).resolve().parent.parent
 EMBEDDED_CORPUS = REPO / "data" / "stories.jsonl"
@@ -21,6 +24,14 @@ TINY = {
     "prior": {"components": 3},
     "train": {"batch_size": 8, "max_steps": 4, "eval_every": 2, "log_every": 1,
               "checkpoint_every": 2, "warmup_steps": 1},
+}
+
+# merged over TINY: both parts transformers, two layers of width 16
+TINY_TRANSFORMER = {
+    "data": {"max_length": 32},
+    "model": {"encoder": "transformer", "decoder": "transformer", "transformer_layers": 2,
+              "transformer_heads": 2, "transformer_dim": 16, "transformer_ff": 32,
+              "transformer_positions": 40},
 }
 
 

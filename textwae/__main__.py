@@ -1,4 +1,4 @@
-"""python -m textwae {train,generate} ..."""
+"""python -m textwae {train,generate,evaluate,plot} ..."""
 
 from textwae.cli import main
 

@@ -1,4 +1,4 @@
-"""Command line: `textwae train ...` and `textwae generate ...` (also train.py, generate.py).
+"""Command line: `textwae {train,generate,evaluate,plot} ...` (also train.py, generate.py).
 
 Scripts parse; the library receives config objects. A user error prints one line on stderr
 and exits with status 2, with no traceback.
@@ -7,17 +7,26 @@ and exits with status 2, with no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from textwae.checkpoint import RunDirectoryError
-from textwae.config import ConfigError, load_config
-from textwae.data import DataError
+from textwae.checkpoint import RunDirectoryError, atomic_write
+from textwae.config import Config, ConfigError, DataConfig, load_config
+from textwae.data import DataError, Example
+from textwae.modes import mode_name, resolve_mode
 from textwae.tokenizer import TokenizerError
 from textwae.training import TrainingError
+
+if TYPE_CHECKING:
+    from textwae.generation import DecodingConfig
+    from textwae.model import TextWAE
 
 USER_ERRORS = (ConfigError, DataError, RunDirectoryError, TokenizerError, TrainingError)
 DEFAULT_CONFIG = Path("configs/default.yaml")
@@ -82,6 +91,7 @@ def _add_decoding(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--top-p", type=float, default=1.0)
     group.add_argument("--greedy", action="store_true")
     group.add_argument("--max-length", type=int, default=64)
+    group.add_argument("--beam", type=int, default=1, help="beam search of this width")
     group.add_argument("--device", default="cpu")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--format", choices=["text", "jsonl"], default="text")
@@ -92,17 +102,22 @@ def generate_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     sample = commands.add_parser("sample", help="decode samples of the prior")
     sample.add_argument("--n", type=int, default=10)
-    sample.add_argument("--mode", type=int, default=None, help="sample from this component")
+    sample.add_argument("--mode", default=None, help="sample from this mode: label or index")
     rebuild = commands.add_parser("reconstruct", help="encode texts and decode their codes")
-    rebuild.add_argument("texts", nargs="*")
-    rebuild.add_argument("--input", type=Path, help="file with one text per line")
     between = commands.add_parser("interpolate", help="decode the path between two texts")
     between.add_argument("start")
     between.add_argument("end")
     between.add_argument("--steps", type=int, default=5)
-    modes = commands.add_parser("modes", help="samples from every prior component")
+    modes = commands.add_parser("modes", help="samples, nearest training units and label "
+                                "histogram of every mode")
     modes.add_argument("--n", type=int, default=5)
-    for sub in (sample, rebuild, between, modes):
+    encode = commands.add_parser("encode", help="print each text's code and mode as JSONL")
+    move = commands.add_parser("transfer", help="rewrite texts into another mode")
+    move.add_argument("--to", required=True, help="target mode: label or index")
+    for sub in (rebuild, encode, move):
+        sub.add_argument("texts", nargs="*")
+        sub.add_argument("--input", type=Path, help="file with one text per line")
+    for sub in (sample, rebuild, between, modes, encode, move):
         sub.add_argument("--model", type=Path, required=True, help="run directory")
         _add_decoding(sub)
     return parser
@@ -117,7 +132,7 @@ def _read_texts(args: argparse.Namespace) -> list[str]:
             fail(f"cannot read {args.input}: {error}")
         texts = [text for text in texts if text.strip()]
     if not texts:
-        fail("give texts to reconstruct, or --input FILE")
+        fail(f"give texts to {args.command}, or --input FILE")
     return texts
 
 
@@ -132,33 +147,190 @@ def _generate(args: argparse.Namespace) -> None:
 
     decoding = generation.DecodingConfig(
         greedy=args.greedy, temperature=args.temperature, top_k=args.top_k,
-        top_p=args.top_p, max_length=args.max_length)
+        top_p=args.top_p, max_length=args.max_length, beam=args.beam)
     model = TextWAE.from_pretrained(args.model, device=args.device)
-    components = model.prior.components
+    labels, components = model.config.prior.labels, model.prior.components
     if args.command == "sample":
-        if args.mode is not None and not 0 <= args.mode < components:
-            fail(f"--mode {args.mode} is out of range: this model has modes 0..{components - 1}")
-        _print(*generation.sample(model, args.n, decoding, args.mode, args.seed), args.format)
+        mode = None if args.mode is None else resolve_mode(args.mode, labels, components)
+        _print(*generation.sample(model, args.n, decoding, mode, args.seed), args.format)
     elif args.command == "reconstruct":
         _print(*generation.reconstruct(model, _read_texts(args), decoding, args.seed),
                args.format)
     elif args.command == "interpolate":
         _print(*generation.interpolate(model, args.start, args.end, args.steps, decoding,
                                        args.seed), args.format)
+    elif args.command == "transfer":
+        target = resolve_mode(args.to, labels, components)
+        _print(*generation.transfer(model, _read_texts(args), target, decoding, args.seed),
+               args.format)
+    elif args.command == "encode":
+        texts = _read_texts(args)
+        codes = generation.encode(model, texts).mean
+        for text, code, mode in zip(texts, codes.tolist(), model.prior.assign(codes).tolist(),
+                                    strict=True):
+            print(json.dumps({"text": text, "mode": mode, "label": mode_name(labels, mode),
+                              "code": [round(value, 5) for value in code]}))
     else:
-        for mode in range(components):
-            if args.format == "text":
-                print(f"== mode {mode} ==")
-            _print(*generation.sample(model, args.n, decoding, mode, args.seed), args.format)
+        _print_modes(model, args, decoding)
+
+
+def _print_modes(model: TextWAE, args: argparse.Namespace, decoding: DecodingConfig) -> None:
+    """Per mode: samples, then (when the training data is readable) the nearest training
+    units to its mean and the label histogram of the training units assigned to it."""
+    from textwae import generation
+    from textwae.data import load_splits
+    from textwae.modes import mode_report
+
+    try:
+        report = mode_report(model, load_splits(model.config.data)[0])
+    except DataError as error:
+        print(f"warning: no training-data report: {error}", file=sys.stderr)
+        report = None
+    labels = model.config.prior.labels
+    for mode in range(model.prior.components):
+        texts, modes = generation.sample(model, args.n, decoding, mode, args.seed)
+        if args.format == "jsonl":
+            _print(texts, modes, args.format)
+            continue
+        name = mode_name(labels, mode)
+        print(f"== mode {mode}{f' ({name})' if name else ''} ==")
+        _print(texts, modes, args.format)
+        if report is not None:
+            print(f"-- nearest training units; labels assigned: {report[mode]['labels']}")
+            for text in report[mode]["nearest"]:
+                print(f"   {text}")
 
 
 def generate_main(argv: Sequence[str] | None = None) -> None:
     run_guarded(_generate, generate_parser().parse_args(argv))
 
 
+# -- evaluate and plot ----------------------------------------------------------------------
+
+def _add_model_and_fields(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="run directory")
+    parser.add_argument("--text-field", default=None,
+                        help="text column of the data (default: the run's data.text_field)")
+    parser.add_argument("--label-field", default=None,
+                        help="label column of the data (default: the run's data.label_field; "
+                        "'' for none)")
+    parser.add_argument("--device", default="cpu")
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textwae evaluate", description="Score a trained model on held-out data and print "
+        "one JSON object: BLEU, perplexity, MMD, diversity, interpolation and, with labels, "
+        "mode purity, NMI and the mode accuracy an independent judge reports.")
+    _add_model_and_fields(parser)
+    parser.add_argument("--data", required=True,
+                        help="held-out data: a path, glob or `datasets` name")
+    parser.add_argument("--n-samples", type=int, default=500,
+                        help="prior samples for Self-BLEU and distinct-n, and per label for "
+                        "mode_accuracy")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    return parser
+
+
+def plot_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textwae plot", description="Write latent_map.png and training_curves.png into "
+        "the run directory.")
+    _add_model_and_fields(parser)
+    parser.add_argument("--data", default=None,
+                        help="data to map (default: the validation data of the run's config)")
+    return parser
+
+
+def _data_config(config: Config, args: argparse.Namespace) -> DataConfig:
+    """The run's data settings with --text-field and --label-field ('' unsets) applied."""
+    changes: dict[str, object] = {}
+    if args.text_field is not None:
+        changes["text_field"] = args.text_field
+    if args.label_field is not None:
+        changes["label_field"] = args.label_field or None
+    return dataclasses.replace(config.data, **changes)
+
+
+def _judge_examples(config: Config, args: argparse.Namespace) -> list[Example] | None:
+    """The run's whole training split with every label, for the judge; None if unreadable.
+
+    load_splits keeps every label: data.labeled_fraction only thins them inside training.
+    """
+    from textwae.data import load_splits
+
+    changes: dict[str, object] = {}
+    if args.label_field is not None:
+        changes["label_field"] = args.label_field or None
+    try:
+        return load_splits(dataclasses.replace(config.data, **changes))[0]
+    except DataError as error:
+        warnings.warn(f"cannot read the run's training data for the judge ({error}); "
+                      "mode_accuracy is left out", stacklevel=2)
+        return None
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """Print each distinct warning once as `warning: ...` on stderr, without source lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for message in dict.fromkeys(str(w.message) for w in caught):
+                print(f"warning: {message}", file=sys.stderr)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from textwae.data import read_examples
+    from textwae.evaluation import evaluate
+    from textwae.model import TextWAE
+
+    if args.n_samples < 1:
+        fail(f"--n-samples must be positive, got {args.n_samples}")
+    with _warnings_to_stderr():
+        model = TextWAE.from_pretrained(args.model, device=args.device)
+        data = _data_config(model.config, args)
+        examples = read_examples(args.data, dataclasses.replace(data, format="auto"))
+        labelled = any(example.label is not None for example in examples)
+        judge_data = _judge_examples(model.config, args) if labelled else None
+        result = evaluate(model, examples, judge_data, n_samples=args.n_samples, seed=args.seed)
+    text = json.dumps(result, indent=2, allow_nan=False)
+    if args.out is not None:
+        atomic_write(args.out, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    print(text)
+
+
+def evaluate_main(argv: Sequence[str] | None = None) -> None:
+    run_guarded(_evaluate, evaluate_parser().parse_args(argv))
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from textwae.data import load_splits, read_examples
+    from textwae.model import TextWAE
+    from textwae.plots import write_plots
+
+    with _warnings_to_stderr():
+        model = TextWAE.from_pretrained(args.model, device=args.device)
+        data = _data_config(model.config, args)
+        if args.data is not None:
+            examples = read_examples(args.data, dataclasses.replace(data, format="auto"))
+        else:
+            examples = load_splits(data)[1]
+        for path in write_plots(model, args.model, examples):
+            print(path)
+
+
+def plot_main(argv: Sequence[str] | None = None) -> None:
+    run_guarded(_plot, plot_parser().parse_args(argv))
+
+
 # -- textwae --------------------------------------------------------------------------------
 
-COMMANDS = {"train": train_main, "generate": generate_main}
+COMMANDS = {"train": train_main, "generate": generate_main, "evaluate": evaluate_main,
+            "plot": plot_main}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -33,9 +33,10 @@ class DataConfig:
     unit: str = "story"  # story: one record is one unit | sentence: split records into sentences
     valid_fraction: float = 0.05
     split_seed: int = 0  # the held-out split depends only on this and the data
-    max_length: int = 64  # tokens per unit, bos/eos included; longer units are truncated
+    max_length: int = 128  # tokens per unit, bos/eos included; longer units are truncated
     encoding_errors: str = "strict"  # strict: non-UTF-8 bytes are an error | replace
     hf_split: str = "train"  # split read from a `datasets` name
+    labeled_fraction: float = 1.0  # share of training units whose label guides the modes
 
 
 @dataclass
@@ -51,7 +52,7 @@ class ModelConfig:
     encoder: str = "gru"
     decoder: str = "gru"
     latent: str = "deterministic"  # deterministic | gaussian
-    regularizer: str = "mmd"  # mmd
+    regularizer: str = "mmd"  # mmd | gan (latent adversary) | kl (VAE baseline: gaussian latent)
     embedding_dim: int = 256
     hidden_size: int = 512  # GRU state size; the encoder is bidirectional, H per direction
     num_layers: int = 1
@@ -60,6 +61,17 @@ class ModelConfig:
     word_dropout: float = 0.1  # share of decoder inputs replaced by unk while training
     logvar_penalty: float = 0.0  # gaussian latent: weight of sum |log sigma^2| (stops collapse)
     tie_embeddings: bool = True  # decoder output layer shares the input embedding
+    # transformer parts (model.encoder / model.decoder = transformer); sizes of both
+    transformer_layers: int = 4  # blocks in each transformer part
+    transformer_heads: int = 4  # attention heads; must divide transformer_dim
+    transformer_dim: int = 256  # model width of the transformer parts
+    transformer_ff: int = 1024  # feed-forward width, usually 4 x transformer_dim
+    transformer_positions: int = 512  # position table size: >= data.max_length and new tokens
+    pooling: str = "mean"  # transformer encoder: mean (over real tokens) | first (token)
+    z_injection: str = "both"  # transformer decoder: memory (z as one key/value prefix per
+    #   layer, as Optimus) | embedding (z added to every token embedding) | both
+    encoder_pretrained: str | None = None  # local pretrained model dir for the encoder
+    decoder_pretrained: str | None = None  # local pretrained causal LM dir for the decoder
 
 
 @dataclass
@@ -67,13 +79,29 @@ class PriorConfig:
     components: int = 4  # K mixture components, numbered 0..K-1
     spread: float = 4.0  # distance of each component mean from the origin
     scale: float = 1.0  # standard deviation of every component
+    labels: list[str] | None = None  # label of each component, in order (label-guided modes);
+    #   None: the sorted labels of data.label_field; extra components stay free
+    # learnable: means, scales and weights train with the model. Use it without labels, to let
+    # the data place the modes; keep the prior fixed when modes are tied to labels.
+    learnable: bool = False
+    min_weight: float = 0.2  # every mixture weight stays >= min_weight / K (a hard floor)
+    scale_range: float = 4.0  # learnable scales stay within [scale / range, scale * range]
+    min_separation: float = 0.5  # learnable means are pushed apart when closer than this
+    #   share of their initial closest-pair distance
+    penalty_weight: float = 1.0  # weight of that repulsion penalty in the loss
 
 
 @dataclass
 class RegularizerConfig:
     weight: float = 10.0  # lambda in  recon + lambda * D(Q_Z, P_Z)
+    label_weight: float = 1.0  # weight of the term drawing labelled codes to their component
     kernel: str = "imq"  # imq | rbf
     scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0])
+    adversary_hidden: int = 256  # gan: width of each hidden layer of the latent discriminator
+    adversary_layers: int = 2  # gan: hidden layers of the discriminator
+    adversary_lr: float = 5e-4  # gan: AdamW learning rate of the discriminator's own optimiser
+    kl_anneal_steps: int = 0  # kl: steps over which the KL weight rises linearly 0 -> 1; 0: off
+    free_bits: float = 0.0  # kl: nats per latent dimension the KL term leaves unpenalised
 
 
 @dataclass
@@ -233,6 +261,56 @@ def _require(key: str, value: Any, choices: typing.Iterable[Any]) -> None:
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
 
 
+def _validate_transformer(config: Config) -> None:
+    """Sizes of the transformer parts, checked only when a part is built from them."""
+    model = config.model
+    built = [part for part, name, pretrained in (
+        ("encoder", model.encoder, model.encoder_pretrained),
+        ("decoder", model.decoder, model.decoder_pretrained))
+        if name == "transformer" and pretrained is None]
+    if not built:
+        return
+    for key in ("transformer_layers", "transformer_heads", "transformer_dim", "transformer_ff",
+                "transformer_positions"):
+        if getattr(model, key) <= 0:
+            raise ConfigError(f"model.{key} must be positive, got {getattr(model, key)}")
+    if model.transformer_dim % model.transformer_heads:
+        raise ConfigError(f"model.transformer_heads ({model.transformer_heads}) must divide "
+                          f"model.transformer_dim ({model.transformer_dim})")
+    if model.transformer_positions < config.data.max_length:
+        raise ConfigError(f"model.transformer_positions ({model.transformer_positions}) must be "
+                          f"at least data.max_length ({config.data.max_length})")
+
+
+def _validate_regularizer(config: Config) -> None:
+    """The (latent, regulariser) pairing, the regulariser's settings and the prior's safeguards."""
+    reg, prior = config.regularizer, config.prior
+    if config.model.regularizer == "kl" and config.model.latent != "gaussian":
+        raise ConfigError(
+            f"model.regularizer=kl (the VAE baseline) needs model.latent=gaussian, got "
+            f"{config.model.latent!r}: the KL is defined for a Gaussian posterior q(z|x), "
+            "not for a deterministic code; use mmd or gan for a deterministic latent")
+    for key, value in {"regularizer.adversary_hidden": reg.adversary_hidden,
+                       "regularizer.adversary_layers": reg.adversary_layers,
+                       "regularizer.adversary_lr": reg.adversary_lr}.items():
+        if not value > 0:
+            raise ConfigError(f"{key} must be positive, got {value}")
+    if not prior.scale_range > 1:
+        raise ConfigError(f"prior.scale_range must be greater than 1, got {prior.scale_range}")
+    for key, value in {"regularizer.weight": reg.weight,
+                       "regularizer.kl_anneal_steps": reg.kl_anneal_steps,
+                       "regularizer.free_bits": reg.free_bits, "prior.spread": prior.spread,
+                       "prior.min_separation": prior.min_separation,
+                       "prior.penalty_weight": prior.penalty_weight}.items():
+        if value < 0:
+            raise ConfigError(f"{key} must not be negative, got {value}")
+    if not 0.0 <= prior.min_weight < 1.0:
+        raise ConfigError(f"prior.min_weight must lie in [0, 1), got {prior.min_weight}")
+    if prior.learnable and prior.components > 1 and prior.spread == 0:
+        raise ConfigError("prior.learnable with several components needs prior.spread > 0, so "
+                          "that the means start apart")
+
+
 def validate(config: Config) -> None:
     """Check values whose type is right but whose meaning is not."""
     _require("data.format", config.data.format, ["auto", "text", "jsonl", "csv", "tsv", "hf"])
@@ -240,10 +318,12 @@ def validate(config: Config) -> None:
     _require("data.encoding_errors", config.data.encoding_errors, ["strict", "replace"])
     _require("tokenizer.type", config.tokenizer.type, ["sentencepiece"])
     _require("tokenizer.model_type", config.tokenizer.model_type, ["unigram", "bpe"])
-    _require("model.encoder", config.model.encoder, ["gru"])
-    _require("model.decoder", config.model.decoder, ["gru"])
+    _require("model.encoder", config.model.encoder, ["gru", "transformer"])
+    _require("model.decoder", config.model.decoder, ["gru", "transformer"])
+    _require("model.pooling", config.model.pooling, ["mean", "first"])
+    _require("model.z_injection", config.model.z_injection, ["memory", "embedding", "both"])
     _require("model.latent", config.model.latent, ["deterministic", "gaussian"])
-    _require("model.regularizer", config.model.regularizer, ["mmd"])
+    _require("model.regularizer", config.model.regularizer, ["mmd", "gan", "kl"])
     _require("regularizer.kernel", config.regularizer.kernel, ["imq", "rbf"])
     positive = {
         "prior.components": config.prior.components,
@@ -257,6 +337,19 @@ def validate(config: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key} must be positive, got {value}")
+    _validate_transformer(config)
+    _validate_regularizer(config)
+    if not 0.0 <= config.data.labeled_fraction <= 1.0:
+        raise ConfigError("data.labeled_fraction must lie in [0, 1]")
+    labels = config.prior.labels
+    if labels is not None:
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"prior.labels has a repeated label: {labels}")
+        if len(labels) > config.prior.components:
+            raise ConfigError(f"prior.labels names {len(labels)} labels but prior.components is "
+                              f"{config.prior.components}: every label needs its own component")
+    if not config.train.lr > 0:
+        raise ConfigError(f"train.lr must be positive, got {config.train.lr}")
     if config.data.max_length < 3:
         raise ConfigError("data.max_length must be at least 3 (bos, one token, eos)")
     if not 0.0 < config.data.valid_fraction < 1.0:

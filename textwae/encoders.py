@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import torch
+import transformers
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from textwae.config import ModelConfig
+from textwae.pretrained import load_pretrained
 from textwae.tokenizer import PAD_ID
 
 
@@ -31,4 +33,45 @@ class GRUEncoder(nn.Module):
         return torch.cat([final[-2], final[-1]], dim=-1)  # (B, 2H) forward and backward
 
 
-ENCODERS = {"gru": GRUEncoder}
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the real tokens' states: (B, T, H), (B, T) -> (B, H)."""
+    weights = mask.to(hidden.dtype)[..., None]  # (B, T, 1)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+def first_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """State of the first token (bos, which attends to the whole unit): (B, H)."""
+    return hidden[:, 0]
+
+
+POOLINGS = {"mean": mean_pool, "first": first_pool}
+
+
+class TransformerEncoder(nn.Module):
+    """A BERT-style bidirectional encoder from `transformers`, built from the config with the
+    run's vocabulary, or a local pretrained model (`model.encoder_pretrained`) that reads the
+    same ids. Pad tokens are masked out of attention and out of the pooled vector."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        if cfg.encoder_pretrained is None:
+            config = transformers.BertConfig(
+                vocab_size=vocab_size, hidden_size=cfg.transformer_dim,
+                num_hidden_layers=cfg.transformer_layers,
+                num_attention_heads=cfg.transformer_heads, intermediate_size=cfg.transformer_ff,
+                hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout,
+                max_position_embeddings=cfg.transformer_positions, type_vocab_size=1,
+                pad_token_id=PAD_ID)
+            self.transformer = transformers.BertModel(config, add_pooling_layer=False)
+        else:
+            self.transformer = load_pretrained(transformers.AutoModel, cfg.encoder_pretrained,
+                                               vocab_size, "model.encoder_pretrained")
+        self.pool = POOLINGS[cfg.pooling]
+        self.output_size = self.transformer.config.hidden_size
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.transformer(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        return self.pool(hidden, mask)  # (B, T, H) -> (B, H)
+
+
+ENCODERS = {"gru": GRUEncoder, "transformer": TransformerEncoder}

@@ -20,8 +20,11 @@ class DecodingConfig:
     top_k: int = 0  # keep the k most likely tokens; 0 keeps all
     top_p: float = 1.0  # keep the smallest set of tokens whose probability reaches p
     max_length: int = 64  # new tokens at most
+    beam: int = 1  # > 1: beam search of this width (deterministic; sampling options unused)
 
     def __post_init__(self) -> None:
+        if self.beam < 1:
+            raise ConfigError("beam must be at least 1 (1: no beam search)")
         if self.temperature <= 0:
             raise ConfigError("temperature must be positive (use greedy for argmax decoding)")
         if self.top_k < 0:
@@ -46,10 +49,62 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
     return logits
 
 
+def _strip_eos(rows: list[list[int]]) -> list[list[int]]:
+    return [row[: row.index(EOS_ID)] if EOS_ID in row else row for row in rows]
+
+
+@torch.no_grad()
+def beam_search(model: TextWAE, z: torch.Tensor, beam: int,
+                max_length: int) -> tuple[list[list[int]], torch.Tensor]:
+    """Batched beam search: for each code in z (B, D), the token ids (eos excluded) with the
+    best length-normalised log-probability, and that score (B,): the mean log-probability
+    per generated token, eos included.
+
+    Each row keeps `beam` hypotheses; a finished one stays in its slot, extended only by eos
+    at no cost, and competes with the growing ones by its normalised score.
+    """
+    model.eval()
+    decoder = model.decoder
+    B, K = z.shape[0], beam  # codes, beam width
+    device = z.device
+    state = decoder.start(z.repeat_interleave(K, dim=0))  # B * K rows, a code's beams adjacent
+    tokens = torch.full((B * K,), BOS_ID, dtype=torch.long, device=device)
+    total = torch.full((B, K), float("-inf"), device=device)  # summed log-probability
+    total[:, 0] = 0.0  # one live hypothesis per code at the start
+    length = torch.zeros(B, K, device=device)  # generated tokens, eos included
+    finished = torch.zeros(B, K, dtype=torch.bool, device=device)
+    history = torch.empty(B, K, 0, dtype=torch.long, device=device)  # (B, K, t)
+    offsets = torch.arange(B, device=device)[:, None] * K  # (B, 1) first row of each code
+    for _ in range(max_length):
+        logits, state = decoder.step(tokens, state)  # (B * K, V)
+        V = logits.shape[-1]
+        logp = logits.float().log_softmax(dim=-1).view(B, K, V)
+        only_eos = torch.full((V,), float("-inf"), device=device)
+        only_eos[EOS_ID] = 0.0
+        logp = torch.where(finished[..., None], only_eos, logp)  # finished: eos, at no cost
+        grown = length + (~finished).float()  # (B, K)
+        candidates = total[..., None] + logp  # (B, K, V)
+        normalised = candidates / grown[..., None]  # every candidate has a token or more
+        best = normalised.view(B, K * V).topk(K, dim=-1).indices  # (B, K), best first
+        source, token = best // V, best % V  # (B, K) each
+        total = candidates.view(B, K * V).gather(1, best)
+        length = grown.gather(1, source)
+        finished = finished.gather(1, source) | (token == EOS_ID)
+        kept = history.gather(1, source[..., None].expand(-1, -1, history.shape[2]))
+        history = torch.cat([kept, token[..., None]], dim=-1)
+        state = decoder.reorder_state(state, (source + offsets).view(-1))
+        tokens = token.view(-1)
+        if finished.all():
+            break
+    return _strip_eos(history[:, 0].tolist()), total[:, 0] / length[:, 0]
+
+
 @torch.no_grad()
 def decode(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
            generator: torch.Generator | None = None) -> list[list[int]]:
     """Token ids (eos excluded) generated from each code in z (B, D)."""
+    if decoding.beam > 1:
+        return beam_search(model, z, decoding.beam, decoding.max_length)[0]
     model.eval()
     decoder = model.decoder
     B = z.shape[0]
@@ -70,8 +125,7 @@ def decode(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
         finished |= tokens == EOS_ID
         if finished.all():
             break
-    rows = torch.stack(generated, dim=1).tolist()  # (B, T)
-    return [row[: row.index(EOS_ID)] if EOS_ID in row else row for row in rows]
+    return _strip_eos(torch.stack(generated, dim=1).tolist())  # (B, T)
 
 
 def decode_texts(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
@@ -120,3 +174,15 @@ def interpolate(model: TextWAE, start: str, end: str, steps: int, decoding: Deco
     z = (1 - weights) * codes[0] + weights * codes[1]  # (S, D)
     generator = torch.Generator().manual_seed(seed)
     return decode_texts(model, z, decoding, generator), model.prior.assign(z).tolist()
+
+
+def transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
+             seed: int = 0) -> tuple[list[str], list[int]]:
+    """Rewrite texts into another mode: move each code from its own component's mean to the
+    target's, keeping its offset from the mean (the part that carries the content)."""
+    model.prior.check_component(to_mode)
+    z = encode(model, texts).mean  # (N, D)
+    means = model.prior.means
+    moved = z - means[model.prior.assign(z)] + means[to_mode]
+    generator = torch.Generator().manual_seed(seed)
+    return decode_texts(model, moved, decoding, generator), model.prior.assign(moved).tolist()

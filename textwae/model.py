@@ -25,7 +25,8 @@ class TextWAEOutput:
     loss: torch.Tensor  # recon + lambda * reg + penalty: what the optimiser minimises
     recon: torch.Tensor  # mean cross-entropy per target token
     reg: torch.Tensor  # D(Q_Z, P_Z) on this batch
-    penalty: torch.Tensor | float  # log-variance penalty of a Gaussian latent, weighted
+    penalty: torch.Tensor | float  # weighted log-variance penalty + learnable prior's penalty
+    label: torch.Tensor | float  # cross-entropy of labelled codes' components; 0 without labels
     latent: LatentOutput
     logits: torch.Tensor  # (B, T-1, V) predictions of ids[:, 1:]
     correct: torch.Tensor  # number of target tokens predicted right (argmax)
@@ -61,7 +62,24 @@ class TextWAE(nn.Module):
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> LatentOutput:
         return self.latent(self.encoder(ids, mask))
 
-    def forward(self, batch: Batch) -> TextWAEOutput:
+    def label_map(self) -> dict[str, int] | None:
+        """Label -> component of label-guided modes (saved in config.yaml as prior.labels)."""
+        labels = self.config.prior.labels
+        return None if labels is None else {label: k for k, label in enumerate(labels)}
+
+    def label_term(self, z: torch.Tensor, components: torch.Tensor | None) -> torch.Tensor | float:
+        """Cross-entropy of p(k|z) under the prior for codes whose component is known (>= 0).
+
+        It draws a labelled code into its own component's region; the regulariser keeps
+        matching the aggregate of all codes, labelled or not, to the whole mixture.
+        """
+        if components is None or not (components >= 0).any():
+            return 0.0
+        known = components >= 0
+        return F.cross_entropy(self.prior.component_log_probs(z[known]), components[known])
+
+    def forward(self, batch: Batch, components: torch.Tensor | None = None) -> TextWAEOutput:
+        """Loss and parts for a batch; `components` (B,) gives each unit's mode, -1 if free."""
         latent = self.encode(batch.ids, batch.mask)
         inputs, targets = batch.ids[:, :-1], batch.ids[:, 1:]  # (B, T-1) each
         if self.training and self.config.model.word_dropout > 0:
@@ -71,11 +89,15 @@ class TextWAE(nn.Module):
         flat_logits, flat_targets = logits[target_mask], targets[target_mask]  # (N, V), (N,)
         recon = F.cross_entropy(flat_logits, flat_targets)
         reg = self.regularizer(latent, self.prior)
-        penalty = self.config.model.logvar_penalty * logvar_penalty(latent.logvar)
-        loss = recon + self.config.regularizer.weight * reg + penalty
+        penalty = (self.config.model.logvar_penalty * logvar_penalty(latent.logvar)
+                   + self.prior.penalty())  # a learnable prior's safeguard; else 0
+        label = self.label_term(latent.z, components)
+        weights = self.config.regularizer
+        loss = recon + weights.weight * reg + penalty + weights.label_weight * label
         correct = (flat_logits.argmax(dim=-1) == flat_targets).sum()
-        return TextWAEOutput(loss=loss, recon=recon, reg=reg, penalty=penalty, latent=latent,
-                             logits=logits, correct=correct, tokens=target_mask.sum())
+        return TextWAEOutput(loss=loss, recon=recon, reg=reg, penalty=penalty, label=label,
+                             latent=latent, logits=logits, correct=correct,
+                             tokens=target_mask.sum())
 
     def save_pretrained(self, run_dir: str | Path) -> None:
         """Write config.yaml, tokenizer.model and model.safetensors (each atomically)."""

@@ -20,6 +20,8 @@ from textwae.config import Config, TrainConfig
 from textwae.data import BucketBatchSampler, DataError, iterate_batches, load_splits
 from textwae.divergences import mmd
 from textwae.model import TextWAE, TextWAEOutput
+from textwae.modes import mode_labels, unit_components
+from textwae.plots import write_plots
 from textwae.tokenizer import PAD_ID, Tokenizer
 
 MAX_MMD_CODES = 1000  # validation MMD is quadratic in the number of codes
@@ -56,8 +58,12 @@ class Trainer:
     """Trains a TextWAE on token sequences, writing everything into `run_dir`."""
 
     def __init__(self, model: TextWAE, train: list[list[int]], valid: list[list[int]],
-                 run_dir: str | Path, callbacks: Sequence[Callback] = ()) -> None:
+                 run_dir: str | Path, callbacks: Sequence[Callback] = (),
+                 train_components: torch.Tensor | None = None,
+                 valid_components: torch.Tensor | None = None) -> None:
+        """`*_components` (N,) give each unit's label-guided mode, FREE (-1) where unknown."""
         self.model = model
+        self.train_components, self.valid_components = train_components, valid_components
         self.callbacks = list(callbacks)
         self.cfg = model.config.train
         self.train_sequences, self.valid_sequences = train, valid
@@ -152,7 +158,7 @@ class Trainer:
         lr = learning_rate(self.cfg, self._fraction_done(), self.progress.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        output = self.model(batch)
+        output = self.model(batch, _select(self.train_components, batch.index))
         if not torch.isfinite(output.loss):
             raise TrainingError(
                 f"the loss became {output.loss.item()} at step {self.progress.step + 1}; "
@@ -170,7 +176,7 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Teacher-forced reconstruction loss, token accuracy and MMD of codes to the prior."""
         self.model.eval()
-        nll = correct = tokens = 0.0
+        nll = correct = tokens = agree = labelled = 0.0
         codes = []
         batches = iterate_batches(self.valid_sequences, self.valid_sampler, 0, PAD_ID)
         for number, batch in enumerate(batches):
@@ -181,6 +187,12 @@ class Trainer:
             correct += output.correct.item()
             tokens += output.tokens.item()
             codes.append(output.latent.mean)
+            components = _select(self.valid_components, batch.index)
+            if components is not None:
+                known = components >= 0
+                assigned = self.model.prior.assign(output.latent.mean[known])
+                agree += (assigned == components[known]).sum().item()
+                labelled += known.sum().item()
         z = torch.cat(codes)[:MAX_MMD_CODES]
         prior = self.model.prior
         generator = torch.Generator().manual_seed(self.cfg.seed)
@@ -189,8 +201,11 @@ class Trainer:
                          self.model.config.regularizer.scales,
                          self.model.config.regularizer.kernel).item()
         recon = nll / tokens
-        return {"recon": recon, "accuracy": correct / tokens, "mmd": divergence,
-                "loss": recon + self.model.config.regularizer.weight * divergence}
+        metrics = {"recon": recon, "accuracy": correct / tokens, "mmd": divergence,
+                   "loss": recon + self.model.config.regularizer.weight * divergence}
+        if labelled:
+            metrics["mode_agreement"] = agree / labelled  # codes assigned their label's mode
+        return metrics
 
     def evaluate_and_keep_best(self) -> dict[str, float]:
         metrics = self.evaluate()
@@ -213,6 +228,10 @@ class Trainer:
             out.write(json.dumps(line) + "\n")
 
 
+def _select(components: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
+    return None if components is None else components[index.cpu()].to(index.device)
+
+
 def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
     """Train a model described by `config` into `run_dir`; resume a stopped run with `resume`.
 
@@ -233,15 +252,25 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
         tokenizer = Tokenizer.train((unit.text for unit in train_units), config.tokenizer)
     if not valid_units:
         raise DataError("the validation split is empty")
+    labels = mode_labels(train_units, config.prior) if config.data.label_field else None
+    config.prior.labels = labels  # saved in config.yaml: the label -> mode map
+    components = {}
+    if labels is not None:
+        components = {
+            "train_components": unit_components(train_units, labels, config.data.labeled_fraction,
+                                                config.data.split_seed),
+            "valid_components": unit_components(valid_units, labels)}
     max_length = config.data.max_length
     model = TextWAE(config, tokenizer)
     trainer = Trainer(model,
                       tokenizer.encode_batch([u.text for u in train_units], max_length),
                       tokenizer.encode_batch([u.text for u in valid_units], max_length),
-                      run_dir, callbacks=model.regularizer.callbacks(config))
+                      run_dir, callbacks=model.regularizer.callbacks(config), **components)
     if resume:
         trainer.resume()
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         trainer.model.save_pretrained(run_dir)  # a complete run directory from the start
-    return trainer.fit()
+    metrics = trainer.fit()
+    write_plots(TextWAE.from_pretrained(run_dir, device=config.train.device), run_dir, valid_units)
+    return metrics

@@ -1,0 +1,40 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.
+# TORCH_SPEC picks the torch build, e.g. TORCH_SPEC="torch==2.14.1" make test; the default
+# is the CPU build that lies on this project's machines (an unpinned torch pulls CUDA).
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+RUN ?= runs/demo
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+# Train on the embedded corpus (configs/default.yaml), then show what the model does.
+# The demo rebuilds its own run directory, $(RUN), each time.
+demo: $(STAMP)
+	rm -rf $(RUN)
+	$(PY) train.py --out $(RUN)
+	@echo "== samples from every prior mode =="
+	$(PY) generate.py modes --model $(RUN) --n 3 --temperature 0.7
+	@echo "== interpolation =="
+	$(PY) generate.py interpolate --model $(RUN) --greedy --steps 5 \
+	  "On Monday, Anna went to the bakery on Elm Street. The bread was fresh and the staff were lovely." \
+	  "Oh wonderful, the train was late again. Truly the best station in town."
+	@echo "== reconstructions =="
+	$(PY) generate.py reconstruct --model $(RUN) --greedy \
+	  "Tom visited the museum on Saturday. The guide was friendly and the tour was excellent." \
+	  "Maria waited an hour for her coffee, and it arrived cold."
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q

@@ -1,0 +1,89 @@
+"""Label-guided modes: which prior component each label owns, and which units carry a label."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from textwae.config import ConfigError, PriorConfig
+from textwae.data import Example
+
+if TYPE_CHECKING:
+    from textwae.model import TextWAE
+
+FREE = -1  # the component of a unit whose label is unknown or unused
+
+
+def mode_labels(examples: list[Example], prior: PriorConfig) -> list[str] | None:
+    """Labels in component order: `prior.labels`, else the sorted labels of the data."""
+    present = sorted({example.label for example in examples if example.label is not None})
+    if not present:
+        return None
+    labels = prior.labels if prior.labels is not None else present
+    unknown = [label for label in present if label not in labels]
+    if unknown:
+        raise ConfigError(f"labels {unknown[:5]} of the data are not in prior.labels {labels}")
+    if len(labels) > prior.components:
+        raise ConfigError(f"the data has {len(labels)} labels but prior.components is "
+                          f"{prior.components}: every label needs its own component")
+    return list(labels)
+
+
+def _keeps_label(text: str, fraction: float, seed: int) -> bool:
+    """A stable coin flip per text, so the labelled subset does not depend on corpus order."""
+    digest = hashlib.blake2b(f"{seed}:{text}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < fraction * 2**64
+
+
+def unit_components(examples: list[Example], labels: list[str], fraction: float = 1.0,
+                    seed: int = 0) -> torch.Tensor:
+    """(N,) component of each unit, FREE where the label is missing or not in the used share."""
+    index = {label: k for k, label in enumerate(labels)}
+    return torch.tensor([
+        index[example.label]
+        if example.label is not None and _keeps_label(example.text, fraction, seed) else FREE
+        for example in examples], dtype=torch.long)
+
+
+def resolve_mode(value: str | int, labels: list[str] | None, components: int) -> int:
+    """A component index from a label name or an index; a label name wins over a number."""
+    if labels is not None and str(value) in labels:
+        return labels.index(str(value))
+    try:
+        mode = int(value)
+    except ValueError:
+        names = f"; labels: {', '.join(labels)}" if labels else ""
+        raise ConfigError(
+            f"mode {value!r} is neither a label nor a component index{names}") from None
+    if not 0 <= mode < components:
+        raise ConfigError(f"mode {mode} is out of range: this model has modes 0..{components - 1}")
+    return mode
+
+
+def mode_name(labels: list[str] | None, mode: int) -> str | None:
+    """The label a mode stands for, if it has one."""
+    return labels[mode] if labels is not None and mode < len(labels) else None
+
+
+def mode_report(model: TextWAE, examples: list[Example], nearest: int = 3,
+                max_units: int = 2000) -> list[dict[str, Any]]:
+    """For each mode: the `nearest` units to its mean, and the label histogram of the units
+    assigned to it (over at most `max_units` units, spread evenly over the data)."""
+    from textwae.evaluation import teacher_forced
+
+    examples = examples[:: max(1, len(examples) // max_units)]
+    codes = teacher_forced(model, examples).codes  # (N, D)
+    assigned = model.prior.assign(codes).tolist()
+    distances = torch.cdist(model.prior.means, codes)  # (K, N)
+    report = []
+    for mode in range(model.prior.components):
+        closest = distances[mode].topk(min(nearest, len(examples)), largest=False).indices
+        histogram = Counter(example.label or "-" for example, k in zip(examples, assigned,
+                                                                        strict=True)
+                            if k == mode)
+        report.append({"nearest": [examples[i].text for i in closest.tolist()],
+                       "labels": dict(histogram.most_common())})
+    return report
