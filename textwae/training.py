@@ -51,6 +51,7 @@ class Progress:
     epoch: int = 0
     batch_in_epoch: int = 0  # the next batch of `epoch` to train on
     elapsed: float = 0.0  # seconds of training so far, over all sessions
+    tokens: int = 0  # units' tokens (bos/eos included) trained on so far
     best_valid: float = math.inf
 
 
@@ -125,16 +126,16 @@ class Trainer:
         bar = tqdm(total=self.cfg.max_steps, initial=self.progress.step, file=sys.stderr,
                    desc="train", dynamic_ncols=True, disable=None)
         metrics: dict[str, float] = {}
+        clock = time.perf_counter()
         while not self._done():
             batches = iterate_batches(self.train_sequences, self.sampler, self.progress.epoch,
                                       PAD_ID, start=self.progress.batch_in_epoch)
             for batch in batches:
-                started = time.perf_counter()
                 output = self.train_step(batch.to(self.device))
                 p = self.progress
                 p.batch_in_epoch += 1
                 p.step += 1
-                p.elapsed += time.perf_counter() - started
+                p.tokens += int(batch.lengths.sum())
                 bar.update(1)
                 if p.step % self.cfg.log_every == 0:
                     self._log_train(output, bar)
@@ -142,6 +143,8 @@ class Trainer:
                     metrics = self.evaluate_and_keep_best()
                 if p.step % self.cfg.checkpoint_every == 0:
                     self.save_state()
+                now = time.perf_counter()  # wall clock: batching, evaluation, saving included
+                p.elapsed, clock = p.elapsed + now - clock, now
                 if self._done():
                     break
             else:
@@ -223,7 +226,9 @@ class Trainer:
         self._write_metrics(record)
 
     def _write_metrics(self, record: dict[str, Any]) -> None:
-        line = {"step": self.progress.step, "elapsed": round(self.progress.elapsed, 3), **record}
+        p = self.progress
+        line = {"step": p.step, "elapsed": round(p.elapsed, 3),
+                "tokens_per_second": round(p.tokens / max(p.elapsed, 1e-9), 1), **record}
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
 
