@@ -10,12 +10,16 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import torch
+import torch.distributed
 
 from textwae.checkpoint import RunDirectoryError, atomic_write
 from textwae.config import Config, ConfigError, DataConfig, load_config
@@ -74,8 +78,30 @@ def _train(args: argparse.Namespace) -> None:
         config = load_config(*[config_path] if config_path else [], overrides=args.overrides)
         stem = config_path.stem if config_path else "default"
         out = args.out or Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    metrics = train(config, out, resume=args.resume)
-    print(json.dumps({"run": str(out), **{k: round(v, 4) for k, v in metrics.items()}}))
+    local_rank = _start_distributed(config)
+    if local_rank is not None and args.out is None:
+        fail("under torchrun, name the run directory with --out so every process agrees")
+    try:
+        metrics = train(config, out, resume=args.resume)
+    finally:
+        if local_rank is not None:
+            torch.distributed.destroy_process_group()
+    if local_rank in (None, 0):
+        print(json.dumps({"run": str(out), **{k: round(v, 4) for k, v in metrics.items()}}))
+
+
+def _start_distributed(config: Config) -> int | None:
+    """Under torchrun (WORLD_SIZE > 1): join the process group, nccl on GPUs, gloo on CPUs,
+    and give each process its own GPU. Returns the local rank, or None in one process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    on_gpu = config.train.device.startswith("cuda")
+    if on_gpu:
+        config.train.device = f"cuda:{local_rank}"
+        torch.cuda.set_device(local_rank)
+    torch.distributed.init_process_group("nccl" if on_gpu else "gloo")
+    return local_rank
 
 
 def train_main(argv: Sequence[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from torch import nn
 
 from textwae.callbacks import Callback
 from textwae.config import Config, RegularizerConfig
+from textwae.distributed import gather_with_grad
 from textwae.divergences import (
     LatentAdversary,
     adversary_loss,
@@ -42,14 +43,15 @@ class Regularizer(nn.Module):
 
 
 class MMDRegularizer(Regularizer):
-    """WAE-MMD: the batch's codes against as many fresh prior samples."""
+    """WAE-MMD: the batch's codes against as many fresh prior samples; under DDP while
+    training, the codes of every rank, so the estimate sees the global batch."""
 
     def __init__(self, cfg: RegularizerConfig, latent_dim: int) -> None:
         super().__init__()
         self.cfg = cfg
 
     def forward(self, latent: LatentOutput, prior: MixtureOfGaussians) -> torch.Tensor:
-        z = latent.z
+        z = gather_with_grad(latent.z) if self.training else latent.z  # the global batch
         samples, weights = (prior.sample_weighted(z.shape[0]) if prior.learnable
                             else (prior.sample(z.shape[0]), None))
         base = prior.mean_squared_distance().detach()  # a kernel width, not something to learn

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from textwae import checkpoint
 from textwae.callbacks import Callback
 from textwae.config import Config, TrainConfig
 from textwae.data import BucketBatchSampler, DataError, iterate_batches, load_splits
+from textwae.distributed import barrier, broadcast_float, gather_rows, rank_and_world
 from textwae.divergences import mmd
 from textwae.model import TextWAE, TextWAEOutput
 from textwae.modes import mode_labels, unit_components
@@ -70,10 +72,15 @@ class Trainer:
         self.train_sequences, self.valid_sequences = train, valid
         self.run_dir = Path(run_dir)
         self.device = torch.device(self.cfg.device)
+        self.rank, self.world = rank_and_world()
+        model.to(self.device)
+        # what a training step calls: under torchrun, DDP averages the ranks' gradients
+        self.network = DistributedDataParallel(model) if self.world > 1 else model
         self.optimizer = torch.optim.AdamW(model.model_parameters(), lr=self.cfg.lr,
                                            weight_decay=self.cfg.weight_decay)
         self.sampler = BucketBatchSampler([len(s) for s in train], self.cfg.batch_size,
-                                          seed=self.cfg.seed)
+                                          seed=self.cfg.seed, num_replicas=self.world,
+                                          rank=self.rank)
         self.valid_sampler = BucketBatchSampler([len(s) for s in valid], self.cfg.batch_size,
                                                 shuffle=False)
         self.progress = Progress()
@@ -84,7 +91,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "rng": torch.get_rng_state(),
+            "rng": gather_rows(torch.get_rng_state()),  # (W, S): every rank's generator
             "progress": vars(self.progress).copy(),
             "callbacks": [callback.state_dict() for callback in self.callbacks],
         }
@@ -92,15 +99,23 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
+        if state["rng"].shape[0] != self.world:
+            raise checkpoint.RunDirectoryError(
+                f"the run was saved by {state['rng'].shape[0]} processes; resume it with as "
+                f"many, not {self.world}")
+        torch.set_rng_state(state["rng"][self.rank])
         self.progress = Progress(**state["progress"])
         for callback, callback_state in zip(self.callbacks, state["callbacks"], strict=True):
             callback.load_state_dict(callback_state)
 
     def save_state(self) -> None:
+        """Every rank calls this (the RNG states are gathered); rank 0 writes."""
+        state = self.state_dict()
+        if self.rank != 0:
+            return
         if math.isinf(self.progress.best_valid):  # no validation yet: the top holds the last
             self.model.save_pretrained(self.run_dir)
-        checkpoint.save_state(self.run_dir / checkpoint.STATE_FILE, self.state_dict())
+        checkpoint.save_state(self.run_dir / checkpoint.STATE_FILE, state)
 
     def resume(self) -> None:
         path = self.run_dir / checkpoint.STATE_FILE
@@ -114,6 +129,10 @@ class Trainer:
         p, cfg = self.progress, self.cfg
         return p.step >= cfg.max_steps or (cfg.max_time is not None and p.elapsed >= cfg.max_time)
 
+    def _main_only(self) -> bool:
+        """Logging, metrics, evaluation and checkpoints happen on rank 0 alone."""
+        return self.rank == 0
+
     def _fraction_done(self) -> float:
         fraction = self.progress.step / self.cfg.max_steps
         if self.cfg.max_time is not None:
@@ -122,9 +141,8 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         """Train until `max_steps` or `max_time`; return the last validation metrics."""
-        self.model.to(self.device)
         bar = tqdm(total=self.cfg.max_steps, initial=self.progress.step, file=sys.stderr,
-                   desc="train", dynamic_ncols=True, disable=None)
+                   desc="train", dynamic_ncols=True, disable=None if self.rank == 0 else True)
         metrics: dict[str, float] = {}
         clock = time.perf_counter()
         while not self._done():
@@ -137,21 +155,21 @@ class Trainer:
                 p.step += 1
                 p.tokens += int(batch.lengths.sum())
                 bar.update(1)
-                if p.step % self.cfg.log_every == 0:
+                if p.step % self.cfg.log_every == 0 and self._main_only():
                     self._log_train(output, bar)
-                if p.step % self.cfg.eval_every == 0:
+                if p.step % self.cfg.eval_every == 0 and self._main_only():
                     metrics = self.evaluate_and_keep_best()
                 if p.step % self.cfg.checkpoint_every == 0:
                     self.save_state()
                 now = time.perf_counter()  # wall clock: batching, evaluation, saving included
-                p.elapsed, clock = p.elapsed + now - clock, now
+                p.elapsed, clock = broadcast_float(p.elapsed + now - clock), now
                 if self._done():
                     break
             else:
                 self.progress.epoch += 1
                 self.progress.batch_in_epoch = 0
         bar.close()
-        if self.progress.step % self.cfg.eval_every != 0:
+        if self.progress.step % self.cfg.eval_every != 0 and self._main_only():
             metrics = self.evaluate_and_keep_best()
         self.save_state()
         return metrics
@@ -161,7 +179,7 @@ class Trainer:
         lr = learning_rate(self.cfg, self._fraction_done(), self.progress.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        output = self.model(batch, _select(self.train_components, batch.index))
+        output = self.network(batch, _select(self.train_components, batch.index))
         if not torch.isfinite(output.loss):
             raise TrainingError(
                 f"the loss became {output.loss.item()} at step {self.progress.step + 1}; "
@@ -240,23 +258,29 @@ def _select(components: torch.Tensor | None, index: torch.Tensor) -> torch.Tenso
 def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
     """Train a model described by `config` into `run_dir`; resume a stopped run with `resume`.
 
-    A new run refuses a directory that already holds files, so nothing is overwritten.
+    A new run refuses a directory that already holds files, so nothing is overwritten. Under
+    torchrun every rank calls this; rank 0 trains the tokenizer and writes the run directory.
     """
     run_dir = Path(run_dir)
+    rank, _ = rank_and_world()
     if not resume and run_dir.exists() and any(run_dir.iterdir()):
         raise checkpoint.RunDirectoryError(
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    torch.manual_seed(config.train.seed)
+    barrier()  # every rank has looked before rank 0 writes
+    torch.manual_seed(config.train.seed)  # the same initial weights on every rank
     if config.train.num_threads is not None:
         torch.set_num_threads(config.train.num_threads)
     train_units, valid_units = load_splits(config.data)
-    if resume:
-        run_dir = checkpoint.check_model_files(run_dir)
-        tokenizer = Tokenizer.load(run_dir / checkpoint.TOKENIZER_FILE)
-    else:
-        tokenizer = Tokenizer.train((unit.text for unit in train_units), config.tokenizer)
     if not valid_units:
         raise DataError("the validation split is empty")
+    if resume:
+        run_dir = checkpoint.check_model_files(run_dir)
+    elif rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        Tokenizer.train((unit.text for unit in train_units), config.tokenizer).save(
+            run_dir / checkpoint.TOKENIZER_FILE)
+    barrier()  # the tokenizer is trained once and shared
+    tokenizer = Tokenizer.load(run_dir / checkpoint.TOKENIZER_FILE)
     labels = mode_labels(train_units, config.prior) if config.data.label_field else None
     config.prior.labels = labels  # saved in config.yaml: the label -> mode map
     components = {}
@@ -271,11 +295,13 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
                       tokenizer.encode_batch([u.text for u in train_units], max_length),
                       tokenizer.encode_batch([u.text for u in valid_units], max_length),
                       run_dir, callbacks=model.regularizer.callbacks(config), **components)
+    torch.manual_seed(config.train.seed + rank)  # ranks differ in dropout and prior samples
     if resume:
         trainer.resume()
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        trainer.model.save_pretrained(run_dir)  # a complete run directory from the start
+    elif rank == 0:
+        model.save_pretrained(run_dir)  # a complete run directory from the start
     metrics = trainer.fit()
-    write_plots(TextWAE.from_pretrained(run_dir, device=config.train.device), run_dir, valid_units)
+    if rank == 0:
+        write_plots(TextWAE.from_pretrained(run_dir, device=config.train.device), run_dir,
+                    valid_units)
     return metrics

@@ -1,0 +1,80 @@
+"""torch.distributed in one place: who am I, gather codes with gradients, wait for the others.
+
+The library only asks whether a process group exists; the script (`train.py` under torchrun)
+creates it, so every helper here is a no-op in a single process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+def rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main() -> bool:
+    return rank_and_world()[0] == 0
+
+
+def barrier() -> None:
+    if rank_and_world()[1] > 1:
+        dist.barrier()
+
+
+class _GatherRows(torch.autograd.Function):
+    """all_gather of rows whose count may differ by rank, with a backward that sums the
+    gradient of the gathered tensor over ranks and returns this rank's rows."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        rank, world = rank_and_world()
+        sizes = gather_rows(torch.tensor(x.shape[0])).tolist()  # rows per rank
+        padded = x.new_zeros((max(sizes), *x.shape[1:]))
+        padded[: x.shape[0]] = x
+        rows = [torch.empty_like(padded) for _ in range(world)]
+        dist.all_gather(rows, padded)
+        ctx.rank, ctx.sizes = rank, sizes
+        return torch.cat([row[:size] for row, size in zip(rows, sizes, strict=True)])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)  # every rank's statistic depends on these rows
+        start = sum(ctx.sizes[: ctx.rank])
+        return grad[start : start + ctx.sizes[ctx.rank]]
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate every rank's rows (N_r, ...) so a batch statistic sees the global batch.
+
+    Gradients flow back to each rank's own rows: every rank computes the same statistic, the
+    backward sums their gradients, and DDP's averaging divides the sum again.
+    """
+    if rank_and_world()[1] == 1:
+        return x
+    return _GatherRows.apply(x)
+
+
+def gather_rows(x: torch.Tensor) -> torch.Tensor:
+    """(W, ...) stack of every rank's tensor of one shape, without gradients (e.g. RNG states)."""
+    world = rank_and_world()[1]
+    if world == 1:
+        return x[None]
+    rows = [torch.empty_like(x) for _ in range(world)]
+    dist.all_gather(rows, x)
+    return torch.stack(rows)
+
+
+def broadcast_float(value: float) -> float:
+    """Rank 0's value on every rank, so ranks agree on decisions such as the time budget."""
+    if rank_and_world()[1] == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64)
+    dist.broadcast(tensor, src=0)
+    return tensor.item()
