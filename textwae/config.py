@@ -37,6 +37,8 @@ class DataConfig:
     encoding_errors: str = "strict"  # strict: non-UTF-8 bytes are an error | replace
     hf_split: str = "train"  # split read from a `datasets` name
     labeled_fraction: float = 1.0  # share of training units whose label guides the modes
+    cache_dir: str | None = None  # token ids cached here as Arrow files, keyed by corpus and
+    #   tokenizer, and memory-mapped on reuse; None: tokenise in memory every run
 
 
 @dataclass
@@ -121,6 +123,8 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     num_threads: int | None = None  # torch intra-op threads; None: torch's default
+    precision: str = "fp32"  # fp32 | bf16 (autocast of the forward on CUDA; losses stay fp32)
+    grad_accumulation: int = 1  # micro-batches of batch_size per optimiser step
 
 
 @dataclass
@@ -325,6 +329,10 @@ def validate(config: Config) -> None:
     _require("model.latent", config.model.latent, ["deterministic", "gaussian"])
     _require("model.regularizer", config.model.regularizer, ["mmd", "gan", "kl"])
     _require("regularizer.kernel", config.regularizer.kernel, ["imq", "rbf"])
+    _require("train.precision", config.train.precision, ["fp32", "bf16"])
+    if config.train.precision == "bf16" and config.train.device.split(":")[0] != "cuda":
+        raise ConfigError(f"train.precision=bf16 needs a CUDA device, got train.device="
+                          f"{config.train.device!r}; use train.precision=fp32 on this device")
     positive = {
         "prior.components": config.prior.components,
         "prior.scale": config.prior.scale,
@@ -333,6 +341,7 @@ def validate(config: Config) -> None:
         "tokenizer.vocab_size": config.tokenizer.vocab_size,
         "train.batch_size": config.train.batch_size,
         "train.max_steps": config.train.max_steps,
+        "train.grad_accumulation": config.train.grad_accumulation,
     }
     for key, value in positive.items():
         if value <= 0:

@@ -17,7 +17,7 @@ import math
 import os
 import random
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -426,7 +426,7 @@ class BucketBatchSampler:
 
 
 def iterate_batches(
-    sequences: list[list[int]],
+    sequences: Sequence[list[int]],
     sampler: BucketBatchSampler,
     epoch: int,
     pad_id: int,

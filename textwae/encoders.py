@@ -5,32 +5,46 @@ from __future__ import annotations
 import torch
 import transformers
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from textwae.config import ModelConfig
 from textwae.pretrained import load_pretrained
 from textwae.tokenizer import PAD_ID
 
 
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row's first `lengths[b]` steps, leaving its padding at the end: (B, T, ...)."""
+    B, T = x.shape[:2]  # batch, time
+    steps = torch.arange(T, device=x.device)[None, :]  # (1, T)
+    source = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T)
+    return x[torch.arange(B, device=x.device)[:, None], source]
+
+
 class GRUEncoder(nn.Module):
-    """Bidirectional GRU; the pooled vector is both directions' last states, so padding
-    never enters it (sequences are packed by length)."""
+    """Bidirectional GRU; the pooled vector is both directions' states at the last real token.
+
+    The backward direction runs over each unit reversed within its length, so padding never
+    enters either state. Two plain GRUs do this faster on a CPU than one packed bidirectional
+    GRU, whose backward pass re-adds a buffer the size of the whole batch at every time step.
+    """
 
     def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, cfg.embedding_dim, padding_idx=PAD_ID)
-        self.gru = nn.GRU(cfg.embedding_dim, cfg.hidden_size, num_layers=cfg.num_layers,
-                          batch_first=True, bidirectional=True,
-                          dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
+        dropout = cfg.dropout if cfg.num_layers > 1 else 0.0
+        self.forward_gru, self.backward_gru = (
+            nn.GRU(cfg.embedding_dim, cfg.hidden_size, num_layers=cfg.num_layers,
+                   batch_first=True, dropout=dropout) for _ in range(2))
         self.dropout = nn.Dropout(cfg.dropout)
         self.output_size = 2 * cfg.hidden_size
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        lengths = mask.sum(dim=1).cpu()  # (B,)
+        lengths = mask.sum(dim=1)  # (B,)
         embedded = self.dropout(self.embedding(ids))  # (B, T, E)
-        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        _, final = self.gru(packed)  # (layers * 2, B, H)
-        return torch.cat([final[-2], final[-1]], dim=-1)  # (B, 2H) forward and backward
+        rows = torch.arange(ids.shape[0], device=ids.device)
+        forward_states, _ = self.forward_gru(embedded)  # (B, T, H)
+        backward_states, _ = self.backward_gru(reverse_within_length(embedded, lengths))
+        last = lengths - 1
+        return torch.cat([forward_states[rows, last], backward_states[rows, last]], dim=-1)
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

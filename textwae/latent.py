@@ -14,6 +14,11 @@ class LatentOutput:
     mean: torch.Tensor  # (B, D) the posterior mean: z itself for a deterministic encoder
     logvar: torch.Tensor | None = None  # (B, D) Gaussian posterior only
 
+    def float(self) -> LatentOutput:
+        """In fp32 (fp32 tensors are kept as they are): losses on codes made under autocast."""
+        logvar = None if self.logvar is None else self.logvar.float()
+        return LatentOutput(z=self.z.float(), mean=self.mean.float(), logvar=logvar)
+
 
 class DeterministicLatent(nn.Module):
     """z = W h: the WAE needs no posterior noise, since only the aggregate Q_Z is matched."""

@@ -85,13 +85,16 @@ class TextWAE(nn.Module):
         if self.training and self.config.model.word_dropout > 0:
             inputs = word_dropout(inputs, self.config.model.word_dropout)
         logits = self.decoder(inputs, latent.z)  # (B, T-1, V)
-        target_mask = batch.mask[:, 1:]
-        flat_logits, flat_targets = logits[target_mask], targets[target_mask]  # (N, V), (N,)
-        recon = F.cross_entropy(flat_logits, flat_targets)
-        reg = self.regularizer(latent, self.prior)
-        penalty = (self.config.model.logvar_penalty * logvar_penalty(latent.logvar)
-                   + self.prior.penalty())  # a learnable prior's safeguard; else 0
-        label = self.label_term(latent.z, components)
+        # the loss terms in fp32, also when the parts above ran under bf16 autocast
+        with torch.autocast(logits.device.type, enabled=False):
+            latent, target_mask = latent.float(), batch.mask[:, 1:]
+            flat_logits = logits[target_mask].float()  # (N, V): real target positions only
+            flat_targets = targets[target_mask]  # (N,)
+            recon = F.cross_entropy(flat_logits, flat_targets)
+            reg = self.regularizer(latent, self.prior)
+            penalty = (self.config.model.logvar_penalty * logvar_penalty(latent.logvar)
+                       + self.prior.penalty())  # a learnable prior's safeguard; else 0
+            label = self.label_term(latent.z, components)
         weights = self.config.regularizer
         loss = recon + weights.weight * reg + penalty + weights.label_weight * label
         correct = (flat_logits.argmax(dim=-1) == flat_targets).sum()

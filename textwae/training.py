@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +20,13 @@ from tqdm import tqdm
 from textwae import checkpoint
 from textwae.callbacks import Callback
 from textwae.config import Config, TrainConfig
-from textwae.data import BucketBatchSampler, DataError, iterate_batches, load_splits
+from textwae.data import Batch, BucketBatchSampler, DataError, iterate_batches, load_splits
 from textwae.distributed import barrier, broadcast_float, gather_rows, rank_and_world
 from textwae.divergences import mmd
 from textwae.model import TextWAE, TextWAEOutput
 from textwae.modes import mode_labels, unit_components
 from textwae.plots import write_plots
+from textwae.tokenized import sequence_lengths, tokenize
 from textwae.tokenizer import PAD_ID, Tokenizer
 
 MAX_MMD_CODES = 1000  # validation MMD is quadratic in the number of codes
@@ -60,7 +63,7 @@ class Progress:
 class Trainer:
     """Trains a TextWAE on token sequences, writing everything into `run_dir`."""
 
-    def __init__(self, model: TextWAE, train: list[list[int]], valid: list[list[int]],
+    def __init__(self, model: TextWAE, train: Sequence[list[int]], valid: Sequence[list[int]],
                  run_dir: str | Path, callbacks: Sequence[Callback] = (),
                  train_components: torch.Tensor | None = None,
                  valid_components: torch.Tensor | None = None) -> None:
@@ -77,11 +80,12 @@ class Trainer:
         # what a training step calls: under torchrun, DDP averages the ranks' gradients
         self.network = DistributedDataParallel(model) if self.world > 1 else model
         self.optimizer = torch.optim.AdamW(model.model_parameters(), lr=self.cfg.lr,
-                                           weight_decay=self.cfg.weight_decay)
-        self.sampler = BucketBatchSampler([len(s) for s in train], self.cfg.batch_size,
+                                           weight_decay=self.cfg.weight_decay,
+                                           fused=self.device.type == "cuda" or None)
+        self.sampler = BucketBatchSampler(sequence_lengths(train), self.cfg.batch_size,
                                           seed=self.cfg.seed, num_replicas=self.world,
                                           rank=self.rank)
-        self.valid_sampler = BucketBatchSampler([len(s) for s in valid], self.cfg.batch_size,
+        self.valid_sampler = BucketBatchSampler(sequence_lengths(valid), self.cfg.batch_size,
                                                 shuffle=False)
         self.progress = Progress()
 
@@ -148,12 +152,13 @@ class Trainer:
         while not self._done():
             batches = iterate_batches(self.train_sequences, self.sampler, self.progress.epoch,
                                       PAD_ID, start=self.progress.batch_in_epoch)
-            for batch in batches:
-                output = self.train_step(batch.to(self.device))
+            # one optimiser step per group; an epoch's last group may hold fewer micro-batches
+            for group in _groups(batches, self.cfg.grad_accumulation):
+                output = self.train_step([batch.to(self.device) for batch in group])
                 p = self.progress
-                p.batch_in_epoch += 1
+                p.batch_in_epoch += len(group)  # counts micro-batches: resume starts exactly
                 p.step += 1
-                p.tokens += int(batch.lengths.sum())
+                p.tokens += sum(int(batch.lengths.sum()) for batch in group)
                 bar.update(1)
                 if p.step % self.cfg.log_every == 0 and self._main_only():
                     self._log_train(output, bar)
@@ -174,19 +179,28 @@ class Trainer:
         self.save_state()
         return metrics
 
-    def train_step(self, batch: Any) -> TextWAEOutput:
+    def train_step(self, batches: Batch | Sequence[Batch]) -> TextWAEOutput:
+        """One optimiser step on the gradients of `batches` (micro-batches), each loss divided
+        by their number; returns the last micro-batch's output, which the callbacks see."""
+        batches = [batches] if isinstance(batches, Batch) else list(batches)
         self.model.train()
         lr = learning_rate(self.cfg, self._fraction_done(), self.progress.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        output = self.network(batch, _select(self.train_components, batch.index))
-        if not torch.isfinite(output.loss):
-            raise TrainingError(
-                f"the loss became {output.loss.item()} at step {self.progress.step + 1}; "
-                f"stopped, and {self.run_dir} keeps its last good checkpoint. Try a lower "
-                "train.lr or regularizer.weight.")
         self.optimizer.zero_grad(set_to_none=True)
-        output.loss.backward()
+        for number, batch in enumerate(batches, start=1):
+            # under DDP, ranks average their gradients once, in the last backward
+            accumulate = self.world > 1 and number < len(batches)
+            with self.network.no_sync() if accumulate else nullcontext():
+                with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                    enabled=self.cfg.precision == "bf16"):
+                    output = self.network(batch, _select(self.train_components, batch.index))
+                if not torch.isfinite(output.loss):
+                    raise TrainingError(
+                        f"the loss became {output.loss.item()} at step {self.progress.step + 1}; "
+                        f"stopped, and {self.run_dir} keeps its last good checkpoint. Try a "
+                        "lower train.lr or regularizer.weight.")
+                (output.loss / len(batches)).backward()
         torch.nn.utils.clip_grad_norm_(self.model.model_parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         for callback in self.callbacks:
@@ -251,6 +265,13 @@ class Trainer:
             out.write(json.dumps(line) + "\n")
 
 
+def _groups(batches: Iterable[Batch], size: int) -> Iterator[list[Batch]]:
+    """Consecutive groups of `size` batches; the last group may be shorter."""
+    iterator = iter(batches)
+    while group := list(itertools.islice(iterator, size)):
+        yield group
+
+
 def _select(components: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
     return None if components is None else components[index.cpu()].to(index.device)
 
@@ -289,11 +310,11 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
             "train_components": unit_components(train_units, labels, config.data.labeled_fraction,
                                                 config.data.split_seed),
             "valid_components": unit_components(valid_units, labels)}
-    max_length = config.data.max_length
+    max_length, cache_dir = config.data.max_length, config.data.cache_dir
     model = TextWAE(config, tokenizer)
     trainer = Trainer(model,
-                      tokenizer.encode_batch([u.text for u in train_units], max_length),
-                      tokenizer.encode_batch([u.text for u in valid_units], max_length),
+                      tokenize([u.text for u in train_units], tokenizer, max_length, cache_dir),
+                      tokenize([u.text for u in valid_units], tokenizer, max_length, cache_dir),
                       run_dir, callbacks=model.regularizer.callbacks(config), **components)
     torch.manual_seed(config.train.seed + rank)  # ranks differ in dropout and prior samples
     if resume:
