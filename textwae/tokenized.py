@@ -93,7 +93,7 @@ def tokenize(texts: list[str], tokenizer: Tokenizer, max_length: int,
         return tokenizer.encode_batch(texts, max_length)
     import datasets  # imported here: it takes a second and only the cache needs it
 
-    folder = Path(cache_dir) / f"tokens-{cache_key(texts, tokenizer, max_length)}"
+    folder = Path(cache_dir).expanduser() / f"tokens-{cache_key(texts, tokenizer, max_length)}"
     if not folder.is_dir():
         _build(texts, tokenizer, max_length, folder)
     try:
