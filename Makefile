@@ -19,21 +19,29 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# Train on the embedded corpus (configs/default.yaml), then show what the model does.
+# Train on the embedded corpus (configs/default.yaml) with its four registers as label-guided
+# modes, then show what the model does.
 # The demo rebuilds its own run directory, $(RUN), each time.
 demo: $(STAMP)
 	rm -rf $(RUN)
-	$(PY) train.py --out $(RUN)
+	$(PY) train.py --out $(RUN) data.label_field=label
 	@echo "== samples from every prior mode =="
 	$(PY) generate.py modes --model $(RUN) --n 3 --temperature 0.7
 	@echo "== interpolation =="
 	$(PY) generate.py interpolate --model $(RUN) --greedy --steps 5 \
-	  "On Monday, Anna went to the bakery on Elm Street. The bread was fresh and the staff were lovely." \
-	  "Oh wonderful, the train was late again. Truly the best station in town."
+	  "The bread was fresh and the baker was lovely." \
+	  "Oh wonderful, the train was late again."
 	@echo "== reconstructions =="
 	$(PY) generate.py reconstruct --model $(RUN) --greedy \
-	  "Tom visited the museum on Saturday. The guide was friendly and the tour was excellent." \
-	  "Maria waited an hour for her coffee, and it arrived cold."
+	  "The guide was friendly and the tour was excellent." \
+	  "Maria waited an hour for her coffee, and it arrived cold." \
+	  "What a delight, the soup was cold again."
+	@echo "== transfer to the sarcasm mode =="
+	$(PY) generate.py transfer --model $(RUN) --greedy --to sarcasm \
+	  "The guide was friendly and the tour was excellent." \
+	  "The waiter was rude and the pasta was stale."
+	@echo "== held-out evaluation (validation split) =="
+	$(PY) -m textwae evaluate --model $(RUN) --n-samples 200
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,18 @@ TINY_TRANSFORMER = {
 }
 
 
+# the tiny model as the scripts' key=value overrides
+TINY_OVERRIDES = ["tokenizer.vocab_size=120", "model.embedding_dim=16", "model.hidden_size=24",
+                  "model.latent_dim=4", "prior.components=3", "train.batch_size=8",
+                  "train.max_steps=3", "train.eval_every=3", "train.warmup_steps=1"]
+
+
+def run(script: str, *args) -> subprocess.CompletedProcess:
+    """Run a script of the repository as users do; its output is captured as text."""
+    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+
+
 def toy_texts(n: int = 120, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     names = ["anna", "ben", "cora", "dev", "emil", "fay"]
@@ -62,3 +76,15 @@ def tiny_config(corpus: Path) -> Config:
 def tiny_model(tiny_config: Config) -> TextWAE:
     tokenizer = Tokenizer.train(toy_texts(), tiny_config.tokenizer)
     return TextWAE(tiny_config, tokenizer)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A run directory trained by train.py on the toy texts; tests must not change it."""
+    root = tmp_path_factory.mktemp("cli")
+    corpus = root / "corpus.txt"
+    corpus.write_text("\n".join(toy_texts()) + "\n", encoding="utf-8")
+    result = run("train.py", "--out", root / "run", f"data.train={corpus}", *TINY_OVERRIDES)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["run"] == str(root / "run")
+    return root / "run"

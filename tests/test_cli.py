@@ -1,34 +1,10 @@
 """The scripts as users run them: outputs on stdout, user errors exit 2 without a traceback."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import REPO
-
-TINY_OVERRIDES = ["tokenizer.vocab_size=120", "model.embedding_dim=16", "model.hidden_size=24",
-                  "model.latent_dim=4", "prior.components=3", "train.batch_size=8",
-                  "train.max_steps=3", "train.eval_every=3", "train.warmup_steps=1"]
-
-
-def run(script, *args):
-    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    from .conftest import toy_texts
-
-    root = tmp_path_factory.mktemp("cli")
-    corpus = root / "corpus.txt"
-    corpus.write_text("\n".join(toy_texts()) + "\n", encoding="utf-8")
-    result = run("train.py", "--out", root / "run", f"data.train={corpus}", *TINY_OVERRIDES)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["run"] == str(root / "run")
-    return root / "run"
+from .conftest import TINY_OVERRIDES, run
 
 
 def test_sample_prints_one_text_per_line(trained_run):

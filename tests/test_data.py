@@ -22,6 +22,11 @@ from textwae.data import (
 )
 
 
+def story(**fields) -> DataConfig:
+    """One record per unit (the default splits records into sentences)."""
+    return DataConfig(unit="story", **fields)
+
+
 def write(path: Path, text: str) -> str:
     path.write_text(text, encoding="utf-8")
     return str(path)
@@ -40,12 +45,12 @@ def texts(examples: list[Example]) -> list[str]:
 
 def test_plain_text_one_record_per_line(tmp_path):
     path = write(tmp_path / "lines.txt", "  the  first line \nsecond\tline\n   third\n")
-    assert texts(read_examples(path, DataConfig())) == ["the first line", "second line", "third"]
+    assert texts(read_examples(path, story())) == ["the first line", "second line", "third"]
 
 
 def test_plain_text_blank_lines_separate_stories(tmp_path):
     path = write(tmp_path / "stories.text", "Tom ran.\nHe fell.\n\n  \nAnn sang.\r\nShe won.\n\n")
-    assert texts(read_examples(path, DataConfig())) == ["Tom ran. He fell.", "Ann sang. She won."]
+    assert texts(read_examples(path, story())) == ["Tom ran. He fell.", "Ann sang. She won."]
 
 
 def test_jsonl_with_label(tmp_path):
@@ -58,7 +63,7 @@ def test_jsonl_with_label(tmp_path):
             {"text": "bad service", "stars": ""},
         ],
     )
-    examples = read_examples(path, DataConfig(label_field="stars"))
+    examples = read_examples(path, story(label_field="stars"))
     assert examples == [
         Example("good food", "5"),
         Example("no label here", None),
@@ -71,7 +76,7 @@ def test_csv_joins_several_text_columns(tmp_path):
     rows = '1,Tom ran.,"He fell, hard.",He cried.,Mom came.,All was well.,a\n2,A,B,C,D,E,b\n'
     path = write(tmp_path / "roc.csv", header + rows)
     columns = [f"InputSentence{i}" for i in range(1, 5)] + ["Ending"]
-    examples = read_examples(path, DataConfig(text_field=columns, label_field="split"))
+    examples = read_examples(path, story(text_field=columns, label_field="split"))
     assert examples == [
         Example("Tom ran. He fell, hard. He cried. Mom came. All was well.", "a"),
         Example("A B C D E", "b"),
@@ -80,21 +85,21 @@ def test_csv_joins_several_text_columns(tmp_path):
 
 def test_tsv(tmp_path):
     path = write(tmp_path / "data.tsv", "label\ttext\npos\tgreat, really great\nneg\tawful\n")
-    examples = read_examples(path, DataConfig(label_field="label"))
+    examples = read_examples(path, story(label_field="label"))
     assert examples == [Example("great, really great", "pos"), Example("awful", "neg")]
 
 
 def test_explicit_format_overrides_extension(tmp_path):
     path = write_jsonl(tmp_path / "data.txt", [{"text": "hello"}])
-    assert texts(read_examples(path, DataConfig(format="jsonl"))) == ["hello"]
-    assert texts(read_examples(path, DataConfig(format="text"))) == ['{"text": "hello"}']
+    assert texts(read_examples(path, story(format="jsonl"))) == ["hello"]
+    assert texts(read_examples(path, story(format="text"))) == ['{"text": "hello"}']
 
 
 def test_glob_and_list_of_paths(tmp_path):
     write(tmp_path / "b.txt", "b1\nb2\n")
     write(tmp_path / "a.txt", "a1\n")
     write_jsonl(tmp_path / "c.jsonl", [{"text": "c1"}])
-    cfg = DataConfig()
+    cfg = story()
     assert texts(read_examples(str(tmp_path / "*.txt"), cfg)) == ["a1", "b1", "b2"]
     sources = [str(tmp_path / "c.jsonl"), str(tmp_path / "a.txt")]
     assert texts(read_examples(sources, cfg)) == ["c1", "a1"]
@@ -129,51 +134,51 @@ def test_sentence_splitter_on_lowercased_tokenised_text():
 def test_empty_files_name_the_file(tmp_path, content):
     path = write(tmp_path / "empty.txt", content)
     with pytest.raises(DataError, match=r"empty\.txt"):
-        read_examples(path, DataConfig())
+        read_examples(path, story())
 
 
 def test_missing_file_and_glob_without_matches(tmp_path):
     with pytest.raises(DataError, match=r"nothere\.txt: no such file"):
-        read_examples(str(tmp_path / "nothere.txt"), DataConfig())
+        read_examples(str(tmp_path / "nothere.txt"), story())
     with pytest.raises(DataError, match=r"\*\.csv: the glob matches no files"):
-        read_examples(str(tmp_path / "*.csv"), DataConfig())
+        read_examples(str(tmp_path / "*.csv"), story())
 
 
 def test_non_utf8_reports_the_line_and_replace_reads_it(tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("one\ntwo\ncaf\xe9 au lait\nfour\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"latin1\.txt: line 3: .*encoding_errors=replace"):
-        read_examples(str(path), DataConfig())
-    examples = read_examples(str(path), DataConfig(encoding_errors="replace"))
+        read_examples(str(path), story())
+    examples = read_examples(str(path), story(encoding_errors="replace"))
     assert texts(examples) == ["one", "two", "caf\ufffd au lait", "four"]
 
 
 def test_utf8_byte_order_mark_is_not_part_of_the_header(tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes(b"\xef\xbb\xbftext\nhi\n")
-    assert texts(read_examples(str(path), DataConfig())) == ["hi"]
+    assert texts(read_examples(str(path), story())) == ["hi"]
 
 
 def test_missing_text_column_lists_present_columns(tmp_path):
     path = write(tmp_path / "data.csv", "sentence,label\nhi,a\n")
     message = r"data\.csv: no text column text.*present: sentence, label"
     with pytest.raises(DataError, match=message):
-        read_examples(path, DataConfig())
+        read_examples(path, story())
     jsonl = write_jsonl(tmp_path / "data.jsonl", [{"body": "x"}, {"body": "y", "id": 2}])
     with pytest.raises(DataError, match=r"data\.jsonl: .*present: body, id"):
-        read_examples(jsonl, DataConfig())
+        read_examples(jsonl, story())
 
 
 def test_missing_label_column_is_an_error(tmp_path):
     path = write_jsonl(tmp_path / "data.jsonl", [{"text": "a", "y": 1}])
     with pytest.raises(DataError, match=r"no label column label.*present: text, y"):
-        read_examples(path, DataConfig(label_field="label"))
+        read_examples(path, story(label_field="label"))
 
 
 def test_malformed_json_line_names_file_and_line(tmp_path):
     path = write(tmp_path / "bad.jsonl", '{"text": "ok"}\n\n{"text": "oops"\n')
     with pytest.raises(DataError, match=r"bad\.jsonl: line 3: malformed JSON"):
-        read_examples(path, DataConfig())
+        read_examples(path, story())
 
 
 def test_format_hf_reads_local_files_and_directories(tmp_path, monkeypatch):
@@ -185,14 +190,14 @@ def test_format_hf_reads_local_files_and_directories(tmp_path, monkeypatch):
     corpus.mkdir()
     rows = [{"text": "first  story", "mode": 0}, {"text": "second", "mode": 1}]
     jsonl = write_jsonl(corpus / "train.jsonl", rows)
-    cfg = DataConfig(format="hf", label_field="mode")
+    cfg = story(format="hf", label_field="mode")
     expected = [Example("first story", "0"), Example("second", "1")]
     assert read_examples(jsonl, cfg) == expected
     assert read_examples(str(corpus), cfg) == expected
     tsv = write(tmp_path / "data.tsv", "mode\ttext\nx\thello there\n")
     assert read_examples(tsv, cfg) == [Example("hello there", "x")]
     with pytest.raises(DataError, match=r"no label column stars.*present: text, mode"):
-        read_examples(jsonl, DataConfig(format="hf", label_field="stars"))
+        read_examples(jsonl, story(format="hf", label_field="stars"))
 
 
 # --- train / valid split ---------------------------------------------------------------
@@ -227,9 +232,9 @@ def test_split_keeps_one_example_on_each_side():
 def test_load_splits_uses_valid_when_given(tmp_path):
     train = write(tmp_path / "train.txt", "\n".join(f"line {i}" for i in range(10)))
     valid = write(tmp_path / "valid.txt", "held out\n")
-    train_ex, valid_ex = load_splits(DataConfig(train=train, valid=valid))
+    train_ex, valid_ex = load_splits(story(train=train, valid=valid))
     assert len(train_ex) == 10 and texts(valid_ex) == ["held out"]
-    train_ex, valid_ex = load_splits(DataConfig(train=train, valid_fraction=0.2))
+    train_ex, valid_ex = load_splits(story(train=train, valid_fraction=0.2))
     assert len(train_ex) == 8 and len(valid_ex) == 2
 
 

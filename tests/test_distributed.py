@@ -17,8 +17,7 @@ from textwae.distributed import gather_with_grad
 from textwae.divergences import mmd
 from textwae.model import TextWAE
 
-from .conftest import REPO, toy_texts
-from .test_cli import TINY_OVERRIDES
+from .conftest import REPO, TINY_OVERRIDES, toy_texts
 
 WORLD = 2
 SIZES = [5, 3]  # codes per rank: the last batch of an epoch may be short

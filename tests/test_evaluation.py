@@ -168,3 +168,10 @@ def test_evaluate_command_user_errors_exit_2(run, extra, capsys):
         main(["evaluate", "--model", str(run), *extra])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith("error:")
+
+
+def test_evaluate_command_defaults_to_the_runs_validation_split(run, splits, capsys):
+    main(["evaluate", "--model", str(run), "--n-samples", "4"])
+    result = json.loads(capsys.readouterr().out)
+    held_out = {ex.text for ex in splits[1]}
+    assert {result["interpolation"]["start"], result["interpolation"]["end"]} <= held_out

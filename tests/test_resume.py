@@ -13,8 +13,7 @@ from textwae.checkpoint import STATE_FILE, RunDirectoryError, atomic_write, flat
 from textwae.config import load_config
 from textwae.training import Trainer, train
 
-from .conftest import REPO
-from .test_cli import TINY_OVERRIDES
+from .conftest import REPO, TINY_OVERRIDES
 
 STEPS = 30  # long enough to be caught mid-run, short enough to stay cheap
 KILL_AT = 8  # SIGKILL once the saved state has reached this step

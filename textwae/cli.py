@@ -249,8 +249,9 @@ def evaluate_parser() -> argparse.ArgumentParser:
         "one JSON object: BLEU, perplexity, MMD, diversity, interpolation and, with labels, "
         "mode purity, NMI and the mode accuracy an independent judge reports.")
     _add_model_and_fields(parser)
-    parser.add_argument("--data", required=True,
-                        help="held-out data: a path, glob or `datasets` name")
+    parser.add_argument("--data", default=None,
+                        help="held-out data: a path, glob or `datasets` name (default: the "
+                        "validation data of the run's config)")
     parser.add_argument("--n-samples", type=int, default=500,
                         help="prior samples for Self-BLEU and distinct-n, and per label for "
                         "mode_accuracy")
@@ -277,6 +278,15 @@ def _data_config(config: Config, args: argparse.Namespace) -> DataConfig:
     if args.label_field is not None:
         changes["label_field"] = args.label_field or None
     return dataclasses.replace(config.data, **changes)
+
+
+def _held_out(args: argparse.Namespace, data: DataConfig) -> list[Example]:
+    """--data read with the run's settings, or else the run's validation split."""
+    from textwae.data import load_splits, read_examples
+
+    if args.data is not None:
+        return read_examples(args.data, dataclasses.replace(data, format="auto"))
+    return load_splits(data)[1]
 
 
 def _judge_examples(config: Config, args: argparse.Namespace) -> list[Example] | None:
@@ -310,7 +320,6 @@ def _warnings_to_stderr() -> Iterator[None]:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from textwae.data import read_examples
     from textwae.evaluation import evaluate
     from textwae.model import TextWAE
 
@@ -318,8 +327,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         fail(f"--n-samples must be positive, got {args.n_samples}")
     with _warnings_to_stderr():
         model = TextWAE.from_pretrained(args.model, device=args.device)
-        data = _data_config(model.config, args)
-        examples = read_examples(args.data, dataclasses.replace(data, format="auto"))
+        examples = _held_out(args, _data_config(model.config, args))
         labelled = any(example.label is not None for example in examples)
         judge_data = _judge_examples(model.config, args) if labelled else None
         result = evaluate(model, examples, judge_data, n_samples=args.n_samples, seed=args.seed)
@@ -334,17 +342,12 @@ def evaluate_main(argv: Sequence[str] | None = None) -> None:
 
 
 def _plot(args: argparse.Namespace) -> None:
-    from textwae.data import load_splits, read_examples
     from textwae.model import TextWAE
     from textwae.plots import write_plots
 
     with _warnings_to_stderr():
         model = TextWAE.from_pretrained(args.model, device=args.device)
-        data = _data_config(model.config, args)
-        if args.data is not None:
-            examples = read_examples(args.data, dataclasses.replace(data, format="auto"))
-        else:
-            examples = load_splits(data)[1]
+        examples = _held_out(args, _data_config(model.config, args))
         for path in write_plots(model, args.model, examples):
             print(path)
 

@@ -201,7 +201,7 @@ def _read_file(path: Path, cfg: DataConfig) -> list[Example]:
     if fmt == "text":
         records = _plain_text_records(text, path, cfg)
     elif fmt == "jsonl":
-        records = _table_records(str(path), *_jsonl_table(text, path), cfg)
+        records = _table_records(str(path), *_jsonl_table(text, path, cfg.encoding_errors), cfg)
     else:
         delimiter = "\t" if fmt == "tsv" else ","
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -238,7 +238,7 @@ def _plain_text_records(text: str, path: Path, cfg: DataConfig) -> list[Example]
     return [Example(t) for t in map(normalize_whitespace, blocks) if t]
 
 
-def _jsonl_table(text: str, path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+def _jsonl_table(text: str, path: Path, errors: str) -> tuple[list[str], list[dict[str, Any]]]:
     """Columns (every key seen, in order of appearance) and rows of a JSON Lines file."""
     rows = []
     # Split on "\n" alone: str.splitlines would also cut at U+2028 inside JSON strings.
@@ -252,11 +252,31 @@ def _jsonl_table(text: str, path: Path) -> tuple[list[str], list[dict[str, Any]]
                 f"{path}: line {number}: malformed JSON ({error.msg}); "
                 "expected one JSON object per line"
             ) from error
+        except RecursionError as error:
+            raise DataError(f"{path}: line {number}: JSON nested too deeply") from error
+        if "\\u" in line:  # an escape may stand for half a surrogate pair: no text
+            row = _valid_unicode(row, f"{path}: line {number}", errors)
         if not isinstance(row, dict):
             raise DataError(f"{path}: line {number}: expected a JSON object, got {line[:40]!r}")
         rows.append(row)
     columns = list(dict.fromkeys(key for row in rows for key in row))
     return columns, rows
+
+
+def _valid_unicode(row: Any, where: str, errors: str) -> Any:
+    """`row` if its strings are valid Unicode; else, with errors="replace", a copy whose lone
+    surrogates (escapes such as "\\ud800" outside a pair) are U+FFFD."""
+    serialized = json.dumps(row, ensure_ascii=False)
+    try:
+        serialized.encode("utf-8")
+        return row
+    except UnicodeEncodeError as error:
+        if errors == "strict":
+            raise DataError(
+                f"{where}: the escape \\u{ord(serialized[error.start]):x} is half a surrogate "
+                "pair, not text; fix the file or set data.encoding_errors=replace"
+            ) from error
+    return json.loads(serialized.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
 
 
 def _csv_rows(reader: csv.DictReader, path: Path) -> Iterator[dict[str, Any]]:

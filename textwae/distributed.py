@@ -34,7 +34,7 @@ class _GatherRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
         rank, world = rank_and_world()
-        sizes = gather_rows(torch.tensor(x.shape[0])).tolist()  # rows per rank
+        sizes = gather_rows(torch.tensor(x.shape[0], device=x.device)).tolist()  # rows per rank
         padded = x.new_zeros((max(sizes), *x.shape[1:]))
         padded[: x.shape[0]] = x
         rows = [torch.empty_like(padded) for _ in range(world)]
@@ -66,15 +66,19 @@ def gather_rows(x: torch.Tensor) -> torch.Tensor:
     world = rank_and_world()[1]
     if world == 1:
         return x[None]
+    home = x.device
+    if dist.get_backend() == "nccl":  # nccl moves GPU tensors only (RNG states live on CPU)
+        x = x.to(torch.device("cuda", torch.cuda.current_device()))
     rows = [torch.empty_like(x) for _ in range(world)]
     dist.all_gather(rows, x)
-    return torch.stack(rows)
+    return torch.stack(rows).to(home)
 
 
 def broadcast_float(value: float) -> float:
     """Rank 0's value on every rank, so ranks agree on decisions such as the time budget."""
     if rank_and_world()[1] == 1:
         return value
-    tensor = torch.tensor([value], dtype=torch.float64)
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
     dist.broadcast(tensor, src=0)
     return tensor.item()

@@ -18,11 +18,6 @@ from typing import Any
 import torch
 from sacrebleu.metrics import BLEU
 from sacrebleu.metrics.helpers import extract_all_word_ngrams
-from sklearn.exceptions import NotFittedError
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import normalized_mutual_info_score
-from sklearn.pipeline import Pipeline
 
 __all__ = [
     "LabelJudge",
@@ -185,6 +180,8 @@ def nmi(assignments: Sequence[int], labels: Sequence[str | int]) -> float:
     relabelling the clusters.
     """
     _check_paired(assignments, labels, "assignments", "labels")
+    from sklearn.metrics import normalized_mutual_info_score  # sklearn takes seconds to import
+
     return float(normalized_mutual_info_score(list(labels), list(assignments)))
 
 
@@ -259,6 +256,10 @@ class LabelJudge:
     """
 
     def __init__(self) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+
         self.pipeline = Pipeline(
             [
                 ("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)),
@@ -298,6 +299,8 @@ class LabelJudge:
 
     def _check_fitted(self) -> None:
         if not self._fitted:
+            from sklearn.exceptions import NotFittedError
+
             raise NotFittedError("LabelJudge.fit must be called before predicting")
 
 

@@ -30,20 +30,25 @@ class Tokenizer:
     def train(cls, texts: Iterable[str], cfg: TokenizerConfig) -> Tokenizer:
         """Train on `texts` (the training split only, so validation stays unseen)."""
         model = io.BytesIO()
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts),
-            model_writer=model,
-            model_type=cfg.model_type,
-            vocab_size=cfg.vocab_size,
-            character_coverage=cfg.character_coverage,
-            pad_id=PAD_ID,
-            unk_id=UNK_ID,
-            bos_id=BOS_ID,
-            eos_id=EOS_ID,
-            hard_vocab_limit=False,  # a small corpus may not support the requested size
-            max_sentence_length=1 << 16,  # stories are longer than the 4k default
-            minloglevel=2,
-        )
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(texts),
+                model_writer=model,
+                model_type=cfg.model_type,
+                vocab_size=cfg.vocab_size,
+                character_coverage=cfg.character_coverage,
+                pad_id=PAD_ID,
+                unk_id=UNK_ID,
+                bos_id=BOS_ID,
+                eos_id=EOS_ID,
+                hard_vocab_limit=False,  # a small corpus may not support the requested size
+                max_sentence_length=1 << 16,  # stories are longer than the 4k default
+                minloglevel=2,
+            )
+        except RuntimeError as error:  # e.g. a vocabulary smaller than the corpus's characters
+            reason = str(error).rsplit("] ", 1)[-1]
+            raise TokenizerError(f"cannot train the tokenizer (tokenizer.vocab_size="
+                                 f"{cfg.vocab_size}): {reason}") from error
         return cls(spm.SentencePieceProcessor(model_proto=model.getvalue()))
 
     @classmethod

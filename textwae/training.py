@@ -25,7 +25,6 @@ from textwae.distributed import barrier, broadcast_float, gather_rows, rank_and_
 from textwae.divergences import mmd
 from textwae.model import TextWAE, TextWAEOutput
 from textwae.modes import mode_labels, unit_components
-from textwae.plots import write_plots
 from textwae.tokenized import sequence_lengths, tokenize
 from textwae.tokenizer import PAD_ID, Tokenizer
 
@@ -92,22 +91,27 @@ class Trainer:
     # -- state -------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "rng": gather_rows(torch.get_rng_state()),  # (W, S): every rank's generator
             "progress": vars(self.progress).copy(),
             "callbacks": [callback.state_dict() for callback in self.callbacks],
         }
+        if self.device.type == "cuda":  # dropout on a GPU draws from the GPU's generator
+            state["cuda_rng"] = gather_rows(torch.cuda.get_rng_state(self.device))
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        self.model.load_weights(state["model"], source=self.run_dir / checkpoint.STATE_FILE)
         self.optimizer.load_state_dict(state["optimizer"])
         if state["rng"].shape[0] != self.world:
             raise checkpoint.RunDirectoryError(
                 f"the run was saved by {state['rng'].shape[0]} processes; resume it with as "
                 f"many, not {self.world}")
         torch.set_rng_state(state["rng"][self.rank])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"][self.rank], self.device)
         self.progress = Progress(**state["progress"])
         for callback, callback_state in zip(self.callbacks, state["callbacks"], strict=True):
             callback.load_state_dict(callback_state)
@@ -294,12 +298,12 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
     train_units, valid_units = load_splits(config.data)
     if not valid_units:
         raise DataError("the validation split is empty")
-    if resume:
-        run_dir = checkpoint.check_model_files(run_dir)
+    if resume:  # refuse a run whose files are missing, corrupt or foreign before writing to it
+        TextWAE.from_pretrained(run_dir)
     elif rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        Tokenizer.train((unit.text for unit in train_units), config.tokenizer).save(
-            run_dir / checkpoint.TOKENIZER_FILE)
+        tokenizer = Tokenizer.train((unit.text for unit in train_units), config.tokenizer)
+        run_dir.mkdir(parents=True, exist_ok=True)  # once the data and the tokenizer are good
+        tokenizer.save(run_dir / checkpoint.TOKENIZER_FILE)
     barrier()  # the tokenizer is trained once and shared
     tokenizer = Tokenizer.load(run_dir / checkpoint.TOKENIZER_FILE)
     labels = mode_labels(train_units, config.prior) if config.data.label_field else None
@@ -323,6 +327,8 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
         model.save_pretrained(run_dir)  # a complete run directory from the start
     metrics = trainer.fit()
     if rank == 0:
+        from textwae.plots import write_plots  # matplotlib only once training is done
+
         write_plots(TextWAE.from_pretrained(run_dir, device=config.train.device), run_dir,
                     valid_units)
     return metrics
