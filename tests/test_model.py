@@ -81,3 +81,14 @@ def test_word_dropout_is_off_in_eval_mode(tiny_model):
     batch = batch_of(tiny_model, toy_texts(4))
     with torch.no_grad():
         torch.testing.assert_close(tiny_model(batch).logits, tiny_model(batch).logits)
+
+
+def test_a_learnable_prior_gets_no_weight_decay(tiny_config, tiny_model):
+    from textwae.config import load_config
+
+    config = load_config(tiny_config.to_dict(), overrides=["prior.learnable=true"])
+    model = TextWAE(config, tiny_model.tokenizer)
+    decayed, exempt = model.optimizer_groups(0.01)
+    assert {id(p) for p in exempt["params"]} == {id(p) for p in model.prior.parameters()}
+    assert exempt["weight_decay"] == 0.0 and decayed["weight_decay"] == 0.01
+    assert len(decayed["params"]) + len(exempt["params"]) == len(model.model_parameters())

@@ -59,6 +59,15 @@ class TextWAE(nn.Module):
         own = {id(p) for p in self.regularizer.parameters()}
         return [p for p in self.parameters() if id(p) not in own]
 
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        """`model_parameters` as AdamW groups: a learnable prior's means, scales and weights
+        get no weight decay, which would pull the modes towards the origin."""
+        prior = {id(p) for p in self.prior.parameters()}
+        params = self.model_parameters()
+        return [{"params": [p for p in params if id(p) not in prior],
+                 "weight_decay": weight_decay},
+                {"params": [p for p in params if id(p) in prior], "weight_decay": 0.0}]
+
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> LatentOutput:
         return self.latent(self.encoder(ids, mask))
 

@@ -78,8 +78,8 @@ class Trainer:
         model.to(self.device)
         # what a training step calls: under torchrun, DDP averages the ranks' gradients
         self.network = DistributedDataParallel(model) if self.world > 1 else model
-        self.optimizer = torch.optim.AdamW(model.model_parameters(), lr=self.cfg.lr,
-                                           weight_decay=self.cfg.weight_decay,
+        self.optimizer = torch.optim.AdamW(model.optimizer_groups(self.cfg.weight_decay),
+                                           lr=self.cfg.lr,
                                            fused=self.device.type == "cuda" or None)
         self.sampler = BucketBatchSampler(sequence_lengths(train), self.cfg.batch_size,
                                           seed=self.cfg.seed, num_replicas=self.world,
