@@ -3,10 +3,11 @@ regularisers' share of the step, and the Transformer's model FLOPs utilisation (
 
     python benchmarks/train_speed.py [--threads 2] [--steps 10] [--warmup 2]
 
-Batches of `--batch-size` units come from the embedded corpus (data/stories.jsonl), tokenised
-with a SentencePiece model trained here, length-bucketed as training buckets them; every model
-runs the same batches in the same order. WAE steps run through `Trainer.train_step` (forward,
-backward, clipping, AdamW, callbacks such as the WAE-GAN discriminator update). The plain LMs
+Batches of `--batch-size` units come from the embedded corpus (data/stories.jsonl) split into
+units as configs/default.yaml splits it, tokenised with a SentencePiece model trained here and
+length-bucketed as training buckets them; every model runs the same batches in the same order.
+WAE steps run through `Trainer.train_step` (forward, backward, clipping, AdamW, callbacks such
+as the WAE-GAN discriminator update). The plain LMs
 (a GRU LM shaped like the GRU decoder, and the GPT-2 `transformers.GPT2LMHeadModel` of the
 Transformer decoder, neither with an encoder or a latent) take the same kind of step: AdamW
 with the same settings, clipping, cross-entropy on the same target tokens.
@@ -21,14 +22,21 @@ backward), and attention costs 12 * layers * width * context per position (QK^T 
 the whole context, causal masking not discounted). Embedding lookups count nothing; the tied
 output layer counts as a matmul; linear maps applied once per unit (latent head, z projections,
 discriminator) cost 6 FLOPs per weight per unit. Positions are the padded (B, T) grid the
-matmuls compute. MFU = model FLOPs / step seconds / peak, the peak being the best of several
-(2048 x 2048) @ (2048 x 2048) fp32 matmuls timed in the same rounds with the same threads.
-torch's FlopCounterMode counts one step as a check. Writes results/train_speed.json.
+matmuls compute. MFU = model FLOPs / step seconds / peak, the peak being the better of two
+(2048 x 2048) @ (2048 x 2048) fp32 matmuls timed with the same threads just before and two just
+after the step (MFU*: against the best matmul of the whole run). torch's FlopCounterMode counts
+one step as a check of the formula. Extra rows (`--widths`) widen the Transformer config and
+its GPT-2 on whole stories cut to 64 tokens, to show how MFU grows with the matmuls' size.
+
+Where a goal is missed (a WAE step over 2x its LM's, or Transformer MFU under 40%), the WAE step
+and its LM's are profiled with torch.profiler: top operators by self CPU time. Writes
+results/train_speed.json (`--out`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
@@ -224,12 +232,12 @@ class Corpus:
     train: list[list[int]]  # token ids of the training units
     valid: list[list[int]]
     batches: list[Batch]  # length-bucketed, as training makes them
-    long_batches: list[Batch]  # units cut to exactly LONG_LENGTH tokens: no padding
+    long_batches: list[Batch]  # whole stories cut to exactly LONG_LENGTH tokens: no padding
 
 
 def corpus(config: Config, batch_size: int, count: int) -> Corpus:
-    """The embedded corpus, a tokenizer trained on its training split, and `count` full
-    batches of each kind."""
+    """The corpus as `config.data` splits it, a tokenizer trained on its training split, and
+    `count` full batches of each kind (the long ones of story units, whatever the config's)."""
     train_units, valid_units = load_splits(config.data)
     tokenizer = Tokenizer.train((unit.text for unit in train_units), config.tokenizer)
     max_length = config.data.max_length
@@ -237,13 +245,14 @@ def corpus(config: Config, batch_size: int, count: int) -> Corpus:
     valid = tokenizer.encode_batch([unit.text for unit in valid_units], max_length)
     sampler = BucketBatchSampler([len(ids) for ids in train], batch_size, seed=0)
     chosen = [indices for indices in sampler.batches(0) if len(indices) == batch_size][:count]
-    long = [i for i, ids in enumerate(train) if len(ids) >= LONG_LENGTH]
+    stories, _ = load_splits(dataclasses.replace(config.data, unit="story"))
+    story_ids = tokenizer.encode_batch([unit.text for unit in stories], LONG_LENGTH)
+    long = [i for i, ids in enumerate(story_ids) if len(ids) == LONG_LENGTH]
     chunks = [long[s : s + batch_size] for s in range(0, len(long) - batch_size + 1, batch_size)]
     return Corpus(
         tokenizer, train, valid,
         [collate([train[i] for i in indices], indices, PAD_ID) for indices in chosen],
-        [collate([train[i][:LONG_LENGTH] for i in chunk], chunk, PAD_ID)
-         for chunk in chunks[:count]])
+        [collate([story_ids[i] for i in chunk], chunk, PAD_ID) for chunk in chunks[:count]])
 
 
 def load(*names: str, overrides: Iterable[str] = ()) -> Config:

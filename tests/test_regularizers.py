@@ -1,10 +1,11 @@
+import itertools
 from types import SimpleNamespace
 
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from textwae import training
+from textwae import generation, training
 from textwae.checkpoint import STATE_FILE, load_state
 from textwae.config import ConfigError, PriorConfig, RegularizerConfig, load_config
 from textwae.divergences import LatentAdversary, kl_closed_form, kl_monte_carlo
@@ -19,7 +20,9 @@ from textwae.regularizers import (
 )
 from textwae.training import train
 
-from .conftest import REPO, TINY
+from .conftest import REPO, TINY, TINY_TRANSFORMER
+
+PARTS = ["gru", "transformer"]
 
 D = 4
 
@@ -172,11 +175,15 @@ RUNS = {
 }
 
 
+@pytest.mark.parametrize("encoder, decoder", list(itertools.product(PARTS, PARTS)))
 @pytest.mark.parametrize("latent, regularizer", VALID)
-def test_every_combination_trains_saves_and_loads(latent, regularizer, corpus, tmp_path):
+def test_every_combination_trains_saves_loads_and_generates(encoder, decoder, latent,
+                                                            regularizer, corpus, tmp_path):
     shipped, overrides = RUNS[(latent, regularizer)]
-    sources = [TINY] + ([REPO / "configs" / shipped] if shipped else [])
-    config = load_config(*sources, overrides=[f"data.train={corpus}", *overrides])
+    sources = [TINY, TINY_TRANSFORMER] + ([REPO / "configs" / shipped] if shipped else [])
+    config = load_config(*sources, overrides=[
+        f"data.train={corpus}", f"model.encoder={encoder}", f"model.decoder={decoder}",
+        *overrides])
     assert (config.model.latent, config.model.regularizer) == (latent, regularizer)
     run = tmp_path / "run"
     metrics = train(config, run)
@@ -194,6 +201,11 @@ def test_every_combination_trains_saves_and_loads(latent, regularizer, corpus, t
     if config.prior.learnable:
         assert not torch.equal(state["model"]["prior.means"],
                                TextWAE(config, model.tokenizer).prior.means.detach())
+    texts, modes = generation.sample(model, 2, generation.DecodingConfig(max_length=4))
+    assert len(texts) == 2 and all(0 <= mode < config.prior.components for mode in modes)
+    rebuilt, _ = generation.reconstruct(model, ["anna went to the park ."],
+                                        generation.DecodingConfig(greedy=True, max_length=4))
+    assert len(rebuilt) == 1
 
 
 @pytest.mark.parametrize("regularizer", ["gan", "kl"])
