@@ -7,10 +7,10 @@ Batches of `--batch-size` units come from the embedded corpus (data/stories.json
 units as configs/default.yaml splits it, tokenised with a SentencePiece model trained here and
 length-bucketed as training buckets them; every model runs the same batches in the same order.
 WAE steps run through `Trainer.train_step` (forward, backward, clipping, AdamW, callbacks such
-as the WAE-GAN discriminator update). The plain LMs
-(a GRU LM shaped like the GRU decoder, and the GPT-2 `transformers.GPT2LMHeadModel` of the
-Transformer decoder, neither with an encoder or a latent) take the same kind of step: AdamW
-with the same settings, clipping, cross-entropy on the same target tokens.
+as the WAE-GAN discriminator update). The plain LMs (a GRU LM shaped like the GRU decoder, and
+the GPT-2 `transformers.GPT2LMHeadModel` of the Transformer decoder, neither with an encoder or
+a latent) take the same kind of step: AdamW with the same settings, clipping, cross-entropy on
+the same target tokens.
 
 The machine is shared, so timings are interleaved: every round times each case once, on the
 round's batch, starting at a different case each round, and figures are medians over rounds;

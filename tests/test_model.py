@@ -92,3 +92,11 @@ def test_a_learnable_prior_gets_no_weight_decay(tiny_config, tiny_model):
     assert {id(p) for p in exempt["params"]} == {id(p) for p in model.prior.parameters()}
     assert exempt["weight_decay"] == 0.0 and decayed["weight_decay"] == 0.01
     assert len(decayed["params"]) + len(exempt["params"]) == len(model.model_parameters())
+
+
+def test_evaluation_mode_takes_a_batch_of_one(tiny_model):
+    """The regulariser is a batch statistic (MMD needs two codes): eval skips it."""
+    tiny_model.eval()
+    with torch.no_grad():
+        output = tiny_model(batch_of(tiny_model, toy_texts(1)))
+    assert torch.isfinite(output.loss) and output.reg == 0

@@ -100,7 +100,9 @@ class TextWAE(nn.Module):
             flat_logits = logits[target_mask].float()  # (N, V): real target positions only
             flat_targets = targets[target_mask]  # (N,)
             recon = F.cross_entropy(flat_logits, flat_targets)
-            reg = self.regularizer(latent, self.prior)
+            # a batch statistic: evaluation measures it over all held-out codes instead
+            reg = (self.regularizer(latent, self.prior) if self.training
+                   else recon.new_zeros(()))
             penalty = (self.config.model.logvar_penalty * logvar_penalty(latent.logvar)
                        + self.prior.penalty())  # a learnable prior's safeguard; else 0
             label = self.label_term(latent.z, components)
