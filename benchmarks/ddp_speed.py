@@ -1,12 +1,14 @@
 """One process against two gloo processes: training tokens per second of `train.py`.
 
-    python benchmarks/ddp_speed.py [--steps 40] [--repeats 2] [--config configs/default.yaml]
+    python benchmarks/ddp_speed.py [--steps 100] [--repeats 3] [--config configs/default.yaml]
 
 Runs `train.py` on the embedded corpus (data/stories.jsonl) for `--steps` steps with the same
 per-process batch size three ways: one process with `--threads` threads (the whole machine),
 one process with one thread, and two processes under
 `python -m torch.distributed.run --standalone --nproc_per_node=2` (gloo) with one thread each
-(OMP_NUM_THREADS=1). The runs alternate (A, B, C, A, B, C, ...) and figures are medians.
+(OMP_NUM_THREADS=1). The runs alternate (A, B, C, A, B, C, ...) and figures are medians; a
+ratio is the median of the ratios of runs made one after the other. The machine's cores must be
+free for the figures to mean anything: a warning says when they are not.
 
 Throughput comes from each run's metrics.jsonl. The trainer counts the tokens of its own
 rank's batches (`tokens_per_second` = rank 0's tokens / elapsed, written by rank 0 alone), so
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from common import RESULTS, ROOT, write_results
+from train_speed import thread_scaling
 
 from textwae.config import load_config
 from textwae.data import BucketBatchSampler, load_splits
@@ -54,7 +57,8 @@ def run(name: str, distributed: bool, threads: int, args: argparse.Namespace) ->
                  f"train.max_steps={args.steps}", f"train.batch_size={args.batch_size}",
                  f"train.log_every={args.log_every}", f"train.num_threads={threads}",
                  f"train.eval_every={10 * args.steps}", "train.eval_batches=1",
-                 f"train.checkpoint_every={10 * args.steps}"]
+                 f"train.checkpoint_every={10 * args.steps}", "train.max_time=null",
+                 "train.grad_accumulation=1"]  # one batch a step: see rank_tokens
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     started = time.perf_counter()
     subprocess.run([*command(distributed), "--config", str(args.config), "--out", str(out),
@@ -108,15 +112,16 @@ VARIANTS = {  # name: (distributed, threads per process, processes)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=64, help="per process")
-    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--log-every", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2, help="threads of the single run")
-    parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each")
     args = parser.parse_args()
     if args.steps < 2 * args.log_every:
         parser.error("--steps must allow two train records: at least 2 x --log-every")
     load_before = os.getloadavg()
+    scaling = thread_scaling(2)  # warns when another process holds a core
     rates: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
     for repeat in range(args.repeats):
         for name, (distributed, threads, processes) in VARIANTS.items():
@@ -148,7 +153,8 @@ def main() -> None:
         "log_every": args.log_every, "repeats": args.repeats, "single_threads": args.threads,
         "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
         "load_average_before": load_before, "load_average_after": load_after,
-        "tokens_per_second": median, "ratios": ratios, "runs": rates,
+        "matmul_gflops_by_threads": scaling, "tokens_per_second": median, "ratios": ratios,
+        "runs": rates,
     }
     print(f"wrote {write_results('ddp_speed', report).relative_to(ROOT)}")
 

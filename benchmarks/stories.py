@@ -26,7 +26,8 @@ def main() -> None:
     args = parser.parse_args()
     set_threads(args.threads)
     train_path, valid_path = rocstories_jsonl()
-    overrides = [f"data.train={train_path}", f"data.valid={valid_path}", "data.max_length=96",
+    overrides = [f"data.train={train_path}", f"data.valid={valid_path}", "data.unit=story",
+                 "data.max_length=96",
                  f"train.max_time={args.time}", "train.max_steps=1000000",
                  "train.eval_every=250", "train.checkpoint_every=1000000",
                  "tokenizer.vocab_size=4000"]

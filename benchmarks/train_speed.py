@@ -39,6 +39,7 @@ import argparse
 import dataclasses
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -203,6 +204,24 @@ def matmul_peak(repeats: int = 3) -> float:
     return 2 * PEAK_SIZE**3 / best
 
 
+def thread_scaling(threads: int) -> dict[int, float]:
+    """Peak matmul GFLOP/s at one thread and at `threads`, alternated; warns when `threads`
+    gain little over one, a sign that other processes hold the cores: OpenMP threads then
+    wait at every barrier for a thread the scheduler has parked, and steps made of many small
+    operators slow down far more than the one large matmul does."""
+    best = {1: 0.0, threads: 0.0}
+    for _ in range(3):
+        for count in best:
+            torch.set_num_threads(count)
+            best[count] = max(best[count], matmul_peak(2) / 1e9)
+    torch.set_num_threads(threads)
+    if threads > 1 and best[threads] < 1.3 * best[1]:
+        print(f"warning: {threads} threads reach {best[threads]:.0f} GFLOP/s against "
+              f"{best[1]:.0f} with one: the cores are shared with other work, and timings at "
+              f"{threads} threads are contended (try --threads 1)", flush=True)
+    return best
+
+
 def interleave(cases: list[Case], warmup: int, steps: int) -> list[float]:
     """Time every case once per round, rotating the order; return each timed round's peak."""
     peaks = []
@@ -306,9 +325,12 @@ GEMM_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm",
             "aten::_scaled_dot_product_flash_attention_for_cpu_backward"}
 
 
-def profile(case: Case, rounds: Iterable[int], top: int) -> dict[str, Any]:
-    """Self CPU time per operator over some steps: the top operators and the GEMM share."""
+def profile(case: Case, rounds: Iterable[int], top: int, peak: float) -> dict[str, Any]:
+    """Self CPU time per operator over some steps: the top operators, the GEMM share, and the
+    rate of the GEMM kernels (FLOPs of those steps, as FlopCounterMode counts them, over the
+    GEMM kernels' time) against the matmul `peak`."""
     rounds = list(rounds)
+    flops = sum(counted_flops(case.step, case.batch(round_)) for round_ in rounds)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for round_ in rounds:
             case.step(case.batch(round_))
@@ -321,9 +343,10 @@ def profile(case: Case, rounds: Iterable[int], top: int) -> dict[str, Any]:
                    if e.name.startswith("autograd::engine::evaluate_function")
                    and e.cpu_parent is None)
     per_step = 1e-3 / len(rounds)  # microseconds over all steps -> milliseconds per step
+    gemm = sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS)  # microseconds
     return {
         "case": case.name, "steps": len(rounds), "self_cpu_ms_per_step": total * per_step,
-        "gemm_share": sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS) / total,
+        "gemm_share": gemm / total, "gemm_fraction_of_peak": flops / (gemm * 1e-6) / peak,
         "backward_share": backward / total, "optimizer_step_share": optimizer / total,
         "top": [{"op": e.key, "self_ms_per_step": e.self_cpu_time_total * per_step,
                  "share": e.self_cpu_time_total / total, "calls_per_step": e.count / len(rounds)}
@@ -333,7 +356,8 @@ def profile(case: Case, rounds: Iterable[int], top: int) -> dict[str, Any]:
 
 def print_profile(report: dict[str, Any]) -> None:
     print(f"\nprofile of {report['case']}: {report['self_cpu_ms_per_step']:.0f} ms self CPU a step;"
-          f" GEMM/attention kernels {report['gemm_share']:.0%}, backward "
+          f" GEMM/attention kernels {report['gemm_share']:.0%} of it, running at "
+          f"{report['gemm_fraction_of_peak']:.0%} of the matmul peak; backward "
           f"{report['backward_share']:.0%}, optimiser step {report['optimizer_step_share']:.0%}")
     print(f"  {'operator':<58} {'ms/step':>8} {'share':>6} {'calls':>6}")
     for row in report["top"]:
@@ -399,9 +423,10 @@ def main() -> None:
     by_name = {case.name: case for case in cases}
 
     counted = {case.name: counted_flops(case.step, case.batch(0))
-               for case in cases if case.flops is not None}
+               for case in cases if not case.name.endswith("_alone")}
     print(f"{len(cases)} cases, {args.warmup} warm-up + {args.steps} timed rounds, "
           f"batch {args.batch_size}, {args.threads} threads, load {load_before}", flush=True)
+    scaling = thread_scaling(args.threads)
     peaks = interleave(cases, args.warmup, args.steps)
     peak = max(peaks)
 
@@ -413,10 +438,10 @@ def main() -> None:
                "tokens_per_step": statistics.median(case.tokens),
                "tokens_per_second": statistics.median(
                    t / s for t, s in zip(case.tokens, case.seconds, strict=True)),
-               "step_ms_per_round": [round(1e3 * s, 2) for s in case.seconds]}
+               "step_ms_per_round": [round(1e3 * s, 2) for s in case.seconds],
+               "counted_gflop_first_batch": counted[case.name] / 1e9}
         if case.flops is not None:
             row["model_gflop_per_step"] = statistics.median(case.model_flops) / 1e9
-            row["counted_gflop_first_batch"] = counted[case.name] / 1e9
             row["formula_gflop_first_batch"] = case.flops(case.batch(0)) / 1e9
             row["mfu"] = statistics.median(  # against the matmul timed next to each step
                 f / s / p for f, s, p in zip(case.model_flops, case.seconds, case.peaks,
@@ -428,6 +453,7 @@ def main() -> None:
     pairs = [("gru_wae_mmd", "gru_lm"), ("transformer_wae", "gpt2_lm")] + [
         (f"transformer_wae_d{w}", f"gpt2_lm_d{w}") for w in args.widths]
     ratios = {f"{a}/{b}": median_ratio(by_name[a], by_name[b]) for a, b in pairs}
+    flop_ratios = {f"{a}/{b}": counted[a] / counted[b] for a, b in pairs}  # the same batch
     shares = {}
     for regularizer in gru:
         alone, step = by_name[f"{regularizer}_alone"], by_name[f"gru_wae_{regularizer}"]
@@ -445,9 +471,10 @@ def main() -> None:
                  f"{row['mfu_vs_run_peak']:>6.1%}" if "mfu" in row else "")
         print(f"{row['case']:<22} {row['step_ms']:>8.0f} {row['tokens_per_second']:>9.0f} "
               f"{flops}")
-    print("\nWAE step time / plain LM step time (goal: at most 2x):")
+    print("\nWAE step time / plain LM step time (goal: at most 2x), and the ratio of their FLOPs"
+          " (FlopCounterMode, first batch):")
     for pair, ratio in ratios.items():
-        print(f"  {pair:<36} {ratio:.2f}x")
+        print(f"  {pair:<36} {ratio:.2f}x time  {flop_ratios[pair]:.2f}x FLOPs")
     print("\nregulariser alone (forward + backward + callbacks) as a share of its GRU step:")
     for regularizer, share in shares.items():
         print(f"  {regularizer:<4} {share['alone_ms']:>7.2f} ms of {share['step_ms']:>6.0f} ms"
@@ -460,9 +487,10 @@ def main() -> None:
     profiles = []
     rounds = range(args.warmup, args.warmup + args.profile_steps)
     for name in (name for pair in missed for name in pair):
-        profiles.append(profile(by_name[name], rounds, top=args.profile_top))
+        profiles.append(profile(by_name[name], rounds, args.profile_top, statistics.median(peaks)))
         print_profile(profiles[-1])
 
+    shutil.rmtree(run_dir)
     load_after = os.getloadavg()
     print(f"\nload average before {load_before}, after {load_after}")
     report = {
@@ -479,8 +507,10 @@ def main() -> None:
                        for w in args.widths}},
         "flops_formula": "6 * linear weights * positions + 12 * layers * width * context * "
                          "positions per transformer stack, + 6 * per-unit weights * B",
+        "matmul_gflops_by_threads": scaling,
         "matmul_peak_gflops": peak / 1e9, "matmul_peak_gflops_per_round": [p / 1e9 for p in peaks],
-        "results": rows, "wae_over_lm": ratios, "regularizer_share": shares,
+        "results": rows, "wae_over_lm": ratios,
+        "wae_over_lm_counted_flops": flop_ratios, "regularizer_share": shares,
         "profiles": profiles,
     }
     print(f"wrote {write_results(args.out, report).relative_to(ROOT)}")

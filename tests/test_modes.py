@@ -109,3 +109,14 @@ def test_transfer_keeps_the_offset_from_the_mean(tiny_model, monkeypatch):
     generation.transfer(tiny_model, texts, 1, generation.DecodingConfig())
     means = tiny_model.prior.means
     torch.testing.assert_close(captured["z"] - means[1], z - means[source])
+
+
+def test_mode_report_lists_distinct_nearest_units_and_every_units_label(tiny_model):
+    from textwae.modes import mode_report
+
+    data = [Example(text=text, label=str(i % 2)) for i, text in enumerate(toy_texts(30) * 2)]
+    report = mode_report(tiny_model, data, nearest=3)
+    assert len(report) == tiny_model.prior.components
+    for mode in report:
+        assert len(mode["nearest"]) == len(set(mode["nearest"])) == 3
+    assert sum(sum(mode["labels"].values()) for mode in report) == len(data)

@@ -80,10 +80,10 @@ def mode_report(model: TextWAE, examples: list[Example], nearest: int = 3,
     distances = torch.cdist(model.prior.means, codes)  # (K, N)
     report = []
     for mode in range(model.prior.components):
-        closest = distances[mode].topk(min(nearest, len(examples)), largest=False).indices
+        closest = list(dict.fromkeys(examples[i].text for i in distances[mode].argsort().tolist()))
         histogram = Counter(example.label or "-" for example, k in zip(examples, assigned,
                                                                         strict=True)
                             if k == mode)
-        report.append({"nearest": [examples[i].text for i in closest.tolist()],
+        report.append({"nearest": closest[:nearest],  # distinct texts: corpora repeat units
                        "labels": dict(histogram.most_common())})
     return report
