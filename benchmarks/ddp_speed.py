@@ -1,6 +1,6 @@
 """One process against two gloo processes: training tokens per second of `train.py`.
 
-    python benchmarks/ddp_speed.py [--steps 100] [--repeats 3] [--config configs/default.yaml]
+    python benchmarks/ddp_speed.py [--steps 100] [--repeats 5] [--config configs/default.yaml]
 
 Runs `train.py` on the embedded corpus (data/stories.jsonl) for `--steps` steps with the same
 per-process batch size three ways: one process with `--threads` threads (the whole machine),
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="per process")
     parser.add_argument("--log-every", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2, help="threads of the single run")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each")
+    parser.add_argument("--repeats", type=int, default=5, help="alternating runs of each")
     args = parser.parse_args()
     if args.steps < 2 * args.log_every:
         parser.error("--steps must allow two train records: at least 2 x --log-every")
