@@ -88,3 +88,14 @@ def trained_run(tmp_path_factory) -> Path:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["run"] == str(root / "run")
     return root / "run"
+
+
+def assert_round_trip(model: TextWAE, batch, run_dir: Path) -> None:
+    """save_pretrained -> from_pretrained gives bit-identical logits on `batch`."""
+    model.eval()
+    with torch.no_grad():
+        expected = model(batch).logits
+    model.save_pretrained(run_dir)
+    loaded = TextWAE.from_pretrained(run_dir)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(batch).logits, expected, rtol=0, atol=0)

@@ -12,7 +12,7 @@ from textwae.generation import DecodingConfig, decode
 from textwae.model import TextWAE
 from textwae.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
-from .conftest import TINY, TINY_TRANSFORMER, toy_texts
+from .conftest import TINY, TINY_TRANSFORMER, assert_round_trip, toy_texts
 
 
 @pytest.fixture(scope="module")
@@ -150,13 +150,7 @@ def test_transformer_model_trains_saves_and_loads(tokenizer, tmp_path):
     unchanged = [name for name, p in model.named_parameters()
                  if name in trained and torch.equal(p, before[name])]
     assert unchanged == []
-    model.eval()
-    with torch.no_grad():
-        expected = model(batch).logits
-    model.save_pretrained(tmp_path)
-    loaded = TextWAE.from_pretrained(tmp_path)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(batch).logits, expected, rtol=0, atol=0)
+    assert_round_trip(model, batch, tmp_path)
 
 
 def save_tiny_gpt2(path, vocab_size: int) -> None:
