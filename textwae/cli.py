@@ -270,10 +270,12 @@ def plot_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _data_config(config: Config, args: argparse.Namespace) -> DataConfig:
-    """The run's data settings with --text-field and --label-field ('' unsets) applied."""
+def _data_config(config: Config, args: argparse.Namespace,
+                 text_field: bool = True) -> DataConfig:
+    """The run's data settings with --label-field ('' unsets) and, unless `text_field` is
+    False, --text-field applied."""
     changes: dict[str, object] = {}
-    if args.text_field is not None:
+    if text_field and args.text_field is not None:
         changes["text_field"] = args.text_field
     if args.label_field is not None:
         changes["label_field"] = args.label_field or None
@@ -296,11 +298,8 @@ def _judge_examples(config: Config, args: argparse.Namespace) -> list[Example] |
     """
     from textwae.data import load_splits
 
-    changes: dict[str, object] = {}
-    if args.label_field is not None:
-        changes["label_field"] = args.label_field or None
-    try:
-        return load_splits(dataclasses.replace(config.data, **changes))[0]
+    try:  # the run's own text column: --text-field names the held-out data's
+        return load_splits(_data_config(config, args, text_field=False))[0]
     except DataError as error:
         warnings.warn(f"cannot read the run's training data for the judge ({error}); "
                       "mode_accuracy is left out", stacklevel=2)
