@@ -148,20 +148,24 @@ def encode(model: TextWAE, texts: list[str]) -> LatentOutput:
     return model.encode(batch.ids, batch.mask)
 
 
+def texts_and_modes(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
+                    generator: torch.Generator) -> tuple[list[str], list[int]]:
+    """What every generation command returns: the decoded texts and each code's mode."""
+    return decode_texts(model, z, decoding, generator), model.prior.assign(z).tolist()
+
+
 def sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | None = None,
            seed: int = 0) -> tuple[list[str], list[int]]:
     """n texts decoded from prior samples (of one mode if given), with each sample's mode."""
     generator = torch.Generator().manual_seed(seed)
     z = model.prior.sample(n, component=mode, generator=generator)
-    modes = model.prior.assign(z).tolist()
-    return decode_texts(model, z, decoding, generator), modes
+    return texts_and_modes(model, z, decoding, generator)  # decoding draws after the codes
 
 
 def reconstruct(model: TextWAE, texts: list[str], decoding: DecodingConfig,
                 seed: int = 0) -> tuple[list[str], list[int]]:
     z = encode(model, texts).mean
-    generator = torch.Generator().manual_seed(seed)
-    return decode_texts(model, z, decoding, generator), model.prior.assign(z).tolist()
+    return texts_and_modes(model, z, decoding, torch.Generator().manual_seed(seed))
 
 
 def interpolate(model: TextWAE, start: str, end: str, steps: int, decoding: DecodingConfig,
@@ -172,8 +176,7 @@ def interpolate(model: TextWAE, start: str, end: str, steps: int, decoding: Deco
     codes = encode(model, [start, end]).mean  # (2, D)
     weights = torch.linspace(0, 1, steps, device=codes.device)[:, None]  # (S, 1)
     z = (1 - weights) * codes[0] + weights * codes[1]  # (S, D)
-    generator = torch.Generator().manual_seed(seed)
-    return decode_texts(model, z, decoding, generator), model.prior.assign(z).tolist()
+    return texts_and_modes(model, z, decoding, torch.Generator().manual_seed(seed))
 
 
 def transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
@@ -184,5 +187,4 @@ def transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingC
     z = encode(model, texts).mean  # (N, D)
     means = model.prior.means
     moved = z - means[model.prior.assign(z)] + means[to_mode]
-    generator = torch.Generator().manual_seed(seed)
-    return decode_texts(model, moved, decoding, generator), model.prior.assign(moved).tolist()
+    return texts_and_modes(model, moved, decoding, torch.Generator().manual_seed(seed))
