@@ -58,7 +58,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers.pytorch_utils import Conv1D
 
 from textwae.config import Config, ModelConfig, load_config
-from textwae.data import Batch, BucketBatchSampler, collate, load_splits
+from textwae.data import Batch, BucketBatchSampler, TokenizedTexts, collate, load_splits
 from textwae.decoders import TransformerDecoder
 from textwae.latent import LatentOutput
 from textwae.model import TextWAE
@@ -283,7 +283,8 @@ def wae_case(name: str, config: Config, data: Corpus, run_dir: Path, batches: li
              with_flops: bool = False) -> tuple[Case, Trainer]:
     torch.manual_seed(0)
     model = TextWAE(config, data.tokenizer)
-    trainer = Trainer(model, data.train, data.valid, run_dir,
+    trainer = Trainer(model, TokenizedTexts(data.train, PAD_ID),
+                      TokenizedTexts(data.valid, PAD_ID), run_dir,
                       callbacks=model.regularizer.callbacks(config))
     flops = (lambda batch: wae_flops(model, batch)) if with_flops else None
     return Case(name, trainer.train_step, batches, flops), trainer

@@ -11,9 +11,9 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
 from textwae.config import ConfigError, load_config
-from textwae.data import collate
+from textwae.data import TokenizedTexts, collate
 from textwae.model import TextWAE
-from textwae.tokenizer import BOS_ID, EOS_ID, Tokenizer
+from textwae.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from textwae.training import Trainer
 
 from .conftest import TINY, toy_texts
@@ -28,9 +28,8 @@ def make_trainer(tmp_path, name, overrides=(), train=None, seed=0):
     tokenizer = Tokenizer.train(toy_texts(), config.tokenizer)
     torch.manual_seed(seed)
     model = TextWAE(config, tokenizer)
-    if train is None:
-        train = tokenizer.encode_batch(toy_texts(), config.data.max_length)
-    valid = tokenizer.encode_batch(toy_texts(8, seed=1), config.data.max_length)
+    train = model.tokenize(toy_texts()) if train is None else TokenizedTexts(train, PAD_ID)
+    valid = model.tokenize(toy_texts(8, seed=1))
     (tmp_path / name).mkdir()
     return Trainer(model, train, valid, tmp_path / name)
 

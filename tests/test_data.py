@@ -13,6 +13,7 @@ from textwae.data import (
     BucketBatchSampler,
     DataError,
     Example,
+    TokenizedTexts,
     collate,
     iterate_batches,
     load_splits,
@@ -329,8 +330,9 @@ def test_iterate_batches_resumes_mid_epoch():
     lengths = random_lengths(90)
     sequences = [list(range(1, n + 1)) for n in lengths]
     sampler = BucketBatchSampler(lengths, batch_size=8, seed=2)
-    full = list(iterate_batches(sequences, sampler, epoch=3, pad_id=0))
-    tail = list(iterate_batches(sequences, sampler, epoch=3, pad_id=0, start=5))
+    texts = TokenizedTexts(sequences, pad_id=0)
+    full = list(iterate_batches(texts, sampler, epoch=3))
+    tail = list(iterate_batches(texts, sampler, epoch=3, start=5))
     assert len(tail) == len(full) - 5 > 0
     for a, b in zip(full[5:], tail, strict=True):
         assert torch.equal(a.ids, b.ids) and torch.equal(a.index, b.index)

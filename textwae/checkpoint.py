@@ -1,7 +1,8 @@
 """Run-directory files, written atomically and read without unpickling anything.
 
 A run directory holds the model that `--model RUN` loads (config.yaml, model.safetensors,
-tokenizer.model) and, under state/, what resuming needs: one safetensors file whose
+tokenizer.model unless both parts bring their own tokenizers, and a folder per pretrained
+part) and, under state/, what resuming needs: one safetensors file whose
 tensors are model, optimiser and RNG state and whose metadata is the trainer's JSON.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.yaml", "model.safetensors", "tokenizer.model"
-MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
+MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE)  # and the tokenizers the config names
 STATE_FILE = Path("state") / "trainer.safetensors"
 
 
@@ -49,11 +51,41 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def check_model_files(run_dir: str | Path) -> Path:
+def atomic_write_folder(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp)` on a temporary folder beside `path` and put it in place, unless
+    `path` already holds the same files, which it then keeps untouched.
+
+    A run's folders are written again at every save with the same content, so a kill during a
+    save never touches them; a changed folder is swapped in by two renames.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        write(tmp)
+        if path.is_dir() and _same_files(tmp, path):
+            return
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _same_files(first: Path, second: Path) -> bool:
+    names = sorted(p.name for p in first.iterdir())
+    return names == sorted(p.name for p in second.iterdir()) and all(
+        (first / name).read_bytes() == (second / name).read_bytes() for name in names)
+
+
+def check_model_files(run_dir: str | Path, names: tuple[str, ...] = MODEL_FILES) -> Path:
+    """`run_dir` as a Path, if it holds the files `names`."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirectoryError(f"run directory {run_dir} does not exist")
-    missing = [name for name in MODEL_FILES if not (run_dir / name).is_file()]
+    missing = [name for name in names if not (run_dir / name).exists()]
     if missing:
         raise RunDirectoryError(f"run directory {run_dir} is incomplete: missing "
                                 f"{', '.join(missing)}")

@@ -74,8 +74,11 @@ class ModelConfig:
     pooling: str = "mean"  # transformer encoder: mean (over real tokens) | first (token)
     z_injection: str = "both"  # transformer decoder: memory (z as one key/value prefix per
     #   layer, as Optimus) | embedding (z added to every token embedding) | both
-    encoder_pretrained: str | None = None  # local pretrained model dir for the encoder
-    decoder_pretrained: str | None = None  # local pretrained causal LM dir for the decoder
+    # local pretrained `transformers` dirs (safetensors weights; config.json alone builds the
+    # architecture untrained). A dir with tokenizer files brings its own tokenizer (e.g. BERT
+    # encoder + GPT-2 decoder, as Optimus); one without must read the run's SentencePiece ids
+    encoder_pretrained: str | None = None  # an encoder model dir (model.encoder=transformer)
+    decoder_pretrained: str | None = None  # a causal LM dir (model.decoder=transformer)
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 Texts come from plain text, JSON Lines, CSV/TSV files or a `datasets` source and become
 `Example`s (one per unit: a whole record, or one sentence of it). Token ids arrive from the
-tokenizer as lists of ints; `collate` pads them and `BucketBatchSampler` groups units of
-similar length so little compute goes to padding.
+tokenizer as lists of ints (two lists per unit when the encoder has its own tokenizer);
+`collate` pads them and `BucketBatchSampler` groups units of similar length so little
+compute goes to padding.
 """
 
 from __future__ import annotations
@@ -356,27 +357,66 @@ def _load_hf(path: str, cfg: DataConfig, where: str, **kwargs: Any) -> list[Exam
 
 @dataclass
 class Batch:
-    ids: torch.Tensor  # (B, T) long, padded with pad_id
+    ids: torch.Tensor  # (B, T) long, padded with pad_id: the decoder's ids
     mask: torch.Tensor  # (B, T) bool, True at real tokens
     lengths: torch.Tensor  # (B,) long
     index: torch.Tensor  # (B,) long, position of each unit in the dataset (labels etc.)
+    encoder_ids: torch.Tensor | None = None  # (B, S) when the encoder has its own tokenizer
+    encoder_mask: torch.Tensor | None = None  # (B, S) bool
+
+    @property
+    def source(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the encoder reads: its own ids and mask, else the decoder's."""
+        if self.encoder_ids is None or self.encoder_mask is None:
+            return self.ids, self.mask
+        return self.encoder_ids, self.encoder_mask
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(*(getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)))
+        return Batch(*(None if value is None else value.to(device, non_blocking=True)
+                       for value in (getattr(self, f.name) for f in fields(self))))
 
 
-def collate(sequences: list[list[int]], indices: list[int], pad_id: int) -> Batch:
-    """Pad token-id lists to the longest one into a `Batch`."""
+def pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-id lists padded to the longest one: ids (B, T) and mask (B, T)."""
+    lengths = torch.tensor([len(seq) for seq in sequences], dtype=torch.long)  # (B,)
+    mask = torch.arange(int(lengths.max())) < lengths[:, None]  # (B, T)
+    ids = torch.full(mask.shape, pad_id, dtype=torch.long)  # (B, T)
+    ids[mask] = torch.tensor([tok for seq in sequences for tok in seq], dtype=torch.long)
+    return ids, mask
+
+
+def collate(sequences: list[list[int]], indices: list[int], pad_id: int,
+            encoder: tuple[list[list[int]], int] | None = None) -> Batch:
+    """Pad token-id lists into a `Batch`; `encoder` gives the encoder's own token-id lists
+    of the same units and its pad id, when it has its own tokenizer."""
     if not sequences or len(sequences) != len(indices):
         raise ValueError(
             f"collate needs one index per sequence and at least one sequence, got "
             f"{len(sequences)} sequences and {len(indices)} indices"
         )
-    lengths = torch.tensor([len(seq) for seq in sequences], dtype=torch.long)  # (B,)
-    mask = torch.arange(int(lengths.max())) < lengths[:, None]  # (B, T)
-    ids = torch.full(mask.shape, pad_id, dtype=torch.long)  # (B, T)
-    ids[mask] = torch.tensor([tok for seq in sequences for tok in seq], dtype=torch.long)
-    return Batch(ids, mask, lengths, torch.tensor(indices, dtype=torch.long))
+    ids, mask = pad(sequences, pad_id)
+    encoder_ids, encoder_mask = (None, None) if encoder is None else pad(*encoder)
+    return Batch(ids, mask, mask.sum(dim=1), torch.tensor(indices, dtype=torch.long),
+                 encoder_ids, encoder_mask)
+
+
+@dataclass
+class TokenizedTexts:
+    """Token ids of a list of units, which batches are cut from: the decoder's, and the
+    encoder's when it has its own tokenizer (a pretrained part's)."""
+
+    ids: Sequence[list[int]]
+    pad_id: int
+    encoder_ids: Sequence[list[int]] | None = None
+    encoder_pad_id: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def batch(self, indices: list[int]) -> Batch:
+        encoder = (None if self.encoder_ids is None
+                   else ([self.encoder_ids[i] for i in indices], self.encoder_pad_id))
+        return collate([self.ids[i] for i in indices], indices, self.pad_id, encoder)
 
 
 class BucketBatchSampler:
@@ -446,12 +486,11 @@ class BucketBatchSampler:
 
 
 def iterate_batches(
-    sequences: Sequence[list[int]],
+    texts: TokenizedTexts,
     sampler: BucketBatchSampler,
     epoch: int,
-    pad_id: int,
     start: int = 0,
 ) -> Iterator[Batch]:
     """Collated batches of one epoch from batch number `start` on (exact mid-epoch resume)."""
     for indices in sampler.batches(epoch)[start:]:
-        yield collate([sequences[i] for i in indices], indices, pad_id)
+        yield texts.batch(indices)

@@ -80,6 +80,10 @@ class TransformerEncoder(nn.Module):
         else:
             self.transformer = load_pretrained(transformers.AutoModel, cfg.encoder_pretrained,
                                                vocab_size, "model.encoder_pretrained")
+            if getattr(self.transformer, "pooler", None) is not None:
+                # this encoder pools itself; an unused pooler would also stall DDP, which
+                # expects a gradient for every parameter
+                self.transformer.pooler = None
         self.pool = POOLINGS[cfg.pooling]
         self.output_size = self.transformer.config.hidden_size
 

@@ -54,15 +54,14 @@ def teacher_forced(model: TextWAE, examples: list[Example]) -> TeacherForced:
         raise DataError("no examples to evaluate")
     model.eval()
     device = next(model.parameters()).device
-    sequences = model.tokenizer.encode_batch([ex.text for ex in examples],
-                                             model.config.data.max_length)
-    sampler = BucketBatchSampler([len(s) for s in sequences], model.config.train.batch_size,
+    texts = model.tokenize([ex.text for ex in examples])
+    sampler = BucketBatchSampler([len(ids) for ids in texts.ids], model.config.train.batch_size,
                                  shuffle=False)
     codes = torch.empty(len(examples), model.config.model.latent_dim, device=device)  # (N, D)
     nll, tokens = 0.0, 0
-    for batch in iterate_batches(sequences, sampler, 0, model.tokenizer.pad_id):
+    for batch in iterate_batches(texts, sampler, 0):
         batch = batch.to(device)
-        latent = model.encode(batch.ids, batch.mask)
+        latent = model.encode(*batch.source)
         logits = model.decoder(batch.ids[:, :-1], latent.z)  # (B, T-1, V)
         target_mask = batch.mask[:, 1:]  # (B, T-1)
         nll += F.cross_entropy(logits[target_mask].float(), batch.ids[:, 1:][target_mask],

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 import torch
 
 from textwae.config import ConfigError
-from textwae.data import DataError, collate
+from textwae.data import DataError
 from textwae.latent import LatentOutput
 from textwae.model import TextWAE
-from textwae.tokenizer import BOS_ID, EOS_ID
 
 
 @dataclass
@@ -49,8 +48,8 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
     return logits
 
 
-def _strip_eos(rows: list[list[int]]) -> list[list[int]]:
-    return [row[: row.index(EOS_ID)] if EOS_ID in row else row for row in rows]
+def _strip_eos(rows: list[list[int]], eos_id: int) -> list[list[int]]:
+    return [row[: row.index(eos_id)] if eos_id in row else row for row in rows]
 
 
 @torch.no_grad()
@@ -64,11 +63,11 @@ def beam_search(model: TextWAE, z: torch.Tensor, beam: int,
     at no cost, and competes with the growing ones by its normalised score.
     """
     model.eval()
-    decoder = model.decoder
+    decoder, bos, eos = model.decoder, model.tokenizer.bos_id, model.tokenizer.eos_id
     B, K = z.shape[0], beam  # codes, beam width
     device = z.device
     state = decoder.start(z.repeat_interleave(K, dim=0))  # B * K rows, a code's beams adjacent
-    tokens = torch.full((B * K,), BOS_ID, dtype=torch.long, device=device)
+    tokens = torch.full((B * K,), bos, dtype=torch.long, device=device)
     total = torch.full((B, K), float("-inf"), device=device)  # summed log-probability
     total[:, 0] = 0.0  # one live hypothesis per code at the start
     length = torch.zeros(B, K, device=device)  # generated tokens, eos included
@@ -80,7 +79,7 @@ def beam_search(model: TextWAE, z: torch.Tensor, beam: int,
         V = logits.shape[-1]
         logp = logits.float().log_softmax(dim=-1).view(B, K, V)
         only_eos = torch.full((V,), float("-inf"), device=device)
-        only_eos[EOS_ID] = 0.0
+        only_eos[eos] = 0.0
         logp = torch.where(finished[..., None], only_eos, logp)  # finished: eos, at no cost
         grown = length + (~finished).float()  # (B, K)
         candidates = total[..., None] + logp  # (B, K, V)
@@ -89,14 +88,14 @@ def beam_search(model: TextWAE, z: torch.Tensor, beam: int,
         source, token = best // V, best % V  # (B, K) each
         total = candidates.view(B, K * V).gather(1, best)
         length = grown.gather(1, source)
-        finished = finished.gather(1, source) | (token == EOS_ID)
+        finished = finished.gather(1, source) | (token == eos)
         kept = history.gather(1, source[..., None].expand(-1, -1, history.shape[2]))
         history = torch.cat([kept, token[..., None]], dim=-1)
         state = decoder.reorder_state(state, (source + offsets).view(-1))
         tokens = token.view(-1)
         if finished.all():
             break
-    return _strip_eos(history[:, 0].tolist()), total[:, 0] / length[:, 0]
+    return _strip_eos(history[:, 0].tolist(), eos), total[:, 0] / length[:, 0]
 
 
 @torch.no_grad()
@@ -106,10 +105,10 @@ def decode(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
     if decoding.beam > 1:
         return beam_search(model, z, decoding.beam, decoding.max_length)[0]
     model.eval()
-    decoder = model.decoder
+    decoder, bos, eos = model.decoder, model.tokenizer.bos_id, model.tokenizer.eos_id
     B = z.shape[0]
     state = decoder.start(z)
-    tokens = torch.full((B,), BOS_ID, dtype=torch.long, device=z.device)
+    tokens = torch.full((B,), bos, dtype=torch.long, device=z.device)
     finished = torch.zeros(B, dtype=torch.bool, device=z.device)
     generated = []
     for _ in range(decoding.max_length):
@@ -120,12 +119,12 @@ def decode(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
             logits = filter_logits(logits / decoding.temperature, decoding.top_k, decoding.top_p)
             probs = logits.softmax(dim=-1).cpu()
             tokens = torch.multinomial(probs, 1, generator=generator)[:, 0].to(z.device)
-        tokens = tokens.masked_fill(finished, EOS_ID)
+        tokens = tokens.masked_fill(finished, eos)
         generated.append(tokens)
-        finished |= tokens == EOS_ID
+        finished |= tokens == eos
         if finished.all():
             break
-    return _strip_eos(torch.stack(generated, dim=1).tolist())  # (B, T)
+    return _strip_eos(torch.stack(generated, dim=1).tolist(), eos)  # (B, T)
 
 
 def decode_texts(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
@@ -142,10 +141,9 @@ def encode(model: TextWAE, texts: list[str]) -> LatentOutput:
     if empty:
         raise DataError(f"text {empty[0] + 1} is empty: there is nothing to encode")
     model.eval()
-    sequences = model.tokenizer.encode_batch(texts, model.config.data.max_length)
     device = next(model.parameters()).device
-    batch = collate(sequences, list(range(len(texts))), model.tokenizer.pad_id).to(device)
-    return model.encode(batch.ids, batch.mask)
+    batch = model.tokenize(texts).batch(list(range(len(texts)))).to(device)
+    return model.encode(*batch.source)
 
 
 def texts_and_modes(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,15 +10,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textwae import checkpoint
-from textwae.config import Config, ConfigError, load_config
-from textwae.data import Batch
+from textwae import checkpoint, pretrained
+from textwae.config import Config, ConfigError, ModelConfig, load_config
+from textwae.data import Batch, TokenizedTexts
 from textwae.decoders import DECODERS
 from textwae.encoders import ENCODERS
 from textwae.latent import LATENTS, LatentOutput, logvar_penalty
 from textwae.priors import MixtureOfGaussians
 from textwae.regularizers import REGULARIZERS
-from textwae.tokenizer import PAD_ID, UNK_ID, Tokenizer, TokenizerError
+from textwae.tokenized import tokenize_texts
+from textwae.tokenizer import (
+    PAD_ID,
+    UNK_ID,
+    AnyTokenizer,
+    PretrainedTokenizer,
+    Tokenizer,
+    TokenizerError,
+)
+
+FINGERPRINT_KEYS = {"decoder": "tokenizer_sha256", "encoder": "encoder_tokenizer_sha256"}
 
 
 @dataclass
@@ -33,26 +44,43 @@ class TextWAEOutput:
     tokens: torch.Tensor  # number of target tokens
 
 
-def word_dropout(ids: torch.Tensor, rate: float) -> torch.Tensor:
+def word_dropout(ids: torch.Tensor, rate: float, unk_id: int = UNK_ID,
+                 pad_id: int = PAD_ID) -> torch.Tensor:
     """Replace a share `rate` of real input tokens (not bos, not pad) by unk."""
     drop = torch.rand(ids.shape, device=ids.device) < rate
     drop[:, 0] = False
-    return ids.masked_fill(drop & (ids != PAD_ID), UNK_ID)
+    return ids.masked_fill(drop & (ids != pad_id), unk_id)
+
+
+def model_tokenizers(cfg: ModelConfig,
+                     sentencepiece: Callable[[], Tokenizer]) -> dict[str, AnyTokenizer]:
+    """Each part's tokenizer: a pretrained part's own, else the run's SentencePiece model
+    (`sentencepiece()`, called only if a part needs it)."""
+    own = {part: pretrained.part_tokenizer(cfg, part) for part in pretrained.PARTS}
+    shared = sentencepiece() if None in own.values() else None
+    return {part: tokenizer or shared for part, tokenizer in own.items()}
 
 
 class TextWAE(nn.Module):
     """The whole model; a run directory rebuilds it with `from_pretrained`."""
 
-    def __init__(self, config: Config, tokenizer: Tokenizer) -> None:
+    def __init__(self, config: Config, tokenizer: AnyTokenizer,
+                 encoder_tokenizer: AnyTokenizer | None = None,
+                 parts_dir: str | Path | None = None) -> None:
+        """`tokenizer` gives the decoder's ids, and the encoder's too unless the encoder has
+        its own `encoder_tokenizer`. With `parts_dir`, a run directory, pretrained parts are
+        built from the architectures it keeps (their weights come from model.safetensors)."""
         super().__init__()
         self.config = config
         self.tokenizer = tokenizer
-        cfg, vocab = config.model, tokenizer.vocab_size
-        self.encoder = ENCODERS[cfg.encoder](cfg, vocab)
+        self.encoder_tokenizer = encoder_tokenizer or tokenizer
+        cfg = config.model
+        parts = cfg if parts_dir is None else pretrained.in_run_directory(cfg, parts_dir)
+        self.encoder = ENCODERS[cfg.encoder](parts, self.encoder_tokenizer.vocab_size)
         self.latent = LATENTS[cfg.latent](self.encoder.output_size, cfg.latent_dim)
         self.prior = MixtureOfGaussians(config.prior, cfg.latent_dim)
         self.regularizer = REGULARIZERS[cfg.regularizer](config.regularizer, cfg.latent_dim)
-        self.decoder = DECODERS[cfg.decoder](cfg, vocab)
+        self.decoder = DECODERS[cfg.decoder](parts, tokenizer.vocab_size)
 
     def model_parameters(self) -> list[nn.Parameter]:
         """What the main optimiser trains: everything but the regulariser's own parameters."""
@@ -67,6 +95,11 @@ class TextWAE(nn.Module):
         return [{"params": [p for p in params if id(p) not in prior],
                  "weight_decay": weight_decay},
                 {"params": [p for p in params if id(p) in prior], "weight_decay": 0.0}]
+
+    def tokenize(self, texts: list[str], cache_dir: str | Path | None = None) -> TokenizedTexts:
+        """Token ids of `texts` for this model's parts, cut to `data.max_length`."""
+        return tokenize_texts(texts, self.tokenizer, self.encoder_tokenizer,
+                              self.config.data.max_length, cache_dir)
 
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> LatentOutput:
         return self.latent(self.encoder(ids, mask))
@@ -89,10 +122,11 @@ class TextWAE(nn.Module):
 
     def forward(self, batch: Batch, components: torch.Tensor | None = None) -> TextWAEOutput:
         """Loss and parts for a batch; `components` (B,) gives each unit's mode, -1 if free."""
-        latent = self.encode(batch.ids, batch.mask)
+        latent = self.encode(*batch.source)
         inputs, targets = batch.ids[:, :-1], batch.ids[:, 1:]  # (B, T-1) each
         if self.training and self.config.model.word_dropout > 0:
-            inputs = word_dropout(inputs, self.config.model.word_dropout)
+            inputs = word_dropout(inputs, self.config.model.word_dropout, self.tokenizer.unk_id,
+                                  self.tokenizer.pad_id)
         logits = self.decoder(inputs, latent.z)  # (B, T-1, V)
         # the loss terms in fp32, also when the parts above ran under bf16 autocast
         with torch.autocast(logits.device.type, enabled=False):
@@ -113,32 +147,76 @@ class TextWAE(nn.Module):
                              latent=latent, logits=logits, correct=correct,
                              tokens=target_mask.sum())
 
+    def _tokenizers(self) -> dict[str, AnyTokenizer]:
+        return {"encoder": self.encoder_tokenizer, "decoder": self.tokenizer}
+
+    def _pretrained_modules(self) -> dict[str, nn.Module]:
+        modules = {"encoder": getattr(self.encoder, "transformer", None),
+                   "decoder": getattr(self.decoder, "lm", None)}
+        return {part: modules[part] for part in pretrained.PARTS
+                if pretrained.pretrained_path(self.config.model, part) is not None}
+
     def save_pretrained(self, run_dir: str | Path) -> None:
-        """Write config.yaml, tokenizer.model and model.safetensors (each atomically)."""
+        """Write config.yaml, the SentencePiece tokenizer.model if a part reads it, a folder
+        per pretrained part (architecture and own tokenizer) and model.safetensors, each
+        atomically; the weights last, stamped with the tokenizers' fingerprints."""
         run_dir = Path(run_dir)
         checkpoint.atomic_write(run_dir / checkpoint.CONFIG_FILE, self.config.save)
-        checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, self.tokenizer.save)
+        tokenizers = self._tokenizers()
+        for tokenizer in tokenizers.values():
+            if isinstance(tokenizer, Tokenizer):
+                checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, tokenizer.save)
+                break
+        for part, module in self._pretrained_modules().items():
+            own = tokenizers[part] if isinstance(tokenizers[part], PretrainedTokenizer) else None
+            checkpoint.atomic_write_folder(
+                pretrained.run_folder(run_dir, part),
+                lambda folder, module=module, own=own: pretrained.save_part(module, own, folder))
         checkpoint.save_tensors(run_dir / checkpoint.WEIGHTS_FILE, self.state_dict(),
-                                metadata={"tokenizer_sha256": self.tokenizer.fingerprint()})
+                                metadata=self._fingerprints())
+
+    def _fingerprints(self) -> dict[str, str]:
+        return {FINGERPRINT_KEYS[part]: tokenizer.fingerprint()
+                for part, tokenizer in self._tokenizers().items()}
+
+    @classmethod
+    def build(cls, config: Config, run_dir: str | Path, parts_from_run: bool) -> TextWAE:
+        """The model `config` describes, before training: the parts read the SentencePiece
+        model in `run_dir`, or a pretrained part's own tokenizer. A pretrained part comes from
+        its configured directory, or with `parts_from_run` from the run's copy (untrained)."""
+        parts = (pretrained.in_run_directory(config.model, run_dir) if parts_from_run
+                 else config.model)
+        sentencepiece = Path(run_dir) / checkpoint.TOKENIZER_FILE
+        tokenizers = model_tokenizers(parts, lambda: Tokenizer.load(sentencepiece))
+        return cls(config, tokenizers["decoder"], tokenizers["encoder"],
+                   parts_dir=run_dir if parts_from_run else None)
 
     @classmethod
     def from_pretrained(cls, run_dir: str | Path, device: str = "cpu") -> TextWAE:
         """Rebuild a model from its run directory alone; nothing is unpickled."""
-        run_dir = checkpoint.check_model_files(run_dir)
+        run_dir = checkpoint.check_model_files(run_dir, ())
+        config_path = run_dir / checkpoint.CONFIG_FILE
         try:
-            config = load_config(run_dir / checkpoint.CONFIG_FILE)
+            # without config.yaml, the defaults name the other files; all missing are reported
+            config = load_config(config_path) if config_path.is_file() else Config()
         except ConfigError as error:
             raise checkpoint.RunDirectoryError(f"{run_dir}: {error}") from error
+        parts = pretrained.in_run_directory(config.model, run_dir)
+        folders = [pretrained.run_folder(run_dir, part).name for part in pretrained.PARTS
+                   if pretrained.pretrained_path(parts, part) is not None]
+        sentencepiece = [checkpoint.TOKENIZER_FILE] if pretrained.needs_sentencepiece(parts) else []
+        checkpoint.check_model_files(run_dir, (*checkpoint.MODEL_FILES, *sentencepiece, *folders))
         try:
-            tokenizer = Tokenizer.load(run_dir / checkpoint.TOKENIZER_FILE)
-        except TokenizerError as error:
-            raise checkpoint.RunDirectoryError(str(error)) from error
-        model = cls(config, tokenizer)
+            model = cls.build(config, run_dir, parts_from_run=True)
+        except (TokenizerError, ConfigError) as error:
+            raise checkpoint.RunDirectoryError(f"{run_dir}: {error}") from error
         weights, metadata = checkpoint.load_tensors(run_dir / checkpoint.WEIGHTS_FILE)
-        if metadata.get("tokenizer_sha256") != tokenizer.fingerprint():
-            raise checkpoint.RunDirectoryError(
-                f"{run_dir}: tokenizer.model is not the tokenizer model.safetensors was trained "
-                "with")
+        for part, tokenizer in model._tokenizers().items():
+            if metadata.get(FINGERPRINT_KEYS[part]) != tokenizer.fingerprint():
+                source = (checkpoint.TOKENIZER_FILE if isinstance(tokenizer, Tokenizer)
+                          else f"{pretrained.run_folder(run_dir, part).name}/")
+                raise checkpoint.RunDirectoryError(
+                    f"{run_dir}: {source} is not the tokenizer model.safetensors was trained with")
         model.load_weights(weights, source=run_dir / checkpoint.WEIGHTS_FILE)
         return model.to(device).eval()
 

@@ -23,13 +23,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, overload
 
-from textwae.data import DataError
-from textwae.tokenizer import Tokenizer
+from textwae.data import DataError, TokenizedTexts
+from textwae.tokenizer import AnyTokenizer
 
 CACHE_VERSION = "1"  # bump when the cached layout changes: old folders are then ignored
 
 
-def cache_key(texts: Sequence[str], tokenizer: Tokenizer, max_length: int) -> str:
+def cache_key(texts: Sequence[str], tokenizer: AnyTokenizer, max_length: int) -> str:
     """Hash of the texts' content (in order), the tokenizer's fingerprint and `max_length`."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"textwae-tokens-v{CACHE_VERSION}\0{tokenizer.fingerprint()}\0"
@@ -81,7 +81,7 @@ def sequence_lengths(sequences: Sequence[Sequence[int]]) -> list[int]:
     return [len(sequence) for sequence in sequences]
 
 
-def tokenize(texts: list[str], tokenizer: Tokenizer, max_length: int,
+def tokenize(texts: list[str], tokenizer: AnyTokenizer, max_length: int,
              cache_dir: str | Path | None = None) -> Sequence[list[int]]:
     """Token ids of `texts` (bos/eos framed, cut to `max_length`), cached under `cache_dir`.
 
@@ -107,7 +107,18 @@ def tokenize(texts: list[str], tokenizer: Tokenizer, max_length: int,
     return TokenSequences(dataset)
 
 
-def _build(texts: list[str], tokenizer: Tokenizer, max_length: int, folder: Path) -> None:
+def tokenize_texts(texts: list[str], tokenizer: AnyTokenizer, encoder_tokenizer: AnyTokenizer,
+                   max_length: int, cache_dir: str | Path | None = None) -> TokenizedTexts:
+    """The decoder's token ids of `texts`, and the encoder's when its tokenizer is another."""
+    ids = tokenize(texts, tokenizer, max_length, cache_dir)
+    if encoder_tokenizer is tokenizer:
+        return TokenizedTexts(ids, tokenizer.pad_id)
+    return TokenizedTexts(ids, tokenizer.pad_id,
+                          tokenize(texts, encoder_tokenizer, max_length, cache_dir),
+                          encoder_tokenizer.pad_id)
+
+
+def _build(texts: list[str], tokenizer: AnyTokenizer, max_length: int, folder: Path) -> None:
     """Tokenise with `datasets.map` (batched) and save the ids and lengths into `folder`."""
     import datasets
 

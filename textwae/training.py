@@ -20,13 +20,21 @@ from tqdm import tqdm
 from textwae import checkpoint
 from textwae.callbacks import Callback
 from textwae.config import Config, TrainConfig
-from textwae.data import Batch, BucketBatchSampler, DataError, iterate_batches, load_splits
+from textwae.data import (
+    Batch,
+    BucketBatchSampler,
+    DataError,
+    TokenizedTexts,
+    iterate_batches,
+    load_splits,
+)
 from textwae.distributed import barrier, broadcast_float, gather_rows, rank_and_world
 from textwae.divergences import mmd
 from textwae.model import TextWAE, TextWAEOutput
 from textwae.modes import mode_labels, unit_components
-from textwae.tokenized import sequence_lengths, tokenize
-from textwae.tokenizer import PAD_ID, Tokenizer
+from textwae.pretrained import needs_sentencepiece
+from textwae.tokenized import sequence_lengths
+from textwae.tokenizer import Tokenizer
 
 MAX_MMD_CODES = 1000  # validation MMD is quadratic in the number of codes
 
@@ -62,7 +70,7 @@ class Progress:
 class Trainer:
     """Trains a TextWAE on token sequences, writing everything into `run_dir`."""
 
-    def __init__(self, model: TextWAE, train: Sequence[list[int]], valid: Sequence[list[int]],
+    def __init__(self, model: TextWAE, train: TokenizedTexts, valid: TokenizedTexts,
                  run_dir: str | Path, callbacks: Sequence[Callback] = (),
                  train_components: torch.Tensor | None = None,
                  valid_components: torch.Tensor | None = None) -> None:
@@ -71,7 +79,7 @@ class Trainer:
         self.train_components, self.valid_components = train_components, valid_components
         self.callbacks = list(callbacks)
         self.cfg = model.config.train
-        self.train_sequences, self.valid_sequences = train, valid
+        self.train_texts, self.valid_texts = train, valid
         self.run_dir = Path(run_dir)
         self.device = torch.device(self.cfg.device)
         self.rank, self.world = rank_and_world()
@@ -81,10 +89,10 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(model.optimizer_groups(self.cfg.weight_decay),
                                            lr=self.cfg.lr,
                                            fused=self.device.type == "cuda" or None)
-        self.sampler = BucketBatchSampler(sequence_lengths(train), self.cfg.batch_size,
+        self.sampler = BucketBatchSampler(sequence_lengths(train.ids), self.cfg.batch_size,
                                           seed=self.cfg.seed, num_replicas=self.world,
                                           rank=self.rank)
-        self.valid_sampler = BucketBatchSampler(sequence_lengths(valid), self.cfg.batch_size,
+        self.valid_sampler = BucketBatchSampler(sequence_lengths(valid.ids), self.cfg.batch_size,
                                                 shuffle=False)
         self.progress = Progress()
 
@@ -154,8 +162,8 @@ class Trainer:
         metrics: dict[str, float] = {}
         clock = time.perf_counter()
         while not self._done():
-            batches = iterate_batches(self.train_sequences, self.sampler, self.progress.epoch,
-                                      PAD_ID, start=self.progress.batch_in_epoch)
+            batches = iterate_batches(self.train_texts, self.sampler, self.progress.epoch,
+                                      start=self.progress.batch_in_epoch)
             # one optimiser step per group; an epoch's last group may hold fewer micro-batches
             for group in _groups(batches, self.cfg.grad_accumulation):
                 output = self.train_step([batch.to(self.device) for batch in group])
@@ -217,7 +225,7 @@ class Trainer:
         self.model.eval()
         nll = correct = tokens = agree = labelled = 0.0
         codes = []
-        batches = iterate_batches(self.valid_sequences, self.valid_sampler, 0, PAD_ID)
+        batches = iterate_batches(self.valid_texts, self.valid_sampler, 0)
         for number, batch in enumerate(batches):
             if self.cfg.eval_batches is not None and number >= self.cfg.eval_batches:
                 break
@@ -301,11 +309,12 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
     if resume:  # refuse a run whose files are missing, corrupt or foreign before writing to it
         TextWAE.from_pretrained(run_dir)
     elif rank == 0:
-        tokenizer = Tokenizer.train((unit.text for unit in train_units), config.tokenizer)
+        tokenizer = (Tokenizer.train((unit.text for unit in train_units), config.tokenizer)
+                     if needs_sentencepiece(config.model) else None)
         run_dir.mkdir(parents=True, exist_ok=True)  # once the data and the tokenizer are good
-        tokenizer.save(run_dir / checkpoint.TOKENIZER_FILE)
+        if tokenizer is not None:
+            tokenizer.save(run_dir / checkpoint.TOKENIZER_FILE)
     barrier()  # the tokenizer is trained once and shared
-    tokenizer = Tokenizer.load(run_dir / checkpoint.TOKENIZER_FILE)
     labels = mode_labels(train_units, config.prior) if config.data.label_field else None
     config.prior.labels = labels  # saved in config.yaml: the label -> mode map
     components = {}
@@ -314,11 +323,11 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
             "train_components": unit_components(train_units, labels, config.data.labeled_fraction,
                                                 config.data.split_seed),
             "valid_components": unit_components(valid_units, labels)}
-    max_length, cache_dir = config.data.max_length, config.data.cache_dir
-    model = TextWAE(config, tokenizer)
-    trainer = Trainer(model,
-                      tokenize([u.text for u in train_units], tokenizer, max_length, cache_dir),
-                      tokenize([u.text for u in valid_units], tokenizer, max_length, cache_dir),
+    # a resumed run reads its pretrained parts from the run directory's copies
+    model = TextWAE.build(config, run_dir, parts_from_run=resume)
+    cache_dir = config.data.cache_dir
+    trainer = Trainer(model, model.tokenize([u.text for u in train_units], cache_dir),
+                      model.tokenize([u.text for u in valid_units], cache_dir),
                       run_dir, callbacks=model.regularizer.callbacks(config), **components)
     torch.manual_seed(config.train.seed + rank)  # ranks differ in dropout and prior samples
     if resume:
