@@ -13,9 +13,9 @@ from textwae.data import (
     BucketBatchSampler,
     DataError,
     Example,
+    SampledBatches,
     TokenizedTexts,
     collate,
-    iterate_batches,
     load_splits,
     read_examples,
     split_sentences,
@@ -326,13 +326,13 @@ def test_bucket_sampler_rejects_an_empty_epoch():
         BucketBatchSampler([5, 6, 7], batch_size=1, num_replicas=4, rank=0)
 
 
-def test_iterate_batches_resumes_mid_epoch():
+def test_sampled_batches_resume_mid_epoch():
     lengths = random_lengths(90)
     sequences = [list(range(1, n + 1)) for n in lengths]
     sampler = BucketBatchSampler(lengths, batch_size=8, seed=2)
     texts = TokenizedTexts(sequences, pad_id=0)
-    full = list(iterate_batches(texts, sampler, epoch=3))
-    tail = list(iterate_batches(texts, sampler, epoch=3, start=5))
+    full = list(SampledBatches(texts, sampler).batches(epoch=3))
+    tail = list(SampledBatches(texts, sampler).batches(epoch=3, start=5))
     assert len(tail) == len(full) - 5 > 0
     for a, b in zip(full[5:], tail, strict=True):
         assert torch.equal(a.ids, b.ids) and torch.equal(a.index, b.index)

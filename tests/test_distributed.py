@@ -61,13 +61,15 @@ def test_gathered_mmd_sees_the_global_batch_and_its_gradient(tmp_path):
 
 
 @pytest.mark.slow
-def test_torchrun_trains_with_two_gloo_processes(tmp_path):
+@pytest.mark.parametrize("source", [[], ["data.streaming=true", "data.shuffle_buffer=50"]],
+                         ids=["in-memory", "streamed"])
+def test_torchrun_trains_with_two_gloo_processes(tmp_path, source):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(toy_texts(200)) + "\n", encoding="utf-8")
     run = tmp_path / "run"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={WORLD}", str(REPO / "train.py"), "--out", str(run),
-               f"data.train={corpus}", *TINY_OVERRIDES, "train.max_steps=4",
+               f"data.train={corpus}", *source, *TINY_OVERRIDES, "train.max_steps=4",
                "train.eval_every=2", "train.log_every=1", "train.checkpoint_every=2"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})

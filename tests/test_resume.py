@@ -78,27 +78,34 @@ class Crash(Exception):
     """Stands in for a crash in the middle of training."""
 
 
+def crash_and_resume(config, tmp_path, monkeypatch, at_step: int) -> tuple[dict, dict]:
+    """Train `config` whole, and again with a crash at step `at_step` then a resume; the
+    final training states of both (resumed, whole)."""
+    train(config, tmp_path / "whole")
+    step = Trainer.train_step
+
+    def crash(self, batch):
+        if self.progress.step == at_step:
+            raise Crash
+        return step(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", crash)
+    with pytest.raises(Crash):
+        train(config, tmp_path / "crashed")
+    monkeypatch.undo()
+    assert load_state(tmp_path / "crashed" / STATE_FILE)["progress"]["step"] == at_step
+    train(load_config(tmp_path / "crashed" / "config.yaml"), tmp_path / "crashed", resume=True)
+    return (load_state(tmp_path / "crashed" / STATE_FILE),
+            load_state(tmp_path / "whole" / STATE_FILE))
+
+
 def test_gan_resume_restores_the_discriminator_optimiser(corpus, tmp_path, monkeypatch):
     config = load_config(overrides=[f"data.train={corpus}", *RESUME_OVERRIDES,
                                     "model.regularizer=gan", "regularizer.adversary_hidden=8",
                                     "train.max_steps=10", "train.eval_every=10"])
-    train(config, tmp_path / "whole")
-    step = Trainer.train_step
-
-    def crash_at_step_6(self, batch):
-        if self.progress.step == 6:
-            raise Crash
-        return step(self, batch)
-
-    monkeypatch.setattr(Trainer, "train_step", crash_at_step_6)
-    with pytest.raises(Crash):
-        train(config, tmp_path / "crashed")
-    monkeypatch.undo()
-    assert load_state(tmp_path / "crashed" / STATE_FILE)["progress"]["step"] == 6
-    train(load_config(tmp_path / "crashed" / "config.yaml"), tmp_path / "crashed", resume=True)
-    resumed = load_state(tmp_path / "crashed" / STATE_FILE)
+    resumed, whole = crash_and_resume(config, tmp_path, monkeypatch, at_step=6)
     assert resumed["callbacks"][0]["optimizer"]["state"]  # the discriminator's AdamW moments
-    assert_same_training_state(resumed, load_state(tmp_path / "whole" / STATE_FILE))
+    assert_same_training_state(resumed, whole)
 
 
 def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):

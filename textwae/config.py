@@ -41,6 +41,12 @@ class DataConfig:
     labeled_fraction: float = 1.0  # share of training units whose label guides the modes
     cache_dir: str | None = None  # token ids cached here as Arrow files, keyed by corpus and
     #   tokenizer, and memory-mapped on reuse; None: tokenise in memory every run
+    # streaming: read data.train as a `datasets` stream, one file in memory at a time, for
+    # corpora larger than memory; units are shuffled in a buffer and tokenised on the fly
+    streaming: bool = False
+    shuffle_buffer: int = 10000  # streaming: units the shuffle buffer holds
+    stream_sample: int = 50000  # streaming: first units read to train the tokenizer, name
+    #   the labels and (without data.valid) give the held-out validation units
 
 
 @dataclass
@@ -346,6 +352,8 @@ def validate(config: Config) -> None:
         "train.batch_size": config.train.batch_size,
         "train.max_steps": config.train.max_steps,
         "train.grad_accumulation": config.train.grad_accumulation,
+        "data.shuffle_buffer": config.data.shuffle_buffer,
+        "data.stream_sample": config.data.stream_sample,
     }
     for key, value in positive.items():
         if value <= 0:

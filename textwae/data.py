@@ -65,6 +65,13 @@ SENTENCE_BOUNDARY = re.compile(
 )
 
 
+def hashed_coin(key: str, probability: float) -> bool:
+    """A coin flip fixed by `key` (seed and text), so a subset drawn with it depends on
+    neither the corpus order nor whether the corpus is read whole or as a stream."""
+    digest = hashlib.blake2b(key.encode("utf-8", errors="surrogatepass"), digest_size=8)
+    return int.from_bytes(digest.digest(), "big") < probability * 2**64
+
+
 def normalize_whitespace(text: str) -> str:
     return " ".join(text.split())
 
@@ -122,8 +129,13 @@ def load_splits(cfg: DataConfig) -> tuple[list[Example], list[Example]]:
     """Train and validation units: `cfg.valid` if given, else a held-out part of `cfg.train`.
 
     The hold-out is drawn from whole records before sentence splitting, so sentences of one
-    story never end up on both sides.
+    story never end up on both sides. A streamed corpus (`cfg.streaming`) is never read
+    whole: its training units here are those of its first `cfg.stream_sample` units.
     """
+    if cfg.streaming:
+        from textwae.streaming import sample_splits  # it imports this module
+
+        return sample_splits(cfg)
     if cfg.valid is not None:
         return read_examples(cfg.train, cfg), read_examples(cfg.valid, cfg)
     records = _read_records(cfg.train, cfg)
@@ -140,21 +152,48 @@ def _to_units(records: list[Example], unit: str) -> list[Example]:
 
 def _read_records(source: str | list[str], cfg: DataConfig) -> list[Example]:
     """Whole records (stories, lines or rows) of every source, in order."""
-    sources = [source] if isinstance(source, str) else list(source)
-    if not sources:
+    records = []
+    for item in sources(source, cfg):
+        if item.file is not None:
+            records.extend(read_file(item.file, cfg))
+        else:
+            name, options = item.load_args
+            records.extend(_load_hf(name, cfg, item.where, **options))
+    return records
+
+
+@dataclass(frozen=True)
+class Source:
+    """One readable part of a data source: a local file this module reads, or the arguments
+    `datasets.load_dataset` opens (a hub name, a directory, or a file by its builder)."""
+
+    where: str  # what messages name
+    file: Path | None = None
+    load_args: tuple[str, dict[str, Any]] = ("", {})
+
+
+def sources(source: str | list[str], cfg: DataConfig) -> list[Source]:
+    """The parts that `source` (a path, glob, list of those, or `datasets` name) names."""
+    items = [source] if isinstance(source, str) else list(source)
+    if not items:
         raise DataError("no data source given")
     if cfg.format not in {"auto", "hf", *HF_BUILDERS}:
         raise ConfigError(f"data.format: unknown format {cfg.format!r}")
-    records = []
-    for item in sources:
-        if cfg.format == "hf":
-            records.extend(_read_hf(item, cfg))
-        elif cfg.format == "auto" and _looks_like_hub_name(item):
-            records.extend(_load_hf(item, cfg, item, split=cfg.hf_split))
-        else:
-            for path in _expand(item, files_only=True):
-                records.extend(_read_file(path, cfg))
-    return records
+    found = []
+    for item in items:
+        local = _has_magic(item) or os.path.exists(os.path.expanduser(item))
+        if (cfg.format == "hf" and not local) or (cfg.format == "auto"
+                                                   and _looks_like_hub_name(item)):
+            found.append(Source(item, load_args=(item, {"split": cfg.hf_split})))
+        elif cfg.format != "hf":
+            found.extend(Source(str(path), file=path) for path in _expand(item, files_only=True))
+        else:  # local files through `datasets`: a directory as a dataset, a file by its builder
+            for path in _expand(item, files_only=False):
+                builder, options = HF_BUILDERS[_file_format(path, cfg)]
+                found.append(Source(str(path), load_args=(
+                    (str(path), {"split": cfg.hf_split}) if path.is_dir() else
+                    (builder, {"data_files": str(path), "split": "train", **options}))))
+    return found
 
 
 def _has_magic(source: str) -> bool:
@@ -194,7 +233,8 @@ def _file_format(path: Path, cfg: DataConfig) -> str:
     return cfg.format
 
 
-def _read_file(path: Path, cfg: DataConfig) -> list[Example]:
+def read_file(path: Path, cfg: DataConfig) -> list[Example]:
+    """Every record of one local file."""
     text = _decode(path, cfg.encoding_errors)
     if not text.strip():
         raise DataError(f"{path}: the file is empty or holds only whitespace")
@@ -291,9 +331,14 @@ def _table_records(
     where: str, columns: list[str], rows: Iterable[dict[str, Any]], cfg: DataConfig
 ) -> list[Example]:
     """Records from rows of named columns, after checking the configured columns exist."""
-    text_fields = _text_fields(cfg)
+    check_columns(where, columns, cfg)
+    return [record for record in (record_of_row(row, cfg) for row in rows) if record is not None]
+
+
+def check_columns(where: str, columns: list[str], cfg: DataConfig) -> None:
+    """A DataError listing the columns present if a configured text or label column is not."""
     present = ", ".join(columns) or "none"
-    missing = [name for name in text_fields if name not in columns]
+    missing = [name for name in _text_fields(cfg) if name not in columns]
     if missing:
         raise DataError(
             f"{where}: no text column {', '.join(missing)} (data.text_field); "
@@ -304,13 +349,15 @@ def _table_records(
             f"{where}: no label column {cfg.label_field} (data.label_field); "
             f"columns present: {present}"
         )
-    records = []
-    for row in rows:
-        text = normalize_whitespace(" ".join(_cell(row.get(name)) for name in text_fields))
-        if text:
-            label = _cell(row.get(cfg.label_field)).strip() if cfg.label_field else ""
-            records.append(Example(text, label or None))
-    return records
+
+
+def record_of_row(row: dict[str, Any], cfg: DataConfig) -> Example | None:
+    """The record of a row of named columns; None if it has no text."""
+    text = normalize_whitespace(" ".join(_cell(row.get(name)) for name in _text_fields(cfg)))
+    if not text:
+        return None
+    label = _cell(row.get(cfg.label_field)).strip() if cfg.label_field else ""
+    return Example(text, label or None)
 
 
 def _text_fields(cfg: DataConfig) -> list[str]:
@@ -319,23 +366,6 @@ def _text_fields(cfg: DataConfig) -> list[str]:
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
-
-
-def _read_hf(source: str, cfg: DataConfig) -> list[Example]:
-    """Read through `datasets`: local files by their builder, a directory or a hub name."""
-    local = _has_magic(source) or os.path.exists(os.path.expanduser(source))
-    if not local:
-        return _load_hf(source, cfg, source, split=cfg.hf_split)
-    records = []
-    for path in _expand(source, files_only=False):
-        if path.is_dir():
-            records.extend(_load_hf(str(path), cfg, str(path), split=cfg.hf_split))
-        else:
-            builder, options = HF_BUILDERS[_file_format(path, cfg)]
-            records.extend(
-                _load_hf(builder, cfg, str(path), data_files=str(path), split="train", **options)
-            )
-    return records
 
 
 def _load_hf(path: str, cfg: DataConfig, where: str, **kwargs: Any) -> list[Example]:
@@ -363,6 +393,7 @@ class Batch:
     index: torch.Tensor  # (B,) long, position of each unit in the dataset (labels etc.)
     encoder_ids: torch.Tensor | None = None  # (B, S) when the encoder has its own tokenizer
     encoder_mask: torch.Tensor | None = None  # (B, S) bool
+    components: torch.Tensor | None = None  # (B,) label-guided mode of each unit, -1: free
 
     @property
     def source(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -409,6 +440,7 @@ class TokenizedTexts:
     pad_id: int
     encoder_ids: Sequence[list[int]] | None = None
     encoder_pad_id: int = 0
+    components: torch.Tensor | None = None  # (N,) label-guided mode of each unit, -1: free
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -416,7 +448,10 @@ class TokenizedTexts:
     def batch(self, indices: list[int]) -> Batch:
         encoder = (None if self.encoder_ids is None
                    else ([self.encoder_ids[i] for i in indices], self.encoder_pad_id))
-        return collate([self.ids[i] for i in indices], indices, self.pad_id, encoder)
+        batch = collate([self.ids[i] for i in indices], indices, self.pad_id, encoder)
+        if self.components is not None:
+            batch.components = self.components[indices]
+        return batch
 
 
 class BucketBatchSampler:
@@ -485,12 +520,13 @@ class BucketBatchSampler:
         return batches[self.rank : usable : self.num_replicas]
 
 
-def iterate_batches(
-    texts: TokenizedTexts,
-    sampler: BucketBatchSampler,
-    epoch: int,
-    start: int = 0,
-) -> Iterator[Batch]:
-    """Collated batches of one epoch from batch number `start` on (exact mid-epoch resume)."""
-    for indices in sampler.batches(epoch)[start:]:
-        yield texts.batch(indices)
+class SampledBatches:
+    """Batches of in-memory token ids in the order a `BucketBatchSampler` gives."""
+
+    def __init__(self, texts: TokenizedTexts, sampler: BucketBatchSampler) -> None:
+        self.texts, self.sampler = texts, sampler
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        """Collated batches of one epoch from batch number `start` on (exact mid-epoch resume)."""
+        for indices in self.sampler.batches(epoch)[start:]:
+            yield self.texts.batch(indices)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from textwae import generation, metrics
 from textwae.config import ConfigError
-from textwae.data import BucketBatchSampler, DataError, Example, iterate_batches
+from textwae.data import BucketBatchSampler, DataError, Example, SampledBatches
 from textwae.divergences import mmd
 from textwae.model import TextWAE
 
@@ -59,7 +59,7 @@ def teacher_forced(model: TextWAE, examples: list[Example]) -> TeacherForced:
                                  shuffle=False)
     codes = torch.empty(len(examples), model.config.model.latent_dim, device=device)  # (N, D)
     nll, tokens = 0.0, 0
-    for batch in iterate_batches(texts, sampler, 0):
+    for batch in SampledBatches(texts, sampler).batches(0):
         batch = batch.to(device)
         latent = model.encode(*batch.source)
         logits = model.decoder(batch.ids[:, :-1], latent.z)  # (B, T-1, V)

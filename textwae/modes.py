@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from textwae.config import ConfigError, PriorConfig
-from textwae.data import Example
+from textwae.data import Example, hashed_coin
 
 if TYPE_CHECKING:
     from textwae.model import TextWAE
@@ -32,19 +31,14 @@ def mode_labels(examples: list[Example], prior: PriorConfig) -> list[str] | None
     return list(labels)
 
 
-def _keeps_label(text: str, fraction: float, seed: int) -> bool:
-    """A stable coin flip per text, so the labelled subset does not depend on corpus order."""
-    digest = hashlib.blake2b(f"{seed}:{text}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") < fraction * 2**64
-
-
 def unit_components(examples: list[Example], labels: list[str], fraction: float = 1.0,
                     seed: int = 0) -> torch.Tensor:
-    """(N,) component of each unit, FREE where the label is missing or not in the used share."""
+    """(N,) component of each unit, FREE where the label is missing, not in the used share, or
+    not among `labels` (a stream may hold labels its first units did not)."""
     index = {label: k for k, label in enumerate(labels)}
     return torch.tensor([
-        index[example.label]
-        if example.label is not None and _keeps_label(example.text, fraction, seed) else FREE
+        index.get(example.label, FREE)
+        if example.label is not None and hashed_coin(f"{seed}:{example.text}", fraction) else FREE
         for example in examples], dtype=torch.long)
 
 

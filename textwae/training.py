@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -24,8 +25,9 @@ from textwae.data import (
     Batch,
     BucketBatchSampler,
     DataError,
+    Example,
+    SampledBatches,
     TokenizedTexts,
-    iterate_batches,
     load_splits,
 )
 from textwae.distributed import barrier, broadcast_float, gather_rows, rank_and_world
@@ -33,6 +35,7 @@ from textwae.divergences import mmd
 from textwae.model import TextWAE, TextWAEOutput
 from textwae.modes import mode_labels, unit_components
 from textwae.pretrained import needs_sentencepiece
+from textwae.streaming import StreamedBatches
 from textwae.tokenized import sequence_lengths
 from textwae.tokenizer import Tokenizer
 
@@ -70,16 +73,15 @@ class Progress:
 class Trainer:
     """Trains a TextWAE on token sequences, writing everything into `run_dir`."""
 
-    def __init__(self, model: TextWAE, train: TokenizedTexts, valid: TokenizedTexts,
-                 run_dir: str | Path, callbacks: Sequence[Callback] = (),
-                 train_components: torch.Tensor | None = None,
-                 valid_components: torch.Tensor | None = None) -> None:
-        """`*_components` (N,) give each unit's label-guided mode, FREE (-1) where unknown."""
+    def __init__(self, model: TextWAE, train: TokenizedTexts | StreamedBatches,
+                 valid: TokenizedTexts, run_dir: str | Path,
+                 callbacks: Sequence[Callback] = ()) -> None:
+        """`train` is in memory (batched by a `BucketBatchSampler` here) or a stream; units'
+        label-guided modes, if any, come with their token ids."""
         self.model = model
-        self.train_components, self.valid_components = train_components, valid_components
         self.callbacks = list(callbacks)
         self.cfg = model.config.train
-        self.train_texts, self.valid_texts = train, valid
+        self.valid_texts = valid
         self.run_dir = Path(run_dir)
         self.device = torch.device(self.cfg.device)
         self.rank, self.world = rank_and_world()
@@ -89,9 +91,10 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(model.optimizer_groups(self.cfg.weight_decay),
                                            lr=self.cfg.lr,
                                            fused=self.device.type == "cuda" or None)
-        self.sampler = BucketBatchSampler(sequence_lengths(train.ids), self.cfg.batch_size,
-                                          seed=self.cfg.seed, num_replicas=self.world,
-                                          rank=self.rank)
+        self.train_batches = train if isinstance(train, StreamedBatches) else SampledBatches(
+            train, BucketBatchSampler(sequence_lengths(train.ids), self.cfg.batch_size,
+                                      seed=self.cfg.seed, num_replicas=self.world,
+                                      rank=self.rank))
         self.valid_sampler = BucketBatchSampler(sequence_lengths(valid.ids), self.cfg.batch_size,
                                                 shuffle=False)
         self.progress = Progress()
@@ -162,8 +165,8 @@ class Trainer:
         metrics: dict[str, float] = {}
         clock = time.perf_counter()
         while not self._done():
-            batches = iterate_batches(self.train_texts, self.sampler, self.progress.epoch,
-                                      start=self.progress.batch_in_epoch)
+            batches = self.train_batches.batches(self.progress.epoch,
+                                                 start=self.progress.batch_in_epoch)
             # one optimiser step per group; an epoch's last group may hold fewer micro-batches
             for group in _groups(batches, self.cfg.grad_accumulation):
                 output = self.train_step([batch.to(self.device) for batch in group])
@@ -206,7 +209,7 @@ class Trainer:
             with self.network.no_sync() if accumulate else nullcontext():
                 with torch.autocast(self.device.type, dtype=torch.bfloat16,
                                     enabled=self.cfg.precision == "bf16"):
-                    output = self.network(batch, _select(self.train_components, batch.index))
+                    output = self.network(batch, batch.components)
                 if not torch.isfinite(output.loss):
                     raise TrainingError(
                         f"the loss became {output.loss.item()} at step {self.progress.step + 1}; "
@@ -225,7 +228,7 @@ class Trainer:
         self.model.eval()
         nll = correct = tokens = agree = labelled = 0.0
         codes = []
-        batches = iterate_batches(self.valid_texts, self.valid_sampler, 0)
+        batches = SampledBatches(self.valid_texts, self.valid_sampler).batches(0)
         for number, batch in enumerate(batches):
             if self.cfg.eval_batches is not None and number >= self.cfg.eval_batches:
                 break
@@ -234,7 +237,7 @@ class Trainer:
             correct += output.correct.item()
             tokens += output.tokens.item()
             codes.append(output.latent.mean)
-            components = _select(self.valid_components, batch.index)
+            components = batch.components
             if components is not None:
                 known = components >= 0
                 assigned = self.model.prior.assign(output.latent.mean[known])
@@ -284,10 +287,6 @@ def _groups(batches: Iterable[Batch], size: int) -> Iterator[list[Batch]]:
         yield group
 
 
-def _select(components: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
-    return None if components is None else components[index.cpu()].to(index.device)
-
-
 def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
     """Train a model described by `config` into `run_dir`; resume a stopped run with `resume`.
 
@@ -295,7 +294,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
     torchrun every rank calls this; rank 0 trains the tokenizer and writes the run directory.
     """
     run_dir = Path(run_dir)
-    rank, _ = rank_and_world()
+    rank, world = rank_and_world()
     if not resume and run_dir.exists() and any(run_dir.iterdir()):
         raise checkpoint.RunDirectoryError(
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
@@ -317,18 +316,27 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
     barrier()  # the tokenizer is trained once and shared
     labels = mode_labels(train_units, config.prior) if config.data.label_field else None
     config.prior.labels = labels  # saved in config.yaml: the label -> mode map
-    components = {}
-    if labels is not None:
-        components = {
-            "train_components": unit_components(train_units, labels, config.data.labeled_fraction,
-                                                config.data.split_seed),
-            "valid_components": unit_components(valid_units, labels)}
     # a resumed run reads its pretrained parts from the run directory's copies
     model = TextWAE.build(config, run_dir, parts_from_run=resume)
-    cache_dir = config.data.cache_dir
-    trainer = Trainer(model, model.tokenize([u.text for u in train_units], cache_dir),
-                      model.tokenize([u.text for u in valid_units], cache_dir),
-                      run_dir, callbacks=model.regularizer.callbacks(config), **components)
+    data = config.data
+
+    def prepare(units: list[Example], labeled_fraction: float = 1.0,
+                cache_dir: str | None = data.cache_dir) -> TokenizedTexts:
+        """Token ids of `units` and, with labels, each unit's label-guided mode."""
+        texts = model.tokenize([unit.text for unit in units], cache_dir)
+        if labels is not None:
+            texts.components = unit_components(units, labels, labeled_fraction, data.split_seed)
+        return texts
+
+    if data.streaming:  # a stream's pools are tokenised as they come, never cached
+        train_data = StreamedBatches(
+            data, functools.partial(prepare, labeled_fraction=data.labeled_fraction,
+                                    cache_dir=None),
+            config.train.batch_size, seed=config.train.seed, num_replicas=world, rank=rank)
+    else:
+        train_data = prepare(train_units, data.labeled_fraction)
+    trainer = Trainer(model, train_data, prepare(valid_units), run_dir,
+                      callbacks=model.regularizer.callbacks(config))
     torch.manual_seed(config.train.seed + rank)  # ranks differ in dropout and prior samples
     if resume:
         trainer.resume()
