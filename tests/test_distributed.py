@@ -14,8 +14,9 @@ from safetensors.torch import load_file, save_file
 
 from textwae.checkpoint import STATE_FILE, load_state
 from textwae.distributed import gather_with_grad
-from textwae.divergences import mmd
+from textwae.divergences import LatentAdversary, mmd
 from textwae.model import TextWAE
+from textwae.regularizers import AdversaryUpdate
 
 from .conftest import REPO, TINY_OVERRIDES, toy_texts
 
@@ -58,6 +59,27 @@ def test_gathered_mmd_sees_the_global_batch_and_its_gradient(tmp_path):
         # every rank backpropagates the same value: the gathered gradient is WORLD times the
         # global one, which DDP's averaging over WORLD ranks divides back
         torch.testing.assert_close(result["grad"] / WORLD, codes.grad.split(SIZES)[rank])
+
+
+def adversary_step_on_rank(rank: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    torch.manual_seed(0)  # the same discriminator on both ranks, as training starts it
+    update = AdversaryUpdate(LatentAdversary(3, 8, 1), lr=0.1)
+    codes, prior = codes_and_prior()
+    update.step(codes.split(SIZES)[rank], prior[: SIZES[rank]])  # each rank its own codes
+    save_file(dict(update.adversary.state_dict()), f"{out}/rank{rank}.st")
+    dist.destroy_process_group()
+
+
+def test_the_discriminator_stays_the_same_on_every_rank(tmp_path):
+    mp.spawn(adversary_step_on_rank, args=(free_port(), str(tmp_path)), nprocs=WORLD)
+    first, second = (load_file(tmp_path / f"rank{rank}.st") for rank in range(WORLD))
+    torch.manual_seed(0)
+    initial = LatentAdversary(3, 8, 1).state_dict()
+    assert any(not torch.equal(first[name], initial[name]) for name in initial)  # it learned
+    for name, tensor in first.items():
+        torch.testing.assert_close(second[name], tensor, rtol=0, atol=0)
 
 
 @pytest.mark.slow

@@ -58,8 +58,9 @@ def texts_of(batches, tokenizer) -> list[str]:
     return [tokenizer.decode(row) for batch in batches for row in batch.ids.tolist()]
 
 
-def test_the_stream_holds_the_units_of_the_in_memory_reader(shards):
-    cfg = stream_config(shards)
+@pytest.mark.parametrize("fmt", ["auto", "hf"])  # hf: `datasets` streams the files itself
+def test_the_stream_holds_the_units_of_the_in_memory_reader(shards, fmt):
+    cfg = stream_config(shards, format=fmt)
     units = list(unit_stream(cfg))
     expected = read_examples(str(shards), dataclasses.replace(cfg, streaming=False))
     assert Counter((u["text"], u["label"]) for u in units) == Counter(

@@ -6,6 +6,7 @@ creates it, so every helper here is a no-op in a single process.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -59,6 +60,18 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     if rank_and_world()[1] == 1:
         return x
     return _GatherRows.apply(x)
+
+
+def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
+    """Replace each gradient by its mean over ranks, so a module trained outside DDP (the
+    WAE-GAN discriminator) takes the same step on every rank and stays the same."""
+    world = rank_and_world()[1]
+    if world == 1:
+        return
+    for parameter in parameters:
+        if parameter.grad is not None:
+            dist.all_reduce(parameter.grad)
+            parameter.grad /= world
 
 
 def gather_rows(x: torch.Tensor) -> torch.Tensor:

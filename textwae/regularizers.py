@@ -16,7 +16,7 @@ from torch import nn
 
 from textwae.callbacks import Callback
 from textwae.config import Config, RegularizerConfig
-from textwae.distributed import gather_with_grad
+from textwae.distributed import average_gradients, gather_with_grad
 from textwae.divergences import (
     LatentAdversary,
     adversary_loss,
@@ -98,6 +98,7 @@ class AdversaryUpdate(Callback):
         self.optimizer.zero_grad(set_to_none=True)
         loss = adversary_loss(self.adversary(prior_samples), self.adversary(codes))
         loss.backward()
+        average_gradients(self.adversary.parameters())  # under DDP: one discriminator
         self.optimizer.step()
         self.last_loss = loss.item()
         return self.last_loss

@@ -29,7 +29,6 @@ from textwae.data import (
     TokenizedTexts,
     check_columns,
     hashed_coin,
-    normalize_whitespace,
     read_examples,
     read_file,
     record_of_row,
@@ -96,8 +95,7 @@ def _units(records: Iterable[Example], cfg: DataConfig, hold_out: bool) -> Itera
         held_out = hold_out and hashed_coin(f"valid:{cfg.split_seed}:{record.text}",
                                             cfg.valid_fraction)
         for text in split(record.text):
-            yield {"text": normalize_whitespace(text), "label": record.label,
-                   "held_out": held_out}
+            yield {"text": text, "label": record.label, "held_out": held_out}
 
 
 def sample_splits(cfg: DataConfig) -> tuple[list[Example], list[Example]]:
