@@ -138,7 +138,9 @@ class StreamedBatches:
         stream = unit_stream(cfg)
         if cfg.valid is None:
             stream = stream.filter(lambda unit: not unit["held_out"])
-        self.units = stream.shuffle(seed=seed, buffer_size=cfg.shuffle_buffer)
+        # one input shard (a file) at a time: each is read whole, so more would multiply memory
+        self.units = stream.shuffle(seed=seed, buffer_size=cfg.shuffle_buffer,
+                                    max_buffer_input_shards=1)
         self.prepare = prepare  # units -> their token ids (and label-guided components)
         self.batch_size, self.pool_batches, self.seed = batch_size, pool_batches, seed
         self.num_replicas, self.rank = num_replicas, rank
