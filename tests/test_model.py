@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from textwae.checkpoint import RunDirectoryError
+from textwae.config import ModelConfig
 from textwae.data import collate
+from textwae.encoders import GRUEncoder
 from textwae.model import TextWAE, word_dropout
 from textwae.tokenizer import BOS_ID, PAD_ID, UNK_ID
 
@@ -24,6 +26,13 @@ def test_padding_does_not_change_the_encoder_output(tiny_model):
         h_alone = tiny_model.encoder(alone.ids, alone.mask)
         h_padded = tiny_model.encoder(padded.ids, padded.mask)
     torch.testing.assert_close(h_alone[0], h_padded[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("encoder_hidden_size, output_size", [(None, 24), (16, 32)])
+def test_gru_encoder_directions_default_to_half_the_decoder_state(encoder_hidden_size,
+                                                                   output_size):
+    cfg = ModelConfig(hidden_size=24, encoder_hidden_size=encoder_hidden_size)
+    assert GRUEncoder(cfg, vocab_size=50).output_size == output_size
 
 
 def test_forward_returns_finite_named_parts(tiny_model):

@@ -64,7 +64,9 @@ class ModelConfig:
     latent: str = "deterministic"  # deterministic | gaussian
     regularizer: str = "mmd"  # mmd | gan (latent adversary) | kl (VAE baseline: gaussian latent)
     embedding_dim: int = 128
-    hidden_size: int = 256  # GRU state size; the encoder is bidirectional, H per direction
+    hidden_size: int = 256  # GRU decoder state size
+    encoder_hidden_size: int | None = None  # GRU encoder state per direction; None: half of
+    #   hidden_size, both directions as wide as the decoder. Its cost grows about quadratically
     num_layers: int = 1
     latent_dim: int = 32
     dropout: float = 0.1
@@ -85,6 +87,13 @@ class ModelConfig:
     # encoder + GPT-2 decoder, as Optimus); one without must read the run's SentencePiece ids
     encoder_pretrained: str | None = None  # an encoder model dir (model.encoder=transformer)
     decoder_pretrained: str | None = None  # a causal LM dir (model.decoder=transformer)
+
+    @property
+    def gru_encoder_hidden_size(self) -> int:
+        """`encoder_hidden_size`, or its default when None."""
+        if self.encoder_hidden_size is None:
+            return self.hidden_size // 2
+        return self.encoder_hidden_size
 
 
 @dataclass
@@ -348,6 +357,7 @@ def validate(config: Config) -> None:
         "prior.scale": config.prior.scale,
         "model.latent_dim": config.model.latent_dim,
         "model.hidden_size": config.model.hidden_size,
+        "model.encoder_hidden_size": config.model.gru_encoder_hidden_size,
         "tokenizer.vocab_size": config.tokenizer.vocab_size,
         "train.batch_size": config.train.batch_size,
         "train.max_steps": config.train.max_steps,

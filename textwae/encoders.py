@@ -25,17 +25,20 @@ class GRUEncoder(nn.Module):
     The backward direction runs over each unit reversed within its length, so padding never
     enters either state. Two plain GRUs do this faster on a CPU than one packed bidirectional
     GRU, whose backward pass re-adds a buffer the size of the whole batch at every time step.
+    Each direction holds `model.encoder_hidden_size`, by default half the decoder's state:
+    two directions as wide as the decoder would cost more than the whole decoder.
     """
 
     def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, cfg.embedding_dim, padding_idx=PAD_ID)
         dropout = cfg.dropout if cfg.num_layers > 1 else 0.0
+        size = cfg.gru_encoder_hidden_size
         self.forward_gru, self.backward_gru = (
-            nn.GRU(cfg.embedding_dim, cfg.hidden_size, num_layers=cfg.num_layers,
-                   batch_first=True, dropout=dropout) for _ in range(2))
+            nn.GRU(cfg.embedding_dim, size, num_layers=cfg.num_layers, batch_first=True,
+                   dropout=dropout) for _ in range(2))
         self.dropout = nn.Dropout(cfg.dropout)
-        self.output_size = 2 * cfg.hidden_size
+        self.output_size = 2 * size
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         lengths = mask.sum(dim=1)  # (B,)
