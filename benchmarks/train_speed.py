@@ -375,7 +375,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed rounds")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--widths", type=int, nargs="*", default=[256, 512],
+    parser.add_argument("--widths", type=int, nargs="*", default=[512],
                         help="extra Transformer widths (ff 4x, heads width/64) on 64-token units")
     parser.add_argument("--mfu-target", type=float, default=0.4,
                         help="profile the Transformer steps when their MFU falls short of this")
