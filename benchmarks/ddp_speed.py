@@ -36,8 +36,9 @@ from typing import Any
 from common import RESULTS, ROOT, write_results
 from train_speed import thread_scaling
 
+from textwae.batching import BucketBatchSampler
 from textwae.config import load_config
-from textwae.data import BucketBatchSampler, load_splits
+from textwae.data import load_splits
 from textwae.tokenized import tokenize
 from textwae.tokenizer import Tokenizer
 

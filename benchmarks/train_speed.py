@@ -57,8 +57,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from transformers.pytorch_utils import Conv1D
 
+from textwae.batching import Batch, BucketBatchSampler, TokenizedTexts, collate
 from textwae.config import Config, ModelConfig, load_config
-from textwae.data import Batch, BucketBatchSampler, TokenizedTexts, collate, load_splits
+from textwae.data import load_splits
 from textwae.decoders import TransformerDecoder
 from textwae.latent import LatentOutput
 from textwae.model import TextWAE

@@ -10,8 +10,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
+from textwae.batching import TokenizedTexts, collate
 from textwae.config import ConfigError, load_config
-from textwae.data import TokenizedTexts, collate
 from textwae.model import TextWAE
 from textwae.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from textwae.training import Trainer

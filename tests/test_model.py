@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from textwae.batching import collate
 from textwae.checkpoint import RunDirectoryError
 from textwae.config import ModelConfig
-from textwae.data import collate
 from textwae.encoders import GRUEncoder
 from textwae.model import TextWAE, word_dropout
 from textwae.tokenizer import BOS_ID, PAD_ID, UNK_ID

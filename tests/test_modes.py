@@ -59,7 +59,7 @@ def test_the_label_term_pulls_labelled_codes_to_their_component(tiny_model):
     names = sorted({text.split()[0] for text in texts})
     components = torch.tensor([names.index(text.split()[0]) % 3 for text in texts])
     sequences = tiny_model.tokenizer.encode_batch(texts)
-    from textwae.data import collate
+    from textwae.batching import collate
 
     batch = collate(sequences, list(range(48)), tiny_model.tokenizer.pad_id)
 

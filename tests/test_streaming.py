@@ -7,8 +7,9 @@ from collections import Counter
 
 import pytest
 
+from textwae.batching import TokenizedTexts
 from textwae.config import DataConfig, TokenizerConfig, load_config
-from textwae.data import DataError, Example, TokenizedTexts, load_splits, read_examples
+from textwae.data import DataError, Example, load_splits, read_examples
 from textwae.modes import FREE
 from textwae.streaming import StreamedBatches, unit_stream
 from textwae.tokenizer import Tokenizer

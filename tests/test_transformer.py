@@ -4,8 +4,8 @@ import pytest
 import torch
 import transformers
 
+from textwae.batching import collate
 from textwae.config import ConfigError, TokenizerConfig, load_config
-from textwae.data import collate
 from textwae.decoders import TransformerDecoder
 from textwae.encoders import TransformerEncoder
 from textwae.generation import DecodingConfig, decode

@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from textwae import generation, metrics
+from textwae.batching import BucketBatchSampler, SampledBatches
 from textwae.config import ConfigError
-from textwae.data import BucketBatchSampler, DataError, Example, SampledBatches
+from textwae.data import DataError, Example
 from textwae.divergences import mmd
 from textwae.model import TextWAE
 

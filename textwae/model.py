@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from textwae import checkpoint, pretrained
+from textwae.batching import Batch, TokenizedTexts
 from textwae.config import Config, ConfigError, ModelConfig, load_config
-from textwae.data import Batch, TokenizedTexts
 from textwae.decoders import DECODERS
 from textwae.encoders import ENCODERS
 from textwae.latent import LATENTS, LatentOutput, logvar_penalty

@@ -19,14 +19,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textwae.batching import Batch, TokenizedTexts
 from textwae.config import DataConfig
 from textwae.data import (
     UNIT_SPLITTERS,
-    Batch,
     DataError,
     Example,
     Source,
-    TokenizedTexts,
     check_columns,
     hashed_coin,
     read_examples,

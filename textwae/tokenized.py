@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, overload
 
-from textwae.data import DataError, TokenizedTexts
+from textwae.batching import TokenizedTexts
+from textwae.data import DataError
 from textwae.tokenizer import AnyTokenizer
 
 CACHE_VERSION = "1"  # bump when the cached layout changes: old folders are then ignored

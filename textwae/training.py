@@ -19,17 +19,10 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from textwae import checkpoint
+from textwae.batching import Batch, BucketBatchSampler, SampledBatches, TokenizedTexts
 from textwae.callbacks import Callback
 from textwae.config import Config, TrainConfig
-from textwae.data import (
-    Batch,
-    BucketBatchSampler,
-    DataError,
-    Example,
-    SampledBatches,
-    TokenizedTexts,
-    load_splits,
-)
+from textwae.data import DataError, Example, load_splits
 from textwae.distributed import barrier, broadcast_float, gather_rows, rank_and_world
 from textwae.divergences import mmd
 from textwae.model import TextWAE, TextWAEOutput
