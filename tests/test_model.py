@@ -102,3 +102,17 @@ def test_evaluation_mode_takes_a_batch_of_one(tiny_model):
     with torch.no_grad():
         output = tiny_model(batch_of(tiny_model, toy_texts(1)))
     assert torch.isfinite(output.loss) and output.reg == 0
+
+
+def test_a_run_from_before_encoder_hidden_size_is_told_how_to_load(tiny_model, tmp_path):
+    tiny_model.config.model.encoder_hidden_size = 16  # not the default (hidden_size 24 // 2)
+    model = TextWAE(tiny_model.config, tiny_model.tokenizer)
+    model.save_pretrained(tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text(config.read_text().replace("encoder_hidden_size: 16",
+                                                 "encoder_hidden_size: null"))
+    with pytest.raises(RunDirectoryError, match="add `encoder_hidden_size: 16` under model"):
+        TextWAE.from_pretrained(tmp_path)
+    config.write_text(config.read_text().replace("encoder_hidden_size: null",
+                                                 "encoder_hidden_size: 16"))
+    TextWAE.from_pretrained(tmp_path)

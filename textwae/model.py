@@ -232,5 +232,15 @@ class TextWAE(nn.Module):
         wrong = [name for name in expected if weights[name].shape != expected[name].shape]
         if wrong:
             raise checkpoint.RunDirectoryError(
-                f"{source}: shapes of {', '.join(wrong[:3])} do not match config.yaml")
+                f"{source}: shapes of {', '.join(wrong[:3])} do not match config.yaml"
+                + self._encoder_size_hint(weights))
         self.load_state_dict(weights)
+
+    def _encoder_size_hint(self, weights: dict[str, torch.Tensor]) -> str:
+        """How to load a run saved before `model.encoder_hidden_size` existed, when each GRU
+        encoder direction was as wide as the decoder rather than half as wide by default."""
+        recurrent = weights.get("encoder.forward_gru.weight_hh_l0")  # (3 * size, size)
+        if recurrent is None or self.config.model.encoder_hidden_size is not None:
+            return ""
+        return (f"; its GRU encoder has {recurrent.shape[1]} units per direction: add "
+                f"`encoder_hidden_size: {recurrent.shape[1]}` under model: in config.yaml")
