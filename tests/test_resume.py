@@ -1,5 +1,6 @@
 """Exact resume: a run killed at any moment continues to the weights of an uninterrupted run."""
 
+import json
 import os
 import signal
 import subprocess
@@ -106,6 +107,21 @@ def test_gan_resume_restores_the_discriminator_optimiser(corpus, tmp_path, monke
     resumed, whole = crash_and_resume(config, tmp_path, monkeypatch, at_step=6)
     assert resumed["callbacks"][0]["optimizer"]["state"]  # the discriminator's AdamW moments
     assert_same_training_state(resumed, whole)
+
+
+def test_resume_forgets_metrics_written_after_the_last_saved_state(corpus, tmp_path):
+    run = tmp_path / "run"
+    overrides = [f"data.train={corpus}", *RESUME_OVERRIDES, "train.eval_every=2",
+                 "train.log_every=1"]
+    train(load_config(overrides=[*overrides, "train.max_steps=4"]), run)
+    metrics = run / "metrics.jsonl"
+    with open(metrics, "a", encoding="utf-8") as out:  # a kill after step 5 was logged, mid-line
+        out.write(json.dumps({"step": 5, "split": "train", "loss": 1.0}) + '\n{"step": 6, "sp')
+    train(load_config(run / "config.yaml", overrides=["train.max_steps=6"]), run, resume=True)
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["step"] for r in records if r["split"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in records if r["split"] == "valid"] == [2, 4, 6]
+    assert all(r["loss"] != 1.0 for r in records)  # step 5 is the resumed run's
 
 
 def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):

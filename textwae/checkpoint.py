@@ -21,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.yaml", "model.safetensors", "tokenizer.model"
+METRICS_FILE = "metrics.jsonl"
 MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE)  # and the tokenizers the config names
 STATE_FILE = Path("state") / "trainer.safetensors"
 

@@ -22,7 +22,6 @@ from textwae.evaluation import EvaluationWarning, teacher_forced
 from textwae.model import TextWAE
 
 LATENT_MAP_FILE, CURVES_FILE = "latent_map.png", "training_curves.png"
-METRICS_FILE = "metrics.jsonl"
 MAX_LEGEND_ENTRIES = 20  # beyond this a legend hides the plot
 
 
@@ -87,8 +86,8 @@ def plot_latent_map(model: TextWAE, examples: list[Example], path: str | Path) -
 
 
 def read_metrics(metrics_path: str | Path) -> dict[str, list[dict]]:
-    """Records of metrics.jsonl by split, sorted by step; a step logged twice (a resumed run
-    repeats the steps after its last checkpoint) keeps its last record."""
+    """Records of metrics.jsonl by split, sorted by step; a step logged twice keeps its last
+    record."""
     path = Path(metrics_path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -148,9 +147,10 @@ def write_plots(model: TextWAE, run_dir: str | Path, examples: list[Example]) ->
     """
     run_dir = Path(run_dir)
     written = [plot_latent_map(model, examples, run_dir / LATENT_MAP_FILE)]
-    if (run_dir / METRICS_FILE).is_file():
-        written.append(plot_training_curves(run_dir / METRICS_FILE, run_dir / CURVES_FILE))
+    metrics = run_dir / checkpoint.METRICS_FILE
+    if metrics.is_file():
+        written.append(plot_training_curves(metrics, run_dir / CURVES_FILE))
     else:
-        warnings.warn(f"{run_dir / METRICS_FILE} does not exist: no training curves",
+        warnings.warn(f"{metrics} does not exist: no training curves",
                       EvaluationWarning, stacklevel=2)
     return written

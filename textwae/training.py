@@ -134,6 +134,23 @@ class Trainer:
         if not path.is_file():
             raise checkpoint.RunDirectoryError(f"cannot resume: {path} does not exist")
         self.load_state_dict(checkpoint.load_state(path))
+        if self._main_only():
+            self._drop_metrics_after(self.progress.step)
+
+    def _drop_metrics_after(self, step: int) -> None:
+        """Forget the records a stopped run wrote after its last saved state (and a line torn
+        by a kill): the resumed run trains and logs those steps again."""
+        path = self.run_dir / checkpoint.METRICS_FILE
+        if not path.is_file():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+        checkpoint.atomic_write(path, lambda tmp: tmp.write_text("".join(kept), "utf-8"))
 
     # -- loop --------------------------------------------------------------------------
 
@@ -269,7 +286,7 @@ class Trainer:
         p = self.progress
         line = {"step": p.step, "elapsed": round(p.elapsed, 3),
                 "tokens_per_second": round(p.tokens / max(p.elapsed, 1e-9), 1), **record}
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as out:
+        with open(self.run_dir / checkpoint.METRICS_FILE, "a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
 
 
