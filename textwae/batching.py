@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, fields
 
 import torch
@@ -157,7 +157,7 @@ class SampledBatches:
     def __init__(self, texts: TokenizedTexts, sampler: BucketBatchSampler) -> None:
         self.texts, self.sampler = texts, sampler
 
-    def batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+    def batches(self, epoch: int, start: int = 0) -> Generator[Batch, None, None]:
         """Collated batches of one epoch from batch number `start` on (exact mid-epoch resume)."""
         for indices in self.sampler.batches(epoch)[start:]:
             yield self.texts.batch(indices)

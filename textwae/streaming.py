@@ -13,9 +13,10 @@ give the validation units; training then reads the whole stream, shuffled anew e
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,13 +145,20 @@ class StreamedBatches:
         self.batch_size, self.pool_batches, self.seed = batch_size, pool_batches, seed
         self.num_replicas, self.rank = num_replicas, rank
 
-    def batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+    def batches(self, epoch: int, start: int = 0) -> Generator[Batch, None, None]:
         """This rank's batches of one epoch from batch number `start` on."""
         self.units.set_epoch(epoch)
         rng = random.Random(f"{self.seed}:{epoch}")
         pool_size = self.pool_batches * self.batch_size
+        # closing: a run that stops mid-epoch ends the stream's reader threads here and now,
+        # not when the interpreter shuts down (where a live reader thread aborts the process)
+        with contextlib.closing(_read(self.units)) as units:
+            yield from self._rank_batches(units, pool_size, rng, start)
+
+    def _rank_batches(self, units: Iterator[dict[str, Any]], pool_size: int,
+                      rng: random.Random, start: int) -> Iterator[Batch]:
         rounds, number = [], 0
-        for pool in _chunks(_read(self.units), pool_size):
+        for pool in _chunks(units, pool_size):
             texts = self.prepare([Example(unit["text"], unit["label"]) for unit in pool])
             order = sorted(range(len(pool)), key=lambda i: len(texts.ids[i]))
             batches = [order[s : s + self.batch_size] for s in range(0, len(order),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -175,29 +176,30 @@ class Trainer:
         metrics: dict[str, float] = {}
         clock = time.perf_counter()
         while not self._done():
-            batches = self.train_batches.batches(self.progress.epoch,
-                                                 start=self.progress.batch_in_epoch)
-            # one optimiser step per group; an epoch's last group may hold fewer micro-batches
-            for group in _groups(batches, self.cfg.grad_accumulation):
-                output = self.train_step([batch.to(self.device) for batch in group])
-                p = self.progress
-                p.batch_in_epoch += len(group)  # counts micro-batches: resume starts exactly
-                p.step += 1
-                p.tokens += sum(int(batch.lengths.sum()) for batch in group)
-                bar.update(1)
-                if p.step % self.cfg.log_every == 0 and self._main_only():
-                    self._log_train(output, bar)
-                if p.step % self.cfg.eval_every == 0 and self._main_only():
-                    metrics = self.evaluate_and_keep_best()
-                if p.step % self.cfg.checkpoint_every == 0:
-                    self.save_state()
-                now = time.perf_counter()  # wall clock: batching, evaluation, saving included
-                p.elapsed, clock = broadcast_float(p.elapsed + now - clock), now
-                if self._done():
-                    break
-            else:
-                self.progress.epoch += 1
-                self.progress.batch_in_epoch = 0
+            # closed at once when training stops mid-epoch: a stream's reader threads end
+            with contextlib.closing(self.train_batches.batches(
+                    self.progress.epoch, start=self.progress.batch_in_epoch)) as batches:
+                # one optimiser step per group; an epoch's last group may hold fewer micro-batches
+                for group in _groups(batches, self.cfg.grad_accumulation):
+                    output = self.train_step([batch.to(self.device) for batch in group])
+                    p = self.progress
+                    p.batch_in_epoch += len(group)  # counts micro-batches: resume starts exactly
+                    p.step += 1
+                    p.tokens += sum(int(batch.lengths.sum()) for batch in group)
+                    bar.update(1)
+                    if p.step % self.cfg.log_every == 0 and self._main_only():
+                        self._log_train(output, bar)
+                    if p.step % self.cfg.eval_every == 0 and self._main_only():
+                        metrics = self.evaluate_and_keep_best()
+                    if p.step % self.cfg.checkpoint_every == 0:
+                        self.save_state()
+                    now = time.perf_counter()  # wall clock: batching, evaluation, saving included
+                    p.elapsed, clock = broadcast_float(p.elapsed + now - clock), now
+                    if self._done():
+                        break
+                else:
+                    self.progress.epoch += 1
+                    self.progress.batch_in_epoch = 0
         bar.close()
         if self.progress.step % self.cfg.eval_every != 0 and self._main_only():
             metrics = self.evaluate_and_keep_best()
