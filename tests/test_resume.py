@@ -10,7 +10,14 @@ import time
 import pytest
 import torch
 
-from textwae.checkpoint import STATE_FILE, RunDirectoryError, atomic_write, flatten, load_state
+from textwae.checkpoint import (
+    STATE_FILE,
+    RunDirectoryError,
+    atomic_write,
+    atomic_write_folder,
+    flatten,
+    load_state,
+)
 from textwae.config import load_config
 from textwae.training import Trainer, train
 
@@ -139,3 +146,22 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
     atomic_write(path, lambda tmp: tmp.write_bytes(b"new state"))
     assert path.read_bytes() == b"new state"
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_atomic_write_folder_keeps_an_equal_folder_and_swaps_a_changed_one(tmp_path):
+    folder = tmp_path / "decoder_pretrained"
+    atomic_write_folder(folder, lambda tmp: (tmp / "config.json").write_text("{}"))
+    inode = (folder / "config.json").stat().st_ino
+    atomic_write_folder(folder, lambda tmp: (tmp / "config.json").write_text("{}"))
+    assert (folder / "config.json").stat().st_ino == inode  # same content: left untouched
+
+    def half_then_fail(tmp):
+        (tmp / "config.json").write_text('{"n_embd"')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_folder(folder, half_then_fail)
+    assert (folder / "config.json").read_text() == "{}"
+    atomic_write_folder(folder, lambda tmp: (tmp / "config.json").write_text('{"n": 1}'))
+    assert (folder / "config.json").read_text() == '{"n": 1}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decoder_pretrained"]  # no leftovers
