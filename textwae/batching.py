@@ -8,12 +8,16 @@ length so little compute goes to padding. A streamed corpus has its own batch so
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from typing import TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,6 +40,13 @@ class Batch:
     def to(self, device: torch.device | str) -> Batch:
         return Batch(*(None if value is None else value.to(device, non_blocking=True)
                        for value in (getattr(self, f.name) for f in fields(self))))
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of `size` items; the last may be shorter."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,7 +153,7 @@ class BucketBatchSampler:
             order = [i for chunk in pools for i in sorted(chunk, key=by_length)]
         else:
             order = sorted(range(len(self.lengths)), key=by_length)
-        batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        batches = list(chunks(order, self.batch_size))
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         if self.shuffle:

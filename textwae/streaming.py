@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import random
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textwae.batching import Batch, TokenizedTexts
+from textwae.batching import Batch, TokenizedTexts, chunks
 from textwae.config import DataConfig
 from textwae.data import (
     UNIT_SPLITTERS,
@@ -149,38 +150,25 @@ class StreamedBatches:
         """This rank's batches of one epoch from batch number `start` on."""
         self.units.set_epoch(epoch)
         rng = random.Random(f"{self.seed}:{epoch}")
-        pool_size = self.pool_batches * self.batch_size
         # closing: a run that stops mid-epoch ends the stream's reader threads here and now,
         # not when the interpreter shuts down (where a live reader thread aborts the process)
         with contextlib.closing(_read(self.units)) as units:
-            yield from self._rank_batches(units, pool_size, rng, start)
+            # rounds of one batch per rank; the last, incomplete round is dropped
+            rounds = chunks(self._pooled_batches(units, rng), self.num_replicas)
+            mine = (batches[self.rank] for batches in rounds
+                    if len(batches) == self.num_replicas)
+            for texts, indices in itertools.islice(mine, start, None):
+                yield texts.batch(indices)
 
-    def _rank_batches(self, units: Iterator[dict[str, Any]], pool_size: int,
-                      rng: random.Random, start: int) -> Iterator[Batch]:
-        rounds, number = [], 0
-        for pool in _chunks(units, pool_size):
+    def _pooled_batches(self, units: Iterator[dict[str, Any]],
+                        rng: random.Random) -> Iterator[tuple[TokenizedTexts, list[int]]]:
+        """Every batch of the stream, in order: pools sorted by length, cut, shuffled."""
+        for pool in chunks(units, self.pool_batches * self.batch_size):
             texts = self.prepare([Example(unit["text"], unit["label"]) for unit in pool])
             order = sorted(range(len(pool)), key=lambda i: len(texts.ids[i]))
-            batches = [order[s : s + self.batch_size] for s in range(0, len(order),
-                                                                      self.batch_size)]
+            batches = list(chunks(order, self.batch_size))
             rng.shuffle(batches)
             for indices in batches:
-                rounds.append((texts, indices))
-                if len(rounds) < self.num_replicas:
-                    continue
-                mine, rounds = rounds[self.rank], []
-                if number >= start:
-                    yield mine[0].batch(mine[1])
-                number += 1
+                yield texts, indices
 
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import json
 import math
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,13 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from textwae import checkpoint
-from textwae.batching import Batch, BucketBatchSampler, SampledBatches, TokenizedTexts
+from textwae.batching import (
+    Batch,
+    BucketBatchSampler,
+    SampledBatches,
+    TokenizedTexts,
+    chunks,
+)
 from textwae.callbacks import Callback
 from textwae.config import Config, TrainConfig
 from textwae.data import DataError, Example, load_splits
@@ -180,7 +185,7 @@ class Trainer:
             with contextlib.closing(self.train_batches.batches(
                     self.progress.epoch, start=self.progress.batch_in_epoch)) as batches:
                 # one optimiser step per group; an epoch's last group may hold fewer micro-batches
-                for group in _groups(batches, self.cfg.grad_accumulation):
+                for group in chunks(batches, self.cfg.grad_accumulation):
                     output = self.train_step([batch.to(self.device) for batch in group])
                     p = self.progress
                     p.batch_in_epoch += len(group)  # counts micro-batches: resume starts exactly
@@ -290,13 +295,6 @@ class Trainer:
                 "tokens_per_second": round(p.tokens / max(p.elapsed, 1e-9), 1), **record}
         with open(self.run_dir / checkpoint.METRICS_FILE, "a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
-
-
-def _groups(batches: Iterable[Batch], size: int) -> Iterator[list[Batch]]:
-    """Consecutive groups of `size` batches; the last group may be shorter."""
-    iterator = iter(batches)
-    while group := list(itertools.islice(iterator, size)):
-        yield group
 
 
 def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
