@@ -66,16 +66,17 @@ class TextWAE(nn.Module):
 
     def __init__(self, config: Config, tokenizer: AnyTokenizer,
                  encoder_tokenizer: AnyTokenizer | None = None,
-                 parts_dir: str | Path | None = None) -> None:
+                 parts: ModelConfig | None = None) -> None:
         """`tokenizer` gives the decoder's ids, and the encoder's too unless the encoder has
-        its own `encoder_tokenizer`. With `parts_dir`, a run directory, pretrained parts are
-        built from the architectures it keeps (their weights come from model.safetensors)."""
+        its own `encoder_tokenizer`. `parts` is `config.model` with the directories the
+        pretrained parts are built from, when they are not the configured ones (a run
+        directory's copies, see `build`)."""
         super().__init__()
         self.config = config
         self.tokenizer = tokenizer
         self.encoder_tokenizer = encoder_tokenizer or tokenizer
         cfg = config.model
-        parts = cfg if parts_dir is None else pretrained.in_run_directory(cfg, parts_dir)
+        parts = parts or cfg
         self.encoder = ENCODERS[cfg.encoder](parts, self.encoder_tokenizer.vocab_size)
         self.latent = LATENTS[cfg.latent](self.encoder.output_size, cfg.latent_dim)
         self.prior = MixtureOfGaussians(config.prior, cfg.latent_dim)
@@ -188,8 +189,7 @@ class TextWAE(nn.Module):
                  else config.model)
         sentencepiece = Path(run_dir) / checkpoint.TOKENIZER_FILE
         tokenizers = model_tokenizers(parts, lambda: Tokenizer.load(sentencepiece))
-        return cls(config, tokenizers["decoder"], tokenizers["encoder"],
-                   parts_dir=run_dir if parts_from_run else None)
+        return cls(config, tokenizers["decoder"], tokenizers["encoder"], parts=parts)
 
     @classmethod
     def from_pretrained(cls, run_dir: str | Path, device: str = "cpu") -> TextWAE:
