@@ -43,6 +43,9 @@ demo: $(STAMP)
 	@echo "== held-out evaluation (validation split) =="
 	$(PY) -m textwae evaluate --model $(RUN) --n-samples 200
 
+# ruff, the import-layers contract (pyproject.toml), then every test; `-m "not slow"` skips
+# the ones that train for seconds.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q

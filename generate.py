@@ -1,6 +1,6 @@
 """Use a trained text WAE: python generate.py {sample,reconstruct,interpolate,modes} --model RUN"""
 
-from textwae.cli import generate_main
+from textwae.cli.main import generate_main
 
 if __name__ == "__main__":
     generate_main()

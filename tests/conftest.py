@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny corpus, a tiny config and a tiny trained-for-nothing model."""
+"""Shared builders: a tiny corpus, tiny configs, a tiny model, tiny trained run directories."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from textwae.config import Config, load_config
-from textwae.model import TextWAE
-from textwae.tokenizer import Tokenizer
+from textwae.config.loading import load_config
+from textwae.config.schema import Config
+from textwae.data.records import Example
+from textwae.models.autoencoder import TextWAE
+from textwae.text.tokenizers import Tokenizer
+from textwae.training.pipeline import train
 
 torch.set_num_threads(1)  # tiny models: a second thread costs more than it gives
 
@@ -58,13 +61,27 @@ def toy_texts(n: int = 120, seed: int = 0) -> list[str]:
             for _ in range(n)]
 
 
+def write_labelled(path: Path, examples: list[Example]) -> Path:
+    rows = [json.dumps({"text": ex.text, "label": ex.label}) for ex in examples]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def train_tiny_run(root: Path) -> Path:
+    """A tiny run trained a few steps on a labelled toy corpus (labels: i % 3)."""
+    corpus = write_labelled(root / "corpus.jsonl", labelled_toy_examples())
+    config = load_config(TINY, overrides=[f"data.train={corpus}", "data.label_field=label"])
+    train(config, root / "run")
+    return root / "run"
+
+
+def labelled_toy_examples() -> list[Example]:
+    return [Example(text, str(i % 3)) for i, text in enumerate(toy_texts())]
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    path = tmp_path / "corpus.jsonl"
-    lines = [json.dumps({"text": text, "label": str(i % 3)})
-             for i, text in enumerate(toy_texts())]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_labelled(tmp_path / "corpus.jsonl", labelled_toy_examples())
 
 
 @pytest.fixture

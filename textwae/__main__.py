@@ -1,5 +1,5 @@
 """python -m textwae {train,generate,evaluate,plot} ..."""
 
-from textwae.cli import main
+from textwae.cli.main import main
 
 main()

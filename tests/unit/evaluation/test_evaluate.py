@@ -1,0 +1,163 @@
+import json
+import math
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import toy_texts, train_tiny_run, write_labelled
+from textwae import generation
+from textwae.cli.main import main
+from textwae.data.records import Example
+from textwae.data.splits import load_splits
+from textwae.errors import EvaluationWarning
+from textwae.evaluation.evaluate import evaluate, label_components
+from textwae.evaluation.teacher_forced import teacher_forced
+from textwae.models.autoencoder import TextWAE
+
+BASE_KEYS = {"bleu", "bleu_signature", "recon_perplexity", "mmd", "active_units", "self_bleu",
+             "distinct_1", "distinct_2", "interpolation"}
+LABEL_KEYS = {"purity", "nmi", "mode_accuracy"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return train_tiny_run(tmp_path_factory.mktemp("evaluation"))
+
+
+@pytest.fixture(scope="module")
+def model(run) -> TextWAE:
+    return TextWAE.from_pretrained(run)
+
+
+@pytest.fixture(scope="module")
+def splits(model) -> tuple[list[Example], list[Example]]:
+    return load_splits(model.config.data)
+
+
+def numbers(tree):
+    """Every number in a nested JSON-like value."""
+    if isinstance(tree, dict):
+        return [n for value in tree.values() for n in numbers(value)]
+    if isinstance(tree, list):
+        return [n for value in tree for n in numbers(value)]
+    return [tree] if isinstance(tree, int | float) and not isinstance(tree, bool) else []
+
+
+@pytest.mark.slow
+def test_evaluate_returns_every_metric_as_a_finite_number(model, splits):
+    train_examples, valid = splits
+    model.train()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvaluationWarning)
+        result = evaluate(model, valid, train_examples, n_samples=20)
+    assert model.training  # the caller's mode is restored
+    model.eval()
+    assert set(result) == BASE_KEYS | LABEL_KEYS
+    assert all(math.isfinite(n) for n in numbers(result))
+    json.dumps(result, allow_nan=False)
+    assert 0 <= result["bleu"] <= 100 and result["bleu_signature"].startswith("nrefs:1")
+    assert result["recon_perplexity"] >= 1
+    assert 0 <= result["active_units"] <= model.config.model.latent_dim
+    assert 0 <= result["distinct_1"] <= 1 and 0 <= result["distinct_2"] <= 1
+    assert 0 <= result["purity"] <= 1 and 0 <= result["nmi"] <= 1
+    assert set(result["mode_accuracy"]) <= {ex.label for ex in train_examples}
+    assert all(0 <= share <= 1 for share in result["mode_accuracy"].values())
+    path = result["interpolation"]
+    assert len(path["outputs"]) == len(path["bleu_to_start"]) == 7
+    assert (path["start"], path["end"]) == (valid[0].text, valid[1].text)
+
+
+def test_without_labels_the_label_metrics_are_left_out_with_a_warning(model, splits):
+    unlabelled = [Example(ex.text) for ex in splits[1]]
+    with pytest.warns(EvaluationWarning, match="no labels"):
+        result = evaluate(model, unlabelled, splits[0], n_samples=4)
+    assert set(result) == BASE_KEYS
+
+
+def test_without_judge_data_mode_accuracy_is_left_out(model, splits):
+    with pytest.warns(EvaluationWarning, match="mode_accuracy"):
+        result = evaluate(model, splits[1], None, n_samples=4)
+    assert set(result) == BASE_KEYS | {"purity", "nmi"}
+
+
+def test_one_example_leaves_out_what_needs_two(model, splits):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate(model, [Example(splits[1][0].text)], n_samples=2)
+    assert set(result) == BASE_KEYS - {"mmd", "active_units", "interpolation"}
+    messages = " ".join(str(w.message) for w in caught)
+    assert "mmd and active_units need at least 2" in messages
+    assert "interpolation needs 2" in messages
+
+
+def test_the_models_own_label_map_replaces_the_majority_vote(model, splits, monkeypatch):
+    monkeypatch.setattr(model, "label_map", lambda: {"0": 2, "1": 0, "2": 1}, raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate(model, splits[1], splits[0], n_samples=4)
+    assert not [w for w in caught if "mode_map" in str(w.message)]
+    assert set(result["mode_accuracy"]) == {"0", "1", "2"}
+
+
+def test_without_a_label_map_labels_take_their_majority_component(model, monkeypatch):
+    monkeypatch.setattr(model, "label_map", lambda: None, raising=False)
+    texts = toy_texts(12, seed=1)
+    examples = [Example(text, "a" if i < 6 else "b") for i, text in enumerate(texts)]
+    codes = teacher_forced(model, examples).codes
+    assigned = model.prior.assign(codes).tolist()
+    expected = {label: Counter(assigned[i] for i, ex in enumerate(examples) if ex.label == label)
+                .most_common(1)[0][0] for label in ("a", "b")}
+    with pytest.warns(EvaluationWarning, match="mode_map") as caught:
+        assert label_components(model, [ex.label for ex in examples], assigned) == expected
+    assert str(expected) in str(caught[0].message)
+
+
+def test_teacher_forced_codes_follow_the_examples_order(model, splits):
+    valid = splits[1]
+    forced = teacher_forced(model, valid)
+    expected = generation.encode(model, [ex.text for ex in valid]).mean
+    assert torch.allclose(forced.codes, expected, atol=1e-5)
+    lengths = [len(ids) - 1 for ids in model.tokenizer.encode_batch([ex.text for ex in valid])]
+    assert forced.tokens == sum(lengths)
+    assert forced.nll > 0
+
+
+def test_evaluate_command_prints_and_writes_one_json_object(run, splits, tmp_path, capsys):
+    data = write_labelled(tmp_path / "valid.jsonl", splits[1])
+    out = tmp_path / "scores" / "eval.json"
+    main(["evaluate", "--model", str(run), "--data", str(data), "--n-samples", "8",
+          "--out", str(out)])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert set(result) == BASE_KEYS | LABEL_KEYS
+    assert json.loads(out.read_text(encoding="utf-8")) == result
+    assert "Traceback" not in captured.err
+
+
+def test_evaluate_command_without_labels(run, splits, tmp_path, capsys):
+    data = tmp_path / "valid.txt"
+    data.write_text("\n".join(ex.text for ex in splits[1]) + "\n", encoding="utf-8")
+    main(["evaluate", "--model", str(run), "--data", str(data), "--label-field", "",
+          "--n-samples", "4"])
+    captured = capsys.readouterr()
+    assert set(json.loads(captured.out)) == BASE_KEYS
+    assert "warning:" in captured.err
+
+
+@pytest.mark.parametrize("extra", [["--data", "no/such/file.jsonl"],
+                                   ["--data", "valid.jsonl", "--n-samples", "0"]])
+def test_evaluate_command_user_errors_exit_2(run, extra, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--model", str(run), *extra])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("error:")
+
+
+def test_evaluate_command_defaults_to_the_runs_validation_split(run, splits, capsys):
+    main(["evaluate", "--model", str(run), "--n-samples", "4"])
+    result = json.loads(capsys.readouterr().out)
+    held_out = {ex.text for ex in splits[1]}
+    assert {result["interpolation"]["start"], result["interpolation"]["end"]} <= held_out

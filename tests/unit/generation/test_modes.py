@@ -1,0 +1,122 @@
+import pytest
+import torch
+
+from tests.conftest import toy_texts
+from textwae import generation
+from textwae.config.schema import PriorConfig
+from textwae.data.labels import FREE, mode_labels, resolve_mode, unit_components
+from textwae.data.records import Example
+from textwae.errors import ConfigError
+from textwae.evaluation.mode_report import mode_report
+from textwae.generation import operations
+from textwae.text.batching import collate
+
+
+def examples(labels):
+    return [Example(text=f"unit {i}", label=label) for i, label in enumerate(labels)]
+
+
+def test_labels_take_sorted_order_unless_the_prior_names_them():
+    data = examples(["b", "a", None, "b"])
+    assert mode_labels(data, PriorConfig(components=3)) == ["a", "b"]
+    assert mode_labels(data, PriorConfig(components=3, labels=["b", "a", "c"])) == ["b", "a", "c"]
+    assert mode_labels(examples([None, None]), PriorConfig()) is None
+
+
+def test_fewer_components_than_labels_is_an_error():
+    with pytest.raises(ConfigError, match="every label needs its own component"):
+        mode_labels(examples(["a", "b", "c"]), PriorConfig(components=2))
+
+
+def test_a_label_missing_from_prior_labels_is_an_error():
+    with pytest.raises(ConfigError, match=r"not in prior\.labels"):
+        mode_labels(examples(["a", "z"]), PriorConfig(labels=["a", "b"]))
+
+
+def test_labelled_fraction_keeps_about_that_share_and_is_stable():
+    data = examples(["a", "b"] * 2000)
+    some = unit_components(data, ["a", "b"], fraction=0.1, seed=0)
+    share = (some != FREE).float().mean().item()
+    assert 0.08 < share < 0.12
+    assert torch.equal(some, unit_components(data, ["a", "b"], fraction=0.1, seed=0))
+    assert not torch.equal(some, unit_components(data, ["a", "b"], fraction=0.1, seed=1))
+    every = unit_components(data, ["a", "b"])
+    assert every.tolist() == [0, 1] * 2000
+    assert (some[some != FREE] == every[some != FREE]).all()
+
+
+def test_mode_names_resolve_to_components_and_label_names_win():
+    assert resolve_mode("praise", ["complaint", "praise"], 4) == 1
+    assert resolve_mode("3", ["complaint", "praise"], 4) == 3
+    assert resolve_mode("0", ["1", "0"], 2) == 1  # a value equal to a label means that label
+    with pytest.raises(ConfigError, match="out of range"):
+        resolve_mode("4", None, 4)
+    with pytest.raises(ConfigError, match="neither a label"):
+        resolve_mode("joy", ["complaint"], 2)
+
+
+@pytest.mark.slow
+def test_the_label_term_pulls_labelled_codes_to_their_component(tiny_model):
+    """Training the encoder on the label term alone moves codes into their own modes."""
+    torch.manual_seed(0)
+    texts = toy_texts(48)
+    names = sorted({text.split()[0] for text in texts})
+    components = torch.tensor([names.index(text.split()[0]) % 3 for text in texts])
+    sequences = tiny_model.tokenizer.encode_batch(texts)
+    batch = collate(sequences, list(range(48)), tiny_model.tokenizer.pad_id)
+
+    def agreement():
+        with torch.no_grad():
+            z = tiny_model.encode(batch.ids, batch.mask).mean
+        return (tiny_model.prior.assign(z) == components).float().mean().item()
+
+    before = agreement()
+    optimizer = torch.optim.Adam([*tiny_model.encoder.parameters(),
+                                  *tiny_model.latent.parameters()], lr=1e-2)
+    tiny_model.eval()  # no dropout: the toy has to be separable by the encoder alone
+    for _ in range(60):
+        optimizer.zero_grad()
+        z = tiny_model.encode(batch.ids, batch.mask).z
+        tiny_model.label_term(z, components).backward()
+        optimizer.step()
+    assert before < 0.6
+    assert agreement() > 0.9
+
+
+def test_free_units_add_no_label_term(tiny_model):
+    z = torch.randn(4, tiny_model.config.model.latent_dim)
+    assert tiny_model.label_term(z, torch.full((4,), FREE)) == 0.0
+    assert tiny_model.label_term(z, None) == 0.0
+
+
+def test_transfer_moves_each_code_to_the_target_mode(tiny_model):
+    texts = toy_texts(6)
+    decoding = generation.DecodingConfig(greedy=True, max_length=5)
+    for target in range(tiny_model.prior.components):
+        _, modes = generation.transfer(tiny_model, texts, target, decoding)
+        assert modes == [target] * len(texts)
+
+
+def test_transfer_keeps_the_offset_from_the_mean(tiny_model, monkeypatch):
+    captured = {}
+
+    def keep(model, z, decoding, generator=None):
+        captured["z"] = z
+        return [""] * len(z)
+
+    monkeypatch.setattr(operations, "decode_texts", keep)
+    texts = toy_texts(3)
+    z = generation.encode(tiny_model, texts).mean
+    source = tiny_model.prior.assign(z)
+    generation.transfer(tiny_model, texts, 1, generation.DecodingConfig())
+    means = tiny_model.prior.means
+    torch.testing.assert_close(captured["z"] - means[1], z - means[source])
+
+
+def test_mode_report_lists_distinct_nearest_units_and_every_units_label(tiny_model):
+    data = [Example(text=text, label=str(i % 2)) for i, text in enumerate(toy_texts(30) * 2)]
+    report = mode_report(tiny_model, data, nearest=3)
+    assert len(report) == tiny_model.prior.components
+    for mode in report:
+        assert len(mode["nearest"]) == len(set(mode["nearest"])) == 3
+    assert sum(sum(mode["labels"].values()) for mode in report) == len(data)

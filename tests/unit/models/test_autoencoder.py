@@ -1,0 +1,114 @@
+import pytest
+import torch
+
+from tests.conftest import assert_round_trip, toy_texts
+from textwae.config.loading import load_config
+from textwae.config.schema import ModelConfig
+from textwae.errors import RunDirectoryError
+from textwae.models.autoencoder import TextWAE, word_dropout
+from textwae.models.encoders import GRUEncoder
+from textwae.text.batching import collate
+from textwae.text.tokenizers import BOS_ID, PAD_ID, UNK_ID, Tokenizer
+
+
+def batch_of(model, texts):
+    sequences = model.tokenizer.encode_batch(texts)
+    return collate(sequences, list(range(len(texts))), PAD_ID)
+
+
+def test_padding_does_not_change_the_encoder_output(tiny_model):
+    tiny_model.eval()
+    short, long = toy_texts(2)
+    alone = batch_of(tiny_model, [short])
+    padded = batch_of(tiny_model, [short, long + " and then it rained all day long"])
+    assert padded.ids.shape[1] > alone.ids.shape[1]
+    with torch.no_grad():
+        h_alone = tiny_model.encoder(alone.ids, alone.mask)
+        h_padded = tiny_model.encoder(padded.ids, padded.mask)
+    torch.testing.assert_close(h_alone[0], h_padded[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("encoder_hidden_size, output_size", [(None, 24), (16, 32)])
+def test_gru_encoder_directions_default_to_half_the_decoder_state(encoder_hidden_size,
+                                                                   output_size):
+    cfg = ModelConfig(hidden_size=24, encoder_hidden_size=encoder_hidden_size)
+    assert GRUEncoder(cfg, vocab_size=50).output_size == output_size
+
+
+def test_forward_returns_finite_named_parts(tiny_model):
+    output = tiny_model(batch_of(tiny_model, toy_texts(6)))
+    assert torch.isfinite(output.loss)
+    assert output.logits.shape[:2] == (6, batch_of(tiny_model, toy_texts(6)).ids.shape[1] - 1)
+    assert output.loss.item() == pytest.approx(
+        output.recon.item() + tiny_model.config.regularizer.weight * output.reg.item(), rel=1e-5)
+
+
+def test_one_step_changes_every_trained_weight(tiny_model):
+    before = {name: p.detach().clone() for name, p in tiny_model.named_parameters()}
+    optimizer = torch.optim.AdamW(tiny_model.model_parameters(), lr=1e-2)
+    tiny_model(batch_of(tiny_model, toy_texts(8))).loss.backward()
+    optimizer.step()
+    unchanged = [name for name, p in tiny_model.named_parameters()
+                 if torch.equal(p, before[name])]
+    assert unchanged == []
+
+
+def test_save_then_load_gives_identical_logits(tiny_model, tmp_path):
+    assert_round_trip(tiny_model, batch_of(tiny_model, toy_texts(4)), tmp_path)
+
+
+def test_a_foreign_tokenizer_is_refused(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path)
+    other = Tokenizer.train([t.upper() for t in toy_texts()], tiny_model.config.tokenizer)
+    other.save(tmp_path / "tokenizer.model")
+    with pytest.raises(RunDirectoryError, match="tokenizer"):
+        TextWAE.from_pretrained(tmp_path)
+
+
+def test_word_dropout_touches_only_real_non_bos_tokens():
+    torch.manual_seed(0)
+    ids = torch.tensor([[BOS_ID, 7, 8, 9, PAD_ID, PAD_ID]] * 200)
+    dropped = word_dropout(ids, 0.5)
+    assert (dropped[:, 0] == BOS_ID).all()
+    assert (dropped[:, 4:] == PAD_ID).all()
+    share = (dropped[:, 1:4] == UNK_ID).float().mean().item()
+    assert 0.4 < share < 0.6
+
+
+def test_word_dropout_is_off_in_eval_mode(tiny_model):
+    tiny_model.config.model.word_dropout = 0.9
+    tiny_model.eval()
+    batch = batch_of(tiny_model, toy_texts(4))
+    with torch.no_grad():
+        torch.testing.assert_close(tiny_model(batch).logits, tiny_model(batch).logits)
+
+
+def test_a_learnable_prior_gets_no_weight_decay(tiny_config, tiny_model):
+    config = load_config(tiny_config.to_dict(), overrides=["prior.learnable=true"])
+    model = TextWAE(config, tiny_model.tokenizer)
+    decayed, exempt = model.optimizer_groups(0.01)
+    assert {id(p) for p in exempt["params"]} == {id(p) for p in model.prior.parameters()}
+    assert exempt["weight_decay"] == 0.0 and decayed["weight_decay"] == 0.01
+    assert len(decayed["params"]) + len(exempt["params"]) == len(model.model_parameters())
+
+
+def test_evaluation_mode_takes_a_batch_of_one(tiny_model):
+    """The regulariser is a batch statistic (MMD needs two codes): eval skips it."""
+    tiny_model.eval()
+    with torch.no_grad():
+        output = tiny_model(batch_of(tiny_model, toy_texts(1)))
+    assert torch.isfinite(output.loss) and output.reg == 0
+
+
+def test_a_run_from_before_encoder_hidden_size_is_told_how_to_load(tiny_model, tmp_path):
+    tiny_model.config.model.encoder_hidden_size = 16  # not the default (hidden_size 24 // 2)
+    model = TextWAE(tiny_model.config, tiny_model.tokenizer)
+    model.save_pretrained(tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text(config.read_text().replace("encoder_hidden_size: 16",
+                                                 "encoder_hidden_size: null"))
+    with pytest.raises(RunDirectoryError, match="add `encoder_hidden_size: 16` under model"):
+        TextWAE.from_pretrained(tmp_path)
+    config.write_text(config.read_text().replace("encoder_hidden_size: null",
+                                                 "encoder_hidden_size: 16"))
+    TextWAE.from_pretrained(tmp_path)

@@ -1,0 +1,230 @@
+import itertools
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from tests.conftest import REPO, TINY, TINY_TRANSFORMER
+from textwae import generation
+from textwae.config.loading import load_config
+from textwae.config.schema import PriorConfig, RegularizerConfig
+from textwae.errors import ConfigError
+from textwae.models.autoencoder import TextWAE
+from textwae.objectives.codes import LatentOutput
+from textwae.objectives.divergences import LatentAdversary, kl_closed_form, kl_monte_carlo
+from textwae.objectives.priors import MixtureOfGaussians
+from textwae.objectives.regularizers import (
+    AdversarialRegularizer,
+    AdversaryUpdate,
+    KLAnnealing,
+    KLRegularizer,
+)
+from textwae.runs.checkpoint import STATE_FILE, load_state
+from textwae.training.pipeline import train
+from textwae.training.trainer import Trainer
+
+PARTS = ["gru", "transformer"]
+
+D = 4
+
+
+def _posterior(batch: int = 8, seed: int = 0) -> LatentOutput:
+    generator = torch.Generator().manual_seed(seed)
+    mean = torch.randn(batch, D, generator=generator)
+    logvar = 0.5 * torch.randn(batch, D, generator=generator)
+    z = mean + (0.5 * logvar).exp() * torch.randn(batch, D, generator=generator)
+    return LatentOutput(z=z, mean=mean, logvar=logvar)
+
+
+def _prior(**overrides) -> MixtureOfGaussians:
+    return MixtureOfGaussians(PriorConfig(**overrides), D)
+
+
+# -- WAE-GAN -------------------------------------------------------------------------------
+
+
+def test_the_discriminator_loss_falls_when_it_trains_alone():
+    torch.manual_seed(0)
+    prior = _prior(components=3)
+    update = AdversaryUpdate(LatentAdversary(D, hidden=32, layers=2), prior, lr=1e-2)
+    codes = 0.5 * torch.randn(64, D) + 1.0  # fixed codes, off the prior
+    losses = [update.step(codes, prior.sample(64)) for _ in range(40)]
+    assert losses[0] > 1.0  # about 2 log 2 untrained
+    assert sum(losses[-10:]) / 10 < 0.5 * losses[0]
+
+
+def test_the_encoder_term_drops_the_gradients_it_leaves_on_the_discriminator():
+    regularizer = AdversarialRegularizer(RegularizerConfig(adversary_hidden=8), D)
+    latent = _posterior()
+    latent.z.requires_grad_()
+    regularizer(latent, _prior()).backward()
+    assert latent.z.grad is not None
+    (update,) = regularizer.step_hooks(_prior())
+    before = [p.detach().clone() for p in regularizer.adversary.parameters()]
+    update.step(latent.z.detach(), _prior().sample(8))
+    assert all(not torch.equal(a, b) for a, b in zip(before, regularizer.adversary.parameters(),
+                                                      strict=True))
+    state = update.state_dict()
+    fresh = regularizer.step_hooks(_prior())[0]
+    fresh.load_state_dict(state)
+    assert fresh.optimizer.state_dict()["state"][0]["step"] == 1
+
+
+# -- VAE: KL ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spread, scale", [(0.0, 1.0), (2.0, 0.5)])
+def test_closed_form_kl_equals_torch_for_one_gaussian(spread, scale):
+    latent, prior = _posterior(), _prior(components=1, spread=spread, scale=scale)
+    ours = KLRegularizer(RegularizerConfig(), D)(latent, prior)
+    posterior = Normal(latent.mean, (0.5 * latent.logvar).exp())
+    reference = kl_divergence(posterior, Normal(prior.means[0], scale)).sum(dim=1).mean()
+    assert ours.item() == pytest.approx(reference.item(), rel=1e-5)
+
+
+def test_monte_carlo_kl_approximates_the_closed_form():
+    prior = _prior(components=1, spread=0.0)
+    one = _posterior(batch=1, seed=3)
+    n = 20000
+    mean, logvar = one.mean.expand(n, D), one.logvar.expand(n, D)
+    z = mean + (0.5 * logvar).exp() * torch.randn(n, D)
+    estimate = kl_monte_carlo(z, mean, logvar, prior.log_prob(z))
+    assert estimate.item() == pytest.approx(kl_closed_form(mean, logvar).item(), abs=0.05)
+
+
+def test_a_mixture_prior_uses_the_monte_carlo_estimate():
+    latent, prior = _posterior(), _prior(components=3)
+    ours = KLRegularizer(RegularizerConfig(), D)(latent, prior)
+    expected = kl_monte_carlo(latent.z, latent.mean, latent.logvar, prior.log_prob(latent.z))
+    assert ours.item() == pytest.approx(expected.item())
+
+
+def test_free_bits_floor_each_dimension_in_closed_form_and_the_total_otherwise():
+    mean = torch.zeros(4, D, requires_grad=True)
+    mean_far = torch.zeros(4, D)
+    mean_far[:, 0] = 3.0  # KL 4.5 nats in dimension 0, none elsewhere
+    logvar = torch.zeros(4, D)
+    assert kl_closed_form(mean_far, logvar).item() == pytest.approx(4.5)
+    assert kl_closed_form(mean_far, logvar, free_bits=0.5).item() == pytest.approx(4.5 + 1.5)
+    floored = kl_closed_form(mean, logvar, free_bits=0.5)
+    floored.backward()
+    assert floored.item() == pytest.approx(0.5 * D)
+    assert mean.grad.abs().sum() == 0  # below the floor the KL is free: no gradient
+    z = torch.zeros(4, D)
+    total = kl_monte_carlo(z, z, logvar, MixtureOfGaussians(PriorConfig(components=1, spread=0),
+                                                            D).log_prob(z), free_bits=0.5)
+    assert total.item() == pytest.approx(0.5 * D)
+
+
+def test_kl_annealing_raises_the_weight_from_0_to_1_and_resumes():
+    annealed = RegularizerConfig(kl_anneal_steps=4)
+    regularizer = KLRegularizer(annealed, D)
+    assert regularizer.anneal == 1.0  # outside training: the full KL
+    (annealing,) = regularizer.step_hooks(_prior())
+    assert isinstance(annealing, KLAnnealing)
+    weights = [regularizer.anneal]
+    for step in range(6):
+        annealing.after_step(step, _posterior())
+        weights.append(regularizer.anneal)
+    assert weights == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    latent, prior = _posterior(), _prior(components=1, spread=0.0)
+    regularizer.anneal = 0.25
+    full = kl_closed_form(latent.mean, latent.logvar)
+    assert regularizer(latent, prior).item() == pytest.approx(0.25 * full.item())
+    other = KLRegularizer(annealed, D)
+    other.step_hooks(_prior())[0].load_state_dict(annealing.state_dict())
+    assert other.anneal == 0.25
+    assert KLRegularizer(RegularizerConfig(), D).step_hooks(_prior()) == []
+
+
+def test_the_kl_needs_a_gaussian_latent():
+    z = torch.randn(4, D)
+    with pytest.raises(ValueError, match="Gaussian latent"):
+        KLRegularizer(RegularizerConfig(), D)(LatentOutput(z=z, mean=z), _prior())
+
+
+# -- combinations ------------------------------------------------------------------------
+
+VALID = [("deterministic", "mmd"), ("deterministic", "gan"), ("gaussian", "mmd"),
+         ("gaussian", "gan"), ("gaussian", "kl")]
+
+
+def test_exactly_the_valid_latent_regularizer_pairs_are_accepted():
+    for latent, regularizer in VALID:
+        load_config(overrides=[f"model.latent={latent}", f"model.regularizer={regularizer}"])
+    with pytest.raises(ConfigError, match=r"needs model\.latent=gaussian"):
+        load_config(overrides=["model.regularizer=kl"])  # deterministic + kl
+
+
+@pytest.mark.parametrize("override", ["regularizer.adversary_lr=0", "regularizer.free_bits=-1",
+                                      "regularizer.kl_anneal_steps=-1", "prior.min_weight=1",
+                                      "prior.scale_range=1", "prior.min_separation=-0.1",
+                                      "model.regularizer=wgan"])
+def test_meaningless_regularizer_and_prior_settings_raise(override):
+    with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
+        load_config(overrides=[override])
+
+
+# (latent, regularizer) -> shipped config and extra overrides; two learn their prior
+RUNS = {
+    ("deterministic", "mmd"): (None, ["prior.learnable=true"]),
+    ("deterministic", "gan"): ("wae_gan.yaml", []),
+    ("gaussian", "mmd"): ("gaussian_mmd.yaml", []),
+    ("gaussian", "gan"): ("wae_gan.yaml", ["model.latent=gaussian", "prior.learnable=true"]),
+    ("gaussian", "kl"): ("vae_kl.yaml", ["regularizer.kl_anneal_steps=3"]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encoder, decoder", list(itertools.product(PARTS, PARTS)))
+@pytest.mark.parametrize("latent, regularizer", VALID)
+def test_every_combination_trains_saves_loads_and_generates(encoder, decoder, latent,
+                                                            regularizer, corpus, tmp_path):
+    shipped, overrides = RUNS[(latent, regularizer)]
+    sources = [TINY, TINY_TRANSFORMER] + ([REPO / "configs" / shipped] if shipped else [])
+    config = load_config(*sources, overrides=[
+        f"data.train={corpus}", f"model.encoder={encoder}", f"model.decoder={decoder}",
+        *overrides])
+    assert (config.model.latent, config.model.regularizer) == (latent, regularizer)
+    run = tmp_path / "run"
+    metrics = train(config, run)
+    assert all(torch.isfinite(torch.tensor(value)) for value in metrics.values())
+    model = TextWAE.from_pretrained(run)
+    assert (model.config.model.latent, model.config.model.regularizer) == (latent, regularizer)
+    state = load_state(run / STATE_FILE)
+    assert state["progress"]["step"] == config.train.max_steps
+    if regularizer == "gan":  # the discriminator took one step per model step
+        adversary_state = state["callbacks"][0]["optimizer"]["state"]
+        assert int(adversary_state[0]["step"]) == config.train.max_steps
+    if regularizer == "kl":
+        assert state["callbacks"][0]["anneal"] == 1.0
+        assert model.regularizer.anneal == 1.0
+    if config.prior.learnable:
+        assert not torch.equal(state["model"]["prior.means"],
+                               TextWAE(config, model.tokenizer).prior.means.detach())
+    texts, modes = generation.sample(model, 2, generation.DecodingConfig(max_length=4))
+    assert len(texts) == 2 and all(0 <= mode < config.prior.components for mode in modes)
+    rebuilt, _ = generation.reconstruct(model, ["anna went to the park ."],
+                                        generation.DecodingConfig(greedy=True, max_length=4))
+    assert len(rebuilt) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("regularizer", ["gan", "kl"])
+def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(regularizer, corpus,
+                                                                    tmp_path, monkeypatch):
+    config = load_config(TINY, overrides=[
+        f"data.train={corpus}", "model.latent=gaussian", f"model.regularizer={regularizer}",
+        "regularizer.kl_anneal_steps=3"])
+    train(config, tmp_path / "straight")
+    done = Trainer._done
+    with monkeypatch.context() as patch:  # stop after 2 of the 4 steps, as a crash would
+        patch.setattr(Trainer, "_done", lambda self: self.progress.step >= 2)
+        train(config, tmp_path / "resumed")
+    assert Trainer._done is done
+    assert load_state(tmp_path / "resumed" / STATE_FILE)["progress"]["step"] == 2
+    train(config, tmp_path / "resumed", resume=True)
+    straight = load_state(tmp_path / "straight" / STATE_FILE)
+    resumed = load_state(tmp_path / "resumed" / STATE_FILE)
+    for name, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name

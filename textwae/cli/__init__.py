@@ -1,0 +1,1 @@
+"""Command line: `textwae {train,generate,evaluate,plot}` (also train.py and generate.py)."""

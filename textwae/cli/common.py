@@ -1,0 +1,88 @@
+"""What every subcommand shares: the one error handler, warnings on stderr, data selection."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from textwae.config.schema import Config, DataConfig
+from textwae.data.records import Example
+from textwae.data.splits import load_splits, read_examples
+from textwae.errors import DataError, TextWAEError
+
+
+class UsageError(TextWAEError):
+    """Command-line arguments that do not fit together."""
+
+
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> None:
+    """Parse `argv` and call the handler its subcommand set (`set_defaults(handler=...)`).
+
+    A user error (any `TextWAEError`) prints one line on stderr and exits with status 2,
+    with no traceback.
+    """
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], None] = args.handler
+    try:
+        handler(args)
+    except TextWAEError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@contextlib.contextmanager
+def warnings_to_stderr() -> Iterator[None]:
+    """Print each distinct warning once as `warning: ...` on stderr, without source lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for message in dict.fromkeys(str(w.message) for w in caught):
+                print(f"warning: {message}", file=sys.stderr)
+
+
+def add_model_and_fields(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="run directory")
+    parser.add_argument("--text-field", default=None,
+                        help="text column of the data (default: the run's data.text_field)")
+    parser.add_argument("--label-field", default=None,
+                        help="label column of the data (default: the run's data.label_field; "
+                        "'' for none)")
+    parser.add_argument("--device", default="cpu")
+
+
+def data_config(config: Config, args: argparse.Namespace, text_field: bool = True) -> DataConfig:
+    """The run's data settings with --label-field ('' unsets) and, unless `text_field` is
+    False, --text-field applied."""
+    changes: dict[str, object] = {}
+    if text_field and args.text_field is not None:
+        changes["text_field"] = args.text_field
+    if args.label_field is not None:
+        changes["label_field"] = args.label_field or None
+    return dataclasses.replace(config.data, **changes)
+
+
+def held_out(args: argparse.Namespace, data: DataConfig) -> list[Example]:
+    """--data read with the run's settings, or else the run's validation split."""
+    if args.data is not None:
+        return read_examples(args.data, dataclasses.replace(data, format="auto"))
+    return load_splits(data)[1]
+
+
+def judge_examples(config: Config, args: argparse.Namespace) -> list[Example] | None:
+    """The run's whole training split with every label, for the judge; None if unreadable.
+
+    load_splits keeps every label: data.labeled_fraction only thins them inside training.
+    """
+    try:  # the run's own text column: --text-field names the held-out data's
+        return load_splits(data_config(config, args, text_field=False))[0]
+    except DataError as error:
+        warnings.warn(f"cannot read the run's training data for the judge ({error}); "
+                      "mode_accuracy is left out", stacklevel=2)
+        return None

@@ -1,0 +1,60 @@
+"""`textwae evaluate` and `textwae plot`: score a run on held-out data; draw its plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from textwae.cli.common import (
+    add_model_and_fields,
+    data_config,
+    held_out,
+    judge_examples,
+    warnings_to_stderr,
+)
+from textwae.evaluation.evaluate import evaluate
+from textwae.evaluation.plots import write_plots
+from textwae.models.autoencoder import TextWAE
+from textwae.runs.checkpoint import atomic_write
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_and_fields(parser)
+    parser.add_argument("--data", default=None,
+                        help="held-out data: a path, glob or `datasets` name (default: the "
+                        "validation data of the run's config)")
+    parser.add_argument("--n-samples", type=int, default=500,
+                        help="prior samples for Self-BLEU and distinct-n, and per label for "
+                        "mode_accuracy")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.set_defaults(handler=run_evaluate)
+
+
+def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_and_fields(parser)
+    parser.add_argument("--data", default=None,
+                        help="data to map (default: the validation data of the run's config)")
+    parser.set_defaults(handler=run_plot)
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    with warnings_to_stderr():
+        model = TextWAE.from_pretrained(args.model, device=args.device)
+        examples = held_out(args, data_config(model.config, args))
+        labelled = any(example.label is not None for example in examples)
+        judge_data = judge_examples(model.config, args) if labelled else None
+        result = evaluate(model, examples, judge_data, n_samples=args.n_samples, seed=args.seed)
+    text = json.dumps(result, indent=2, allow_nan=False)
+    if args.out is not None:
+        atomic_write(args.out, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    print(text)
+
+
+def run_plot(args: argparse.Namespace) -> None:
+    with warnings_to_stderr():
+        model = TextWAE.from_pretrained(args.model, device=args.device)
+        examples = held_out(args, data_config(model.config, args))
+        for path in write_plots(model, args.model, examples):
+            print(path)

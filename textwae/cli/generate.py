@@ -1,0 +1,153 @@
+"""`textwae generate` (generate.py): sample, reconstruct, interpolate, encode, transfer, modes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from textwae import generation
+from textwae.cli.common import UsageError
+from textwae.data.labels import mode_name, resolve_mode
+from textwae.data.splits import load_splits
+from textwae.errors import DataError
+from textwae.evaluation.mode_report import mode_report
+from textwae.models.autoencoder import TextWAE
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="command", required=True)
+    sample = commands.add_parser("sample", help="decode samples of the prior")
+    sample.add_argument("--n", type=int, default=10)
+    sample.add_argument("--mode", default=None, help="sample from this mode: label or index")
+    sample.set_defaults(handler=_sample)
+    rebuild = commands.add_parser("reconstruct", help="encode texts and decode their codes")
+    rebuild.set_defaults(handler=_reconstruct)
+    between = commands.add_parser("interpolate", help="decode the path between two texts")
+    between.add_argument("start")
+    between.add_argument("end")
+    between.add_argument("--steps", type=int, default=5)
+    between.set_defaults(handler=_interpolate)
+    modes = commands.add_parser("modes", help="samples, nearest training units and label "
+                                "histogram of every mode")
+    modes.add_argument("--n", type=int, default=5)
+    modes.set_defaults(handler=_modes)
+    encode = commands.add_parser("encode", help="print each text's code and mode as JSONL")
+    encode.set_defaults(handler=_encode)
+    move = commands.add_parser("transfer", help="rewrite texts into another mode")
+    move.add_argument("--to", required=True, help="target mode: label or index")
+    move.set_defaults(handler=_transfer)
+    for sub in (rebuild, encode, move):
+        sub.add_argument("texts", nargs="*")
+        sub.add_argument("--input", type=Path, help="file with one text per line")
+    for sub in (sample, rebuild, between, modes, encode, move):
+        sub.add_argument("--model", type=Path, required=True, help="run directory")
+        _add_decoding(sub)
+
+
+def _add_decoding(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--temperature", type=float, default=1.0)
+    group.add_argument("--top-k", type=int, default=0)
+    group.add_argument("--top-p", type=float, default=1.0)
+    group.add_argument("--greedy", action="store_true")
+    group.add_argument("--max-length", type=int, default=64)
+    group.add_argument("--beam", type=int, default=1, help="beam search of this width")
+    group.add_argument("--device", default="cpu")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--format", choices=["text", "jsonl"], default="text")
+
+
+def _decoding(args: argparse.Namespace) -> generation.DecodingConfig:
+    return generation.DecodingConfig(
+        greedy=args.greedy, temperature=args.temperature, top_k=args.top_k,
+        top_p=args.top_p, max_length=args.max_length, beam=args.beam)
+
+
+def _load(args: argparse.Namespace) -> TextWAE:
+    return TextWAE.from_pretrained(args.model, device=args.device)
+
+
+def _read_texts(args: argparse.Namespace) -> list[str]:
+    texts = list(args.texts)
+    if args.input is not None:
+        try:
+            texts += args.input.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"cannot read {args.input}: {error}") from error
+        texts = [text for text in texts if text.strip()]
+    if not texts:
+        raise UsageError(f"give texts to {args.command}, or --input FILE")
+    return texts
+
+
+def _print(texts: list[str], modes: list[int], fmt: str) -> None:
+    for text, mode in zip(texts, modes, strict=True):
+        print(json.dumps({"text": text, "mode": mode}) if fmt == "jsonl" else text)
+
+
+def _sample(args: argparse.Namespace) -> None:
+    decoding = _decoding(args)
+    model = _load(args)
+    mode = (None if args.mode is None else
+            resolve_mode(args.mode, model.config.prior.labels, model.prior.components))
+    _print(*generation.sample(model, args.n, decoding, mode, args.seed), args.format)
+
+
+def _reconstruct(args: argparse.Namespace) -> None:
+    decoding = _decoding(args)
+    model = _load(args)
+    _print(*generation.reconstruct(model, _read_texts(args), decoding, args.seed), args.format)
+
+
+def _interpolate(args: argparse.Namespace) -> None:
+    decoding = _decoding(args)
+    model = _load(args)
+    _print(*generation.interpolate(model, args.start, args.end, args.steps, decoding,
+                                   args.seed), args.format)
+
+
+def _transfer(args: argparse.Namespace) -> None:
+    decoding = _decoding(args)
+    model = _load(args)
+    target = resolve_mode(args.to, model.config.prior.labels, model.prior.components)
+    _print(*generation.transfer(model, _read_texts(args), target, decoding, args.seed),
+           args.format)
+
+
+def _encode(args: argparse.Namespace) -> None:
+    _decoding(args)  # the decoding options are checked even though encoding needs none
+    model = _load(args)
+    texts = _read_texts(args)
+    labels = model.config.prior.labels
+    codes = generation.encode(model, texts).mean
+    for text, code, mode in zip(texts, codes.tolist(), model.prior.assign(codes).tolist(),
+                                strict=True):
+        print(json.dumps({"text": text, "mode": mode, "label": mode_name(labels, mode),
+                          "code": [round(value, 5) for value in code]}))
+
+
+def _modes(args: argparse.Namespace) -> None:
+    """Per mode: samples, then (when the training data is readable) the nearest training
+    units to its mean and the label histogram of the training units assigned to it."""
+    decoding = _decoding(args)
+    model = _load(args)
+    try:
+        report = mode_report(model, load_splits(model.config.data)[0])
+    except DataError as error:
+        print(f"warning: no training-data report: {error}", file=sys.stderr)
+        report = None
+    labels = model.config.prior.labels
+    for mode in range(model.prior.components):
+        texts, modes = generation.sample(model, args.n, decoding, mode, args.seed)
+        if args.format == "jsonl":
+            _print(texts, modes, args.format)
+            continue
+        name = mode_name(labels, mode)
+        print(f"== mode {mode}{f' ({name})' if name else ''} ==")
+        _print(texts, modes, args.format)
+        if report is not None:
+            print(f"-- nearest training units; labels assigned: {report[mode]['labels']}")
+            for text in report[mode]["nearest"]:
+                print(f"   {text}")

@@ -1,0 +1,1 @@
+"""Typed configuration: one dataclass per section (`schema`), YAML and overrides (`loading`)."""

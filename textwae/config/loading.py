@@ -1,0 +1,138 @@
+"""Loading a config: defaults <- experiment YAML <- `key=value` overrides, merged once.
+
+Config flows one way: `configs/default.yaml` (every default) <- an experiment YAML holding only
+what differs <- command-line overrides. The merged result is saved in the run directory, so a
+checkpoint rebuilds without the original command line. Unknown keys and wrong types raise
+`ConfigError` naming the key (and the closest valid one); `Config.check` then checks values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from textwae.config.schema import Config
+from textwae.errors import ConfigError
+
+
+def _check_value(key: str, value: Any, annotation: Any) -> Any:
+    """Return `value` converted to `annotation`, or raise ConfigError naming `key`."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(annotation):
+            try:
+                return _check_value(key, value, option)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} is not a valid {_type_name(annotation)}")
+    if annotation is type(None):
+        if value is None:
+            return None
+    elif origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if isinstance(value, list):
+            return [_check_value(key, item, item_type) for item in value]
+    elif annotation is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        # NaN is no setting: it passes every range check and turns the loss into NaN
+        if isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value):
+            return float(value)
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, annotation):
+        return value
+    raise ConfigError(f"{key}: {value!r} is not a valid {_type_name(annotation)}")
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _merge(target: Any, updates: dict[str, Any], prefix: str = "") -> None:
+    """Apply a nested dict of updates to a dataclass instance in place, checking every key."""
+    if not isinstance(updates, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {updates!r}")
+    hints = typing.get_type_hints(type(target))
+    for key, value in updates.items():
+        dotted = f"{prefix}{key}"
+        if key not in hints:
+            raise ConfigError(_unknown_key_message(dotted, [f"{prefix}{name}" for name in hints]))
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            _merge(current, value, prefix=f"{dotted}.")
+        else:
+            setattr(target, key, _check_value(dotted, value, hints[key]))
+
+
+def _unknown_key_message(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+    return f"unknown config key {key!r}{hint}"
+
+
+def all_keys(config: Any | None = None, prefix: str = "") -> list[str]:
+    """Every dotted leaf key of a config, e.g. 'train.max_steps'."""
+    config = Config() if config is None else config
+    keys = []
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if dataclasses.is_dataclass(value):
+            keys.extend(all_keys(value, prefix=f"{prefix}{item.name}."))
+        else:
+            keys.append(f"{prefix}{item.name}")
+    return keys
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """Turn ['train.max_steps=100', 'data.train=[a.txt, b.txt]'] into a nested dict.
+
+    Values are parsed as YAML, so numbers, booleans, null and lists work as users expect.
+    """
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as error:
+            raise ConfigError(f"override {item!r}: cannot parse value: {error}") from error
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error.strerror}") from error
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {path} is not valid YAML: {error}") from error
+    return loaded or {}
+
+
+def load_config(*sources: str | Path | dict[str, Any], overrides: list[str] = ()) -> Config:
+    """Merge YAML files or dicts, in order, then `key=value` overrides, onto the defaults."""
+    config = Config()
+    for source in sources:
+        _merge(config, source if isinstance(source, dict) else read_yaml(source))
+    _merge(config, parse_overrides(list(overrides)))
+    config.check()
+    return config

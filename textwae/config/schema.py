@@ -1,0 +1,338 @@
+"""The config schema: one dataclass per section, each with a `check()` of its values.
+
+Types are checked while loading (`textwae.config.loading`); `check()` then refuses values of
+the right type but no meaning (a negative size, an unknown choice, a device this machine does
+not have, a file where a folder belongs), naming the key and what is allowed, before anything
+is written to disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from textwae.errors import ConfigError
+
+
+def require_choice(key: str, value: Any, choices: Iterable[Any]) -> None:
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
+
+
+def require_range(key: str, value: float | None, low: float = -math.inf,
+                  high: float = math.inf, low_open: bool = False,
+                  high_open: bool = False) -> None:
+    """`value` within [low, high] (an open end excludes the bound); None passes."""
+    if value is None:
+        return
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if not (too_low or too_high or math.isnan(value)):
+        return
+    if (low, high, low_open, high_open) == (0, math.inf, True, True):
+        raise ConfigError(f"{key} must be positive and finite, got {value}")
+    if (low, high, low_open, high_open) == (0, math.inf, False, True):
+        raise ConfigError(f"{key} must be finite and not negative, got {value}")
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    raise ConfigError(f"{key} must lie in {interval}, got {value}")
+
+
+def require_positive(section: str, **values: float | None) -> None:
+    for name, value in values.items():
+        require_range(f"{section}.{name}", value, 0, low_open=True, high_open=True)
+
+
+def require_not_negative(section: str, **values: float | None) -> None:
+    for name, value in values.items():
+        require_range(f"{section}.{name}", value, 0, high_open=True)
+
+
+@dataclass
+class DataConfig:
+    train: str | list[str] = "data/stories.jsonl"  # path, glob, list of paths or `datasets` name
+    valid: str | list[str] | None = None  # None: hold out `valid_fraction` of train
+    format: str = "auto"  # auto (by extension) | text | jsonl | csv | tsv | hf
+    text_field: str | list[str] = "text"  # several columns are joined with a space
+    label_field: str | None = None  # optional string label column
+    unit: str = "sentence"  # story: one record is one unit | sentence: split records into sentences
+    valid_fraction: float = 0.05
+    split_seed: int = 0  # the held-out split depends only on this and the data
+    max_length: int = 48  # tokens per unit, bos/eos included; longer units are truncated
+    encoding_errors: str = "strict"  # strict: non-UTF-8 bytes are an error | replace
+    hf_split: str = "train"  # split read from a `datasets` name
+    labeled_fraction: float = 1.0  # share of training units whose label guides the modes
+    cache_dir: str | None = None  # token ids cached here as Arrow files, keyed by corpus and
+    #   tokenizer, and memory-mapped on reuse; None: tokenise in memory every run
+    # streaming: read data.train as a `datasets` stream, one file in memory at a time, for
+    # corpora larger than memory; units are shuffled in a buffer and tokenised on the fly
+    streaming: bool = False
+    shuffle_buffer: int = 10000  # streaming: units the shuffle buffer holds
+    stream_sample: int = 50000  # streaming: first units read to train the tokenizer, name
+    #   the labels and (without data.valid) give the held-out validation units
+
+
+    def check(self) -> None:
+        require_choice("data.format", self.format, ["auto", "text", "jsonl", "csv", "tsv", "hf"])
+        require_choice("data.unit", self.unit, ["story", "sentence"])
+        require_choice("data.encoding_errors", self.encoding_errors, ["strict", "replace"])
+        for key in ("train", "valid"):
+            value = getattr(self, key)
+            if value == [] or value == "":
+                raise ConfigError(f"data.{key}: no data source given")
+        fields = [self.text_field] if isinstance(self.text_field, str) else self.text_field
+        if not fields or not all(fields):
+            raise ConfigError("data.text_field: name at least one column, none empty")
+        if self.label_field == "":
+            raise ConfigError("data.label_field: empty; use null for no labels")
+        require_range("data.valid_fraction", self.valid_fraction, 0, 1, True, True)
+        require_range("data.labeled_fraction", self.labeled_fraction, 0, 1)
+        if self.max_length < 3:
+            raise ConfigError("data.max_length must be at least 3 (bos, one token, eos)")
+        require_positive("data", shuffle_buffer=self.shuffle_buffer,
+                         stream_sample=self.stream_sample)
+        if self.cache_dir is not None and Path(self.cache_dir).expanduser().exists() \
+                and not Path(self.cache_dir).expanduser().is_dir():
+            raise ConfigError(f"data.cache_dir: {self.cache_dir} exists and is not a folder")
+
+
+@dataclass
+class TokenizerConfig:
+    type: str = "sentencepiece"
+    model_type: str = "unigram"  # unigram | bpe
+    vocab_size: int = 1000
+    character_coverage: float = 1.0
+
+
+    def check(self) -> None:
+        require_choice("tokenizer.type", self.type, ["sentencepiece"])
+        require_choice("tokenizer.model_type", self.model_type, ["unigram", "bpe"])
+        require_positive("tokenizer", vocab_size=self.vocab_size)
+        require_range("tokenizer.character_coverage", self.character_coverage, 0, 1, True)
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = "gru"
+    decoder: str = "gru"
+    latent: str = "deterministic"  # deterministic | gaussian
+    regularizer: str = "mmd"  # mmd | gan (latent adversary) | kl (VAE baseline: gaussian latent)
+    embedding_dim: int = 128
+    hidden_size: int = 256  # GRU decoder state size
+    encoder_hidden_size: int | None = None  # GRU encoder state per direction; None: half of
+    #   hidden_size, both directions as wide as the decoder. Its cost grows about quadratically
+    num_layers: int = 1
+    latent_dim: int = 32
+    dropout: float = 0.1
+    word_dropout: float = 0.3  # share of decoder inputs replaced by unk while training
+    logvar_penalty: float = 0.0  # gaussian latent: weight of sum |log sigma^2| (stops collapse)
+    tie_embeddings: bool = True  # decoder output layer shares the input embedding
+    # transformer parts (model.encoder / model.decoder = transformer); sizes of both
+    transformer_layers: int = 4  # blocks in each transformer part
+    transformer_heads: int = 4  # attention heads; must divide transformer_dim
+    transformer_dim: int = 256  # model width of the transformer parts
+    transformer_ff: int = 1024  # feed-forward width, usually 4 x transformer_dim
+    transformer_positions: int = 512  # position table size: >= data.max_length and new tokens
+    pooling: str = "mean"  # transformer encoder: mean (over real tokens) | first (token)
+    z_injection: str = "both"  # transformer decoder: memory (z as one key/value prefix per
+    #   layer, as Optimus) | embedding (z added to every token embedding) | both
+    # local pretrained `transformers` dirs (safetensors weights; config.json alone builds the
+    # architecture untrained). A dir with tokenizer files brings its own tokenizer (e.g. BERT
+    # encoder + GPT-2 decoder, as Optimus); one without must read the run's SentencePiece ids
+    encoder_pretrained: str | None = None  # an encoder model dir (model.encoder=transformer)
+    decoder_pretrained: str | None = None  # a causal LM dir (model.decoder=transformer)
+
+    @property
+    def gru_encoder_hidden_size(self) -> int:
+        """`encoder_hidden_size`, or its default when None."""
+        if self.encoder_hidden_size is None:
+            return self.hidden_size // 2
+        return self.encoder_hidden_size
+
+
+    def check(self) -> None:
+        require_choice("model.encoder", self.encoder, ["gru", "transformer"])
+        require_choice("model.decoder", self.decoder, ["gru", "transformer"])
+        require_choice("model.pooling", self.pooling, ["mean", "first"])
+        require_choice("model.z_injection", self.z_injection, ["memory", "embedding", "both"])
+        require_choice("model.latent", self.latent, ["deterministic", "gaussian"])
+        require_choice("model.regularizer", self.regularizer, ["mmd", "gan", "kl"])
+        if self.regularizer == "kl" and self.latent != "gaussian":
+            raise ConfigError(
+                f"model.regularizer=kl (the VAE baseline) needs model.latent=gaussian, got "
+                f"{self.latent!r}: the KL is defined for a Gaussian posterior q(z|x), "
+                "not for a deterministic code; use mmd or gan for a deterministic latent")
+        require_positive("model", embedding_dim=self.embedding_dim, hidden_size=self.hidden_size,
+                         encoder_hidden_size=self.gru_encoder_hidden_size,
+                         num_layers=self.num_layers, latent_dim=self.latent_dim)
+        require_range("model.dropout", self.dropout, 0, 1, high_open=True)
+        require_range("model.word_dropout", self.word_dropout, 0, 1, high_open=True)
+        require_not_negative("model", logvar_penalty=self.logvar_penalty)
+        for key in ("encoder_pretrained", "decoder_pretrained"):
+            if getattr(self, key) == "":
+                raise ConfigError(f"model.{key}: empty; use null for no pretrained part")
+
+    def check_transformer(self, max_length: int) -> None:
+        """Sizes of the transformer parts, checked only when a part is built from them."""
+        built = [part for part, name, pretrained in (
+            ("encoder", self.encoder, self.encoder_pretrained),
+            ("decoder", self.decoder, self.decoder_pretrained))
+            if name == "transformer" and pretrained is None]
+        if not built:
+            return
+        require_positive("model", transformer_layers=self.transformer_layers,
+                         transformer_heads=self.transformer_heads,
+                         transformer_dim=self.transformer_dim,
+                         transformer_ff=self.transformer_ff,
+                         transformer_positions=self.transformer_positions)
+        if self.transformer_dim % self.transformer_heads:
+            raise ConfigError(f"model.transformer_heads ({self.transformer_heads}) must divide "
+                              f"model.transformer_dim ({self.transformer_dim})")
+        if self.transformer_positions < max_length:
+            raise ConfigError(f"model.transformer_positions ({self.transformer_positions}) must "
+                              f"be at least data.max_length ({max_length})")
+
+
+@dataclass
+class PriorConfig:
+    components: int = 4  # K mixture components, numbered 0..K-1
+    spread: float = 4.0  # distance of each component mean from the origin
+    scale: float = 1.0  # standard deviation of every component
+    labels: list[str] | None = None  # label of each component, in order (label-guided modes);
+    #   None: the sorted labels of data.label_field; extra components stay free
+    # learnable: means, scales and weights train with the model. Use it without labels, to let
+    # the data place the modes; keep the prior fixed when modes are tied to labels.
+    learnable: bool = False
+    min_weight: float = 0.2  # every mixture weight stays >= min_weight / K (a hard floor)
+    scale_range: float = 4.0  # learnable scales stay within [scale / range, scale * range]
+    min_separation: float = 0.5  # learnable means are pushed apart when closer than this
+    #   share of their initial closest-pair distance
+    penalty_weight: float = 1.0  # weight of that repulsion penalty in the loss
+
+
+    def check(self) -> None:
+        require_positive("prior", components=self.components, scale=self.scale)
+        require_not_negative("prior", spread=self.spread, min_separation=self.min_separation,
+                             penalty_weight=self.penalty_weight)
+        require_range("prior.min_weight", self.min_weight, 0, 1, high_open=True)
+        require_range("prior.scale_range", self.scale_range, 1, low_open=True, high_open=True)
+        if self.learnable and self.components > 1 and self.spread == 0:
+            raise ConfigError("prior.learnable with several components needs prior.spread > 0, "
+                              "so that the means start apart")
+        if self.labels is not None:
+            if len(set(self.labels)) != len(self.labels):
+                raise ConfigError(f"prior.labels has a repeated label: {self.labels}")
+            if len(self.labels) > self.components:
+                raise ConfigError(
+                    f"prior.labels names {len(self.labels)} labels but prior.components is "
+                    f"{self.components}: every label needs its own component")
+
+
+@dataclass
+class RegularizerConfig:
+    weight: float = 10.0  # lambda in  recon + lambda * D(Q_Z, P_Z)
+    label_weight: float = 1.0  # weight of the term drawing labelled codes to their component
+    kernel: str = "imq"  # imq | rbf
+    scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0])
+    adversary_hidden: int = 256  # gan: width of each hidden layer of the latent discriminator
+    adversary_layers: int = 2  # gan: hidden layers of the discriminator
+    adversary_lr: float = 5e-4  # gan: AdamW learning rate of the discriminator's own optimiser
+    kl_anneal_steps: int = 0  # kl: steps over which the KL weight rises linearly 0 -> 1; 0: off
+    free_bits: float = 0.0  # kl: nats per latent dimension the KL term leaves unpenalised
+
+
+    def check(self) -> None:
+        require_choice("regularizer.kernel", self.kernel, ["imq", "rbf"])
+        require_not_negative("regularizer", weight=self.weight, label_weight=self.label_weight,
+                             kl_anneal_steps=self.kl_anneal_steps, free_bits=self.free_bits)
+        require_positive("regularizer", adversary_hidden=self.adversary_hidden,
+                         adversary_layers=self.adversary_layers, adversary_lr=self.adversary_lr)
+        if not self.scales:
+            raise ConfigError("regularizer.scales: give at least one kernel scale")
+        for scale in self.scales:
+            require_range("regularizer.scales", scale, 0, low_open=True, high_open=True)
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    device: str = "cpu"
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
+    grad_clip: float = 1.0
+    max_steps: int = 20000
+    max_time: float | None = 420.0  # wall-clock budget in seconds; the schedule follows it
+    eval_every: int = 500
+    eval_batches: int | None = None  # None: the whole validation split
+    log_every: int = 50
+    checkpoint_every: int = 500
+    num_threads: int | None = None  # torch intra-op threads; None: torch's default
+    precision: str = "fp32"  # fp32 | bf16 (autocast of the forward on CUDA; losses stay fp32)
+    grad_accumulation: int = 1  # micro-batches of batch_size per optimiser step
+
+
+    def check(self) -> None:
+        require_choice("train.precision", self.precision, ["fp32", "bf16"])
+        if self.precision == "bf16" and self.device.split(":")[0] != "cuda":
+            raise ConfigError(f"train.precision=bf16 needs a CUDA device, got train.device="
+                              f"{self.device!r}; use train.precision=fp32 on this device")
+        require_positive("train", lr=self.lr, batch_size=self.batch_size,
+                         max_steps=self.max_steps, max_time=self.max_time,
+                         eval_every=self.eval_every, eval_batches=self.eval_batches,
+                         log_every=self.log_every, checkpoint_every=self.checkpoint_every,
+                         num_threads=self.num_threads, grad_clip=self.grad_clip,
+                         grad_accumulation=self.grad_accumulation)
+        require_not_negative("train", weight_decay=self.weight_decay,
+                             warmup_steps=self.warmup_steps)
+        require_range("train.min_lr_ratio", self.min_lr_ratio, 0, 1)
+
+
+def check_device(key: str, device: str) -> None:
+    """A torch device name this machine has: cpu, or cuda[:i] with that GPU present.
+
+    Checked where the device is used (training, loading onto it), not when a config is read:
+    a run trained on a GPU still loads on a machine without one."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"{key}: {device!r} is not a device name (cpu, cuda, cuda:0)") from None
+    if parsed.type == "cuda":
+        available = torch.cuda.device_count()
+        if available == 0 or (parsed.index is not None and parsed.index >= available):
+            raise ConfigError(f"{key}: {device!r}, but this machine has "
+                              f"{available or 'no'} CUDA device{'s' if available != 1 else ''}")
+    elif parsed.type != "cpu":
+        raise ConfigError(f"{key}: {device!r} is not supported; use cpu or cuda")
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    regularizer: RegularizerConfig = field(default_factory=RegularizerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+
+    def check(self) -> None:
+        """Every section's own check, then the rules that span sections."""
+        for section in (self.data, self.tokenizer, self.model, self.prior, self.regularizer,
+                        self.train):
+            section.check()
+        self.model.check_transformer(self.data.max_length)

@@ -1,0 +1,1 @@
+"""Scores, judges, the held-out evaluation, validation metrics, mode reports and plots."""

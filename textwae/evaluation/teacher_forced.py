@@ -1,0 +1,103 @@
+"""The teacher-forced pass over held-out units, and the validation metrics training logs.
+
+Both `evaluate` and the Trainer's validation read codes and losses from `forced_pass`, and the
+MMD of those codes to the prior from `prior_mmd`, so the two report the same figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from textwae.data.records import Example
+from textwae.errors import DataError
+from textwae.models.autoencoder import TextWAE
+from textwae.objectives.divergences import mmd
+from textwae.text.batching import BucketBatchSampler, SampledBatches, TokenizedTexts
+from textwae.text.token_cache import sequence_lengths
+
+MAX_MMD_CODES = 1000  # MMD is quadratic in the number of codes
+
+
+@dataclass
+class TeacherForced:
+    codes: torch.Tensor  # (N, D) posterior means of the units seen, in the units' order
+    nll: float  # summed cross-entropy of every target token, in nats
+    tokens: int  # number of target tokens (eos included, bos not)
+    correct: int  # target tokens predicted right (argmax)
+    seen: torch.Tensor  # (N,) index of each unit of `codes` among the units passed in
+
+
+@torch.no_grad()
+def forced_pass(model: TextWAE, texts: TokenizedTexts,
+                max_batches: int | None = None) -> TeacherForced:
+    """Posterior-mean codes and summed teacher-forced NLL of tokenised units, in length
+    buckets (the first `max_batches` of them, if given).
+
+    The loss is computed here rather than by `model(batch)` because the forward pass also
+    evaluates the regulariser, which evaluation does not need and which fails on a batch of
+    one code.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    sampler = BucketBatchSampler(sequence_lengths(texts.ids), model.config.train.batch_size,
+                                 shuffle=False)
+    codes = torch.empty(len(texts.ids), model.config.model.latent_dim, device=device)  # (N, D)
+    seen = torch.zeros(len(texts.ids), dtype=torch.bool)
+    nll, tokens, correct = 0.0, 0, 0
+    for number, batch in enumerate(SampledBatches(texts, sampler).batches(0)):
+        if max_batches is not None and number >= max_batches:
+            break
+        batch = batch.to(device)
+        latent = model.encode(*batch.source)
+        logits = model.decoder(batch.ids[:, :-1], latent.z)  # (B, T-1, V)
+        target_mask = batch.mask[:, 1:]  # (B, T-1)
+        flat_logits = logits[target_mask].float()  # (N, V): real target positions only
+        flat_targets = batch.ids[:, 1:][target_mask]
+        nll += F.cross_entropy(flat_logits, flat_targets, reduction="sum").item()
+        correct += int((flat_logits.argmax(dim=-1) == flat_targets).sum())
+        tokens += int(target_mask.sum())
+        codes[batch.index] = latent.mean.float()
+        seen[batch.index.cpu()] = True
+    index = seen.nonzero()[:, 0]
+    return TeacherForced(codes=codes[index.to(device)], nll=nll, tokens=tokens,
+                         correct=correct, seen=index)
+
+
+def teacher_forced(model: TextWAE, examples: list[Example]) -> TeacherForced:
+    """`forced_pass` over every example, whose codes then follow the examples' order."""
+    if not examples:
+        raise DataError("no examples to evaluate")
+    return forced_pass(model, model.tokenize([ex.text for ex in examples]))
+
+
+def prior_mmd(model: TextWAE, codes: torch.Tensor, seed: int) -> float:
+    """MMD of (the first `MAX_MMD_CODES` of) codes (N, D) to as many seeded prior samples,
+    with the model's own kernel and scales."""
+    z = codes[:MAX_MMD_CODES].float()
+    generator = torch.Generator().manual_seed(seed)
+    samples = model.prior.sample(len(z), generator=generator).to(z.device, z.dtype)
+    reg = model.config.regularizer
+    return float(mmd(z, samples, model.prior.mean_squared_distance(), reg.scales,
+                     reg.kernel).item())
+
+
+def validation_metrics(model: TextWAE, texts: TokenizedTexts, max_batches: int | None,
+                       seed: int) -> dict[str, float]:
+    """What training logs at each validation: reconstruction loss (nats per token), token
+    accuracy, MMD of the codes to the prior, their weighted sum (the loss that picks the best
+    weights) and, for units with a label-guided mode, the share assigned their own mode."""
+    forced = forced_pass(model, texts, max_batches)
+    recon = forced.nll / forced.tokens
+    divergence = prior_mmd(model, forced.codes, seed)
+    metrics = {"recon": recon, "accuracy": forced.correct / forced.tokens, "mmd": divergence,
+               "loss": recon + model.config.regularizer.weight * divergence}
+    if texts.components is not None:
+        components = texts.components[forced.seen].to(forced.codes.device)
+        known = components >= 0
+        if known.any():
+            assigned = model.prior.assign(forced.codes[known])
+            metrics["mode_agreement"] = (assigned == components[known]).float().mean().item()
+    return metrics

@@ -1,0 +1,14 @@
+"""Decoding codes into text, and what users do with it: sample, reconstruct, interpolate."""
+
+from textwae.generation.decoding import DecodingConfig, beam_search, decode, decode_texts
+from textwae.generation.operations import (
+    encode,
+    interpolate,
+    reconstruct,
+    sample,
+    texts_and_modes,
+    transfer,
+)
+
+__all__ = ["DecodingConfig", "beam_search", "decode", "decode_texts", "encode", "interpolate",
+           "reconstruct", "sample", "texts_and_modes", "transfer"]

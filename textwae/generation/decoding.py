@@ -1,0 +1,133 @@
+"""Decoding codes into token ids: greedy, temperature / top-k / top-p sampling, beam search.
+
+One routine serves every decoder through its `start` / `step` / `reorder_state` interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from textwae.errors import ConfigError
+from textwae.models.autoencoder import TextWAE
+
+
+@dataclass
+class DecodingConfig:
+    greedy: bool = False  # argmax at every step; the sampling options are then unused
+    temperature: float = 1.0
+    top_k: int = 0  # keep the k most likely tokens; 0 keeps all
+    top_p: float = 1.0  # keep the smallest set of tokens whose probability reaches p
+    max_length: int = 64  # new tokens at most
+    beam: int = 1  # > 1: beam search of this width (deterministic; sampling options unused)
+
+    def __post_init__(self) -> None:
+        if self.beam < 1:
+            raise ConfigError("beam must be at least 1 (1: no beam search)")
+        if self.temperature <= 0:
+            raise ConfigError("temperature must be positive (use greedy for argmax decoding)")
+        if self.top_k < 0:
+            raise ConfigError("top-k must be 0 (off) or positive")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError("top-p must lie in (0, 1]")
+        if self.max_length <= 0:
+            raise ConfigError("max-length must be positive")
+
+
+def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """Set to -inf every logit outside the top-k and outside the top-p nucleus: (B, V)."""
+    if top_k > 0:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(dim=-1)
+        before = probs.cumsum(dim=-1) - probs  # mass of strictly more likely tokens
+        sorted_logits = sorted_logits.masked_fill(before >= top_p, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+def _strip_eos(rows: list[list[int]], eos_id: int) -> list[list[int]]:
+    return [row[: row.index(eos_id)] if eos_id in row else row for row in rows]
+
+
+@torch.no_grad()
+def beam_search(model: TextWAE, z: torch.Tensor, beam: int,
+                max_length: int) -> tuple[list[list[int]], torch.Tensor]:
+    """Batched beam search: for each code in z (B, D), the token ids (eos excluded) with the
+    best length-normalised log-probability, and that score (B,): the mean log-probability
+    per generated token, eos included.
+
+    Each row keeps `beam` hypotheses; a finished one stays in its slot, extended only by eos
+    at no cost, and competes with the growing ones by its normalised score.
+    """
+    model.eval()
+    decoder, bos, eos = model.decoder, model.tokenizer.bos_id, model.tokenizer.eos_id
+    B, K = z.shape[0], beam  # codes, beam width
+    device = z.device
+    state = decoder.start(z.repeat_interleave(K, dim=0))  # B * K rows, a code's beams adjacent
+    tokens = torch.full((B * K,), bos, dtype=torch.long, device=device)
+    total = torch.full((B, K), float("-inf"), device=device)  # summed log-probability
+    total[:, 0] = 0.0  # one live hypothesis per code at the start
+    length = torch.zeros(B, K, device=device)  # generated tokens, eos included
+    finished = torch.zeros(B, K, dtype=torch.bool, device=device)
+    history = torch.empty(B, K, 0, dtype=torch.long, device=device)  # (B, K, t)
+    offsets = torch.arange(B, device=device)[:, None] * K  # (B, 1) first row of each code
+    for _ in range(max_length):
+        logits, state = decoder.step(tokens, state)  # (B * K, V)
+        V = logits.shape[-1]
+        logp = logits.float().log_softmax(dim=-1).view(B, K, V)
+        only_eos = torch.full((V,), float("-inf"), device=device)
+        only_eos[eos] = 0.0
+        logp = torch.where(finished[..., None], only_eos, logp)  # finished: eos, at no cost
+        grown = length + (~finished).float()  # (B, K)
+        candidates = total[..., None] + logp  # (B, K, V)
+        normalised = candidates / grown[..., None]  # every candidate has a token or more
+        best = normalised.view(B, K * V).topk(K, dim=-1).indices  # (B, K), best first
+        source, token = best // V, best % V  # (B, K) each
+        total = candidates.view(B, K * V).gather(1, best)
+        length = grown.gather(1, source)
+        finished = finished.gather(1, source) | (token == eos)
+        kept = history.gather(1, source[..., None].expand(-1, -1, history.shape[2]))
+        history = torch.cat([kept, token[..., None]], dim=-1)
+        state = decoder.reorder_state(state, (source + offsets).view(-1))
+        tokens = token.view(-1)
+        if finished.all():
+            break
+    return _strip_eos(history[:, 0].tolist(), eos), total[:, 0] / length[:, 0]
+
+
+@torch.no_grad()
+def decode(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
+           generator: torch.Generator | None = None) -> list[list[int]]:
+    """Token ids (eos excluded) generated from each code in z (B, D)."""
+    if decoding.beam > 1:
+        return beam_search(model, z, decoding.beam, decoding.max_length)[0]
+    model.eval()
+    decoder, bos, eos = model.decoder, model.tokenizer.bos_id, model.tokenizer.eos_id
+    B = z.shape[0]
+    state = decoder.start(z)
+    tokens = torch.full((B,), bos, dtype=torch.long, device=z.device)
+    finished = torch.zeros(B, dtype=torch.bool, device=z.device)
+    generated = []
+    for _ in range(decoding.max_length):
+        logits, state = decoder.step(tokens, state)  # (B, V)
+        if decoding.greedy:
+            tokens = logits.argmax(dim=-1)
+        else:
+            logits = filter_logits(logits / decoding.temperature, decoding.top_k, decoding.top_p)
+            probs = logits.softmax(dim=-1).cpu()
+            tokens = torch.multinomial(probs, 1, generator=generator)[:, 0].to(z.device)
+        tokens = tokens.masked_fill(finished, eos)
+        generated.append(tokens)
+        finished |= tokens == eos
+        if finished.all():
+            break
+    return _strip_eos(torch.stack(generated, dim=1).tolist(), eos)  # (B, T)
+
+
+def decode_texts(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
+                 generator: torch.Generator | None = None) -> list[str]:
+    return [model.tokenizer.decode(ids) for ids in decode(model, z, decoding, generator)]

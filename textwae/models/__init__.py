@@ -1,0 +1,1 @@
+"""The networks: encoders, latent heads, decoders, pretrained parts and the whole TextWAE."""

@@ -1,0 +1,243 @@
+"""TextWAE: encoder -> latent -> decoder, regularised towards a mixture-of-Gaussians prior."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from textwae.config.loading import load_config
+from textwae.config.schema import Config, ModelConfig
+from textwae.errors import ConfigError, TokenizerError
+from textwae.models import pretrained
+from textwae.models.decoders import DECODERS
+from textwae.models.encoders import ENCODERS
+from textwae.models.latent import LATENTS
+from textwae.objectives.codes import LatentOutput, logvar_penalty
+from textwae.objectives.priors import MixtureOfGaussians
+from textwae.objectives.regularizers import REGULARIZERS
+from textwae.runs import checkpoint
+from textwae.text.batching import Batch, TokenizedTexts
+from textwae.text.token_cache import tokenize_texts
+from textwae.text.tokenizers import PAD_ID, UNK_ID, AnyTokenizer, PretrainedTokenizer, Tokenizer
+
+FINGERPRINT_KEYS = {"decoder": "tokenizer_sha256", "encoder": "encoder_tokenizer_sha256"}
+
+
+@dataclass
+class TextWAEOutput:
+    loss: torch.Tensor  # recon + lambda * reg + penalty: what the optimiser minimises
+    recon: torch.Tensor  # mean cross-entropy per target token
+    reg: torch.Tensor  # D(Q_Z, P_Z) on this batch
+    penalty: torch.Tensor | float  # weighted log-variance penalty + learnable prior's penalty
+    label: torch.Tensor | float  # cross-entropy of labelled codes' components; 0 without labels
+    latent: LatentOutput
+    logits: torch.Tensor  # (B, T-1, V) predictions of ids[:, 1:]
+    correct: torch.Tensor  # number of target tokens predicted right (argmax)
+    tokens: torch.Tensor  # number of target tokens
+
+
+def word_dropout(ids: torch.Tensor, rate: float, unk_id: int = UNK_ID,
+                 pad_id: int = PAD_ID) -> torch.Tensor:
+    """Replace a share `rate` of real input tokens (not bos, not pad) by unk."""
+    drop = torch.rand(ids.shape, device=ids.device) < rate
+    drop[:, 0] = False
+    return ids.masked_fill(drop & (ids != pad_id), unk_id)
+
+
+def model_tokenizers(cfg: ModelConfig,
+                     sentencepiece: Callable[[], Tokenizer]) -> dict[str, AnyTokenizer]:
+    """Each part's tokenizer: a pretrained part's own, else the run's SentencePiece model
+    (`sentencepiece()`, called only if a part needs it)."""
+    own = {part: pretrained.part_tokenizer(cfg, part) for part in pretrained.PARTS}
+    shared = sentencepiece() if None in own.values() else None
+    return {part: tokenizer or shared for part, tokenizer in own.items()}
+
+
+class TextWAE(nn.Module):
+    """The whole model; a run directory rebuilds it with `from_pretrained`."""
+
+    def __init__(self, config: Config, tokenizer: AnyTokenizer,
+                 encoder_tokenizer: AnyTokenizer | None = None,
+                 parts: ModelConfig | None = None) -> None:
+        """`tokenizer` gives the decoder's ids, and the encoder's too unless the encoder has
+        its own `encoder_tokenizer`. `parts` is `config.model` with the directories the
+        pretrained parts are built from, when they are not the configured ones (a run
+        directory's copies, see `build`)."""
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.encoder_tokenizer = encoder_tokenizer or tokenizer
+        cfg = config.model
+        parts = parts or cfg
+        self.encoder = ENCODERS[cfg.encoder](parts, self.encoder_tokenizer.vocab_size)
+        self.latent = LATENTS[cfg.latent](self.encoder.output_size, cfg.latent_dim)
+        self.prior = MixtureOfGaussians(config.prior, cfg.latent_dim)
+        self.regularizer = REGULARIZERS[cfg.regularizer](config.regularizer, cfg.latent_dim)
+        self.decoder = DECODERS[cfg.decoder](parts, tokenizer.vocab_size)
+
+    def model_parameters(self) -> list[nn.Parameter]:
+        """What the main optimiser trains: everything but the regulariser's own parameters."""
+        own = {id(p) for p in self.regularizer.parameters()}
+        return [p for p in self.parameters() if id(p) not in own]
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        """`model_parameters` as AdamW groups: a learnable prior's means, scales and weights
+        get no weight decay, which would pull the modes towards the origin."""
+        prior = {id(p) for p in self.prior.parameters()}
+        params = self.model_parameters()
+        return [{"params": [p for p in params if id(p) not in prior],
+                 "weight_decay": weight_decay},
+                {"params": [p for p in params if id(p) in prior], "weight_decay": 0.0}]
+
+    def tokenize(self, texts: list[str], cache_dir: str | Path | None = None) -> TokenizedTexts:
+        """Token ids of `texts` for this model's parts, cut to `data.max_length`."""
+        return tokenize_texts(texts, self.tokenizer, self.encoder_tokenizer,
+                              self.config.data.max_length, cache_dir)
+
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> LatentOutput:
+        return self.latent(self.encoder(ids, mask))
+
+    def label_map(self) -> dict[str, int] | None:
+        """Label -> component of label-guided modes (saved in config.yaml as prior.labels)."""
+        labels = self.config.prior.labels
+        return None if labels is None else {label: k for k, label in enumerate(labels)}
+
+    def label_term(self, z: torch.Tensor, components: torch.Tensor | None) -> torch.Tensor | float:
+        """Cross-entropy of p(k|z) under the prior for codes whose component is known (>= 0).
+
+        It draws a labelled code into its own component's region; the regulariser keeps
+        matching the aggregate of all codes, labelled or not, to the whole mixture.
+        """
+        if components is None or not (components >= 0).any():
+            return 0.0
+        known = components >= 0
+        return F.cross_entropy(self.prior.component_log_probs(z[known]), components[known])
+
+    def forward(self, batch: Batch, components: torch.Tensor | None = None) -> TextWAEOutput:
+        """Loss and parts for a batch; `components` (B,) gives each unit's mode, -1 if free."""
+        latent = self.encode(*batch.source)
+        inputs, targets = batch.ids[:, :-1], batch.ids[:, 1:]  # (B, T-1) each
+        if self.training and self.config.model.word_dropout > 0:
+            inputs = word_dropout(inputs, self.config.model.word_dropout, self.tokenizer.unk_id,
+                                  self.tokenizer.pad_id)
+        logits = self.decoder(inputs, latent.z)  # (B, T-1, V)
+        # the loss terms in fp32, also when the parts above ran under bf16 autocast
+        with torch.autocast(logits.device.type, enabled=False):
+            latent, target_mask = latent.float(), batch.mask[:, 1:]
+            flat_logits = logits[target_mask].float()  # (N, V): real target positions only
+            flat_targets = targets[target_mask]  # (N,)
+            recon = F.cross_entropy(flat_logits, flat_targets)
+            # a batch statistic: evaluation measures it over all held-out codes instead
+            reg = (self.regularizer(latent, self.prior) if self.training
+                   else recon.new_zeros(()))
+            penalty = (self.config.model.logvar_penalty * logvar_penalty(latent.logvar)
+                       + self.prior.penalty())  # a learnable prior's safeguard; else 0
+            label = self.label_term(latent.z, components)
+        weights = self.config.regularizer
+        loss = recon + weights.weight * reg + penalty + weights.label_weight * label
+        correct = (flat_logits.argmax(dim=-1) == flat_targets).sum()
+        return TextWAEOutput(loss=loss, recon=recon, reg=reg, penalty=penalty, label=label,
+                             latent=latent, logits=logits, correct=correct,
+                             tokens=target_mask.sum())
+
+    def _tokenizers(self) -> dict[str, AnyTokenizer]:
+        return {"encoder": self.encoder_tokenizer, "decoder": self.tokenizer}
+
+    def _pretrained_modules(self) -> dict[str, nn.Module]:
+        modules = {"encoder": getattr(self.encoder, "transformer", None),
+                   "decoder": getattr(self.decoder, "lm", None)}
+        return {part: modules[part] for part in pretrained.PARTS
+                if pretrained.pretrained_path(self.config.model, part) is not None}
+
+    def save_pretrained(self, run_dir: str | Path) -> None:
+        """Write config.yaml, the SentencePiece tokenizer.model if a part reads it, a folder
+        per pretrained part (architecture and own tokenizer) and model.safetensors, each
+        atomically; the weights last, stamped with the tokenizers' fingerprints."""
+        run_dir = Path(run_dir)
+        checkpoint.atomic_write(run_dir / checkpoint.CONFIG_FILE, self.config.save)
+        tokenizers = self._tokenizers()
+        for tokenizer in tokenizers.values():
+            if isinstance(tokenizer, Tokenizer):
+                checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, tokenizer.save)
+                break
+        for part, module in self._pretrained_modules().items():
+            own = tokenizers[part] if isinstance(tokenizers[part], PretrainedTokenizer) else None
+            checkpoint.atomic_write_folder(
+                pretrained.run_folder(run_dir, part),
+                lambda folder, module=module, own=own: pretrained.save_part(module, own, folder))
+        checkpoint.save_tensors(run_dir / checkpoint.WEIGHTS_FILE, self.state_dict(),
+                                metadata=self._fingerprints())
+
+    def _fingerprints(self) -> dict[str, str]:
+        return {FINGERPRINT_KEYS[part]: tokenizer.fingerprint()
+                for part, tokenizer in self._tokenizers().items()}
+
+    @classmethod
+    def build(cls, config: Config, run_dir: str | Path, parts_from_run: bool) -> TextWAE:
+        """The model `config` describes, before training: the parts read the SentencePiece
+        model in `run_dir`, or a pretrained part's own tokenizer. A pretrained part comes from
+        its configured directory, or with `parts_from_run` from the run's copy (untrained)."""
+        parts = (pretrained.in_run_directory(config.model, run_dir) if parts_from_run
+                 else config.model)
+        sentencepiece = Path(run_dir) / checkpoint.TOKENIZER_FILE
+        tokenizers = model_tokenizers(parts, lambda: Tokenizer.load(sentencepiece))
+        return cls(config, tokenizers["decoder"], tokenizers["encoder"], parts=parts)
+
+    @classmethod
+    def from_pretrained(cls, run_dir: str | Path, device: str = "cpu") -> TextWAE:
+        """Rebuild a model from its run directory alone; nothing is unpickled."""
+        run_dir = checkpoint.check_model_files(run_dir, ())
+        config_path = run_dir / checkpoint.CONFIG_FILE
+        try:
+            # without config.yaml, the defaults name the other files; all missing are reported
+            config = load_config(config_path) if config_path.is_file() else Config()
+        except ConfigError as error:
+            raise checkpoint.RunDirectoryError(f"{run_dir}: {error}") from error
+        parts = pretrained.in_run_directory(config.model, run_dir)
+        folders = [pretrained.run_folder(run_dir, part).name for part in pretrained.PARTS
+                   if pretrained.pretrained_path(parts, part) is not None]
+        sentencepiece = [checkpoint.TOKENIZER_FILE] if pretrained.needs_sentencepiece(parts) else []
+        checkpoint.check_model_files(run_dir, (*checkpoint.MODEL_FILES, *sentencepiece, *folders))
+        try:
+            model = cls.build(config, run_dir, parts_from_run=True)
+        except (TokenizerError, ConfigError) as error:
+            raise checkpoint.RunDirectoryError(f"{run_dir}: {error}") from error
+        weights, metadata = checkpoint.load_tensors(run_dir / checkpoint.WEIGHTS_FILE)
+        for part, tokenizer in model._tokenizers().items():
+            if metadata.get(FINGERPRINT_KEYS[part]) != tokenizer.fingerprint():
+                source = (checkpoint.TOKENIZER_FILE if isinstance(tokenizer, Tokenizer)
+                          else f"{pretrained.run_folder(run_dir, part).name}/")
+                raise checkpoint.RunDirectoryError(
+                    f"{run_dir}: {source} is not the tokenizer model.safetensors was trained with")
+        model.load_weights(weights, source=run_dir / checkpoint.WEIGHTS_FILE)
+        return model.to(device).eval()
+
+    def load_weights(self, weights: dict[str, torch.Tensor], source: Path | str) -> None:
+        """Load a state dict, explaining a mismatch instead of dumping shapes."""
+        expected = self.state_dict()
+        missing = sorted(set(expected) - set(weights))
+        unexpected = sorted(set(weights) - set(expected))
+        if missing or unexpected:
+            raise checkpoint.RunDirectoryError(
+                f"{source} does not fit the model in its config.yaml: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}")
+        wrong = [name for name in expected if weights[name].shape != expected[name].shape]
+        if wrong:
+            raise checkpoint.RunDirectoryError(
+                f"{source}: shapes of {', '.join(wrong[:3])} do not match config.yaml"
+                + self._encoder_size_hint(weights))
+        self.load_state_dict(weights)
+
+    def _encoder_size_hint(self, weights: dict[str, torch.Tensor]) -> str:
+        """How to load a run saved before `model.encoder_hidden_size` existed, when each GRU
+        encoder direction was as wide as the decoder rather than half as wide by default."""
+        recurrent = weights.get("encoder.forward_gru.weight_hh_l0")  # (3 * size, size)
+        if recurrent is None or self.config.model.encoder_hidden_size is not None:
+            return ""
+        return (f"; its GRU encoder has {recurrent.shape[1]} units per direction: add "
+                f"`encoder_hidden_size: {recurrent.shape[1]}` under model: in config.yaml")

@@ -1,0 +1,185 @@
+"""Autoregressive decoders conditioned on a code z.
+
+Every decoder offers the same two calls: `forward(ids, z)` for teacher forcing and
+`start(z)` / `step(tokens, state)` for generation, so one decoding routine serves all.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from dataclasses import dataclass
+
+import torch
+import transformers
+from torch import nn
+
+from textwae.config.schema import ModelConfig
+from textwae.errors import ConfigError
+from textwae.models.pretrained import load_pretrained
+from textwae.text.tokenizers import BOS_ID, EOS_ID, PAD_ID
+
+GRUState = tuple[torch.Tensor, torch.Tensor]  # (hidden (L, B, H), z (B, D))
+
+
+class GRUDecoder(nn.Module):
+    """z sets the initial state and is fed beside every input embedding, so the decoder
+    cannot ignore it as easily as when z only starts the recurrence."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.num_layers = cfg.num_layers
+        self.embedding = nn.Embedding(vocab_size, cfg.embedding_dim, padding_idx=PAD_ID)
+        self.initial_state = nn.Linear(cfg.latent_dim, cfg.num_layers * cfg.hidden_size)
+        self.gru = nn.GRU(cfg.embedding_dim + cfg.latent_dim, cfg.hidden_size,
+                          num_layers=cfg.num_layers, batch_first=True,
+                          dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.to_embedding = nn.Linear(cfg.hidden_size, cfg.embedding_dim)
+        self.output = nn.Linear(cfg.embedding_dim, vocab_size)
+        if cfg.tie_embeddings:
+            self.output.weight = self.embedding.weight
+
+    def start(self, z: torch.Tensor) -> GRUState:
+        B = z.shape[0]
+        hidden = torch.tanh(self.initial_state(z))  # (B, L * H)
+        return hidden.view(B, self.num_layers, -1).transpose(0, 1).contiguous(), z
+
+    def _run(self, ids: torch.Tensor, state: GRUState) -> tuple[torch.Tensor, GRUState]:
+        hidden, z = state
+        B, T = ids.shape  # batch, time
+        embedded = self.dropout(self.embedding(ids))  # (B, T, E)
+        inputs = torch.cat([embedded, z[:, None, :].expand(B, T, z.shape[1])], dim=-1)
+        outputs, hidden = self.gru(inputs, hidden)  # (B, T, H)
+        logits = self.output(torch.tanh(self.to_embedding(self.dropout(outputs))))  # (B, T, V)
+        return logits, (hidden, z)
+
+    def forward(self, ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B, T, V) for inputs `ids` (B, T)."""
+        return self._run(ids, self.start(z))[0]
+
+    def step(self, tokens: torch.Tensor, state: GRUState) -> tuple[torch.Tensor, GRUState]:
+        """Logits (B, V) for the next token after `tokens` (B,)."""
+        logits, state = self._run(tokens[:, None], state)
+        return logits[:, 0], state
+
+    @staticmethod
+    def reorder_state(state: GRUState, order: torch.Tensor) -> GRUState:
+        """Select and repeat batch rows of the state (for beam search)."""
+        hidden, z = state
+        return hidden[:, order], z[order]
+
+
+@dataclass
+class TransformerState:
+    cache: transformers.Cache  # keys/values of the z prefix (if any) and of every token so far
+    z_embedding: torch.Tensor | None  # (B, E) added to each new token's embedding, if used
+    position: int  # tokens seen so far: the position id of the next token
+
+
+def _copy_cache(cache: transformers.Cache) -> transformers.Cache:
+    """A cache that can grow without changing `cache`: dynamic layers grow by concatenation
+    into new tensors, so copies of the layer objects may share the tensors themselves."""
+    copied = copy.copy(cache)
+    copied.layers = [copy.copy(layer) for layer in cache.layers]
+    return copied
+
+
+class TransformerDecoder(nn.Module):
+    """A GPT-2 style causal LM from `transformers`, built from the config with the run's
+    vocabulary or loaded from a local pretrained directory (`model.decoder_pretrained`),
+    conditioned on z in the ways `model.z_injection` names:
+
+    - memory: z is projected to one key and one value per layer and head, placed in the
+      key/value cache before the first token (Optimus' scheme). Every token attends to it at
+      every layer; it takes no position, so tokens keep positions 0, 1, ...
+    - embedding: z is projected to the model width and added to every token embedding.
+
+    Generation keeps the cache, so each step runs the new token only.
+    """
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        if cfg.decoder_pretrained is None:
+            config = transformers.GPT2Config(
+                vocab_size=vocab_size, n_positions=cfg.transformer_positions,
+                n_embd=cfg.transformer_dim, n_layer=cfg.transformer_layers,
+                n_head=cfg.transformer_heads, n_inner=cfg.transformer_ff,
+                resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
+                bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID,
+                tie_word_embeddings=cfg.tie_embeddings)
+            self.lm = transformers.GPT2LMHeadModel(config)
+        else:
+            self.lm = load_pretrained(transformers.AutoModelForCausalLM, cfg.decoder_pretrained,
+                                      vocab_size, "model.decoder_pretrained")
+        config = self.lm.config.get_text_config(decoder=True)
+        width, heads = config.hidden_size, config.num_attention_heads
+        self.layers = config.num_hidden_layers
+        self.kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        self.head_dim = getattr(config, "head_dim", None) or width // heads
+        self.max_positions = getattr(config, "max_position_embeddings", None)
+        use_memory = cfg.z_injection in ("memory", "both")
+        use_embedding = cfg.z_injection in ("embedding", "both")
+        self.memory = (nn.Linear(cfg.latent_dim, self.layers * 2 * self.kv_heads * self.head_dim)
+                       if use_memory else None)
+        self.z_to_embedding = nn.Linear(cfg.latent_dim, width) if use_embedding else None
+        # the keyword naming the cache: `cache` in recent transformers, `past_key_values` before
+        parameters = inspect.signature(self.lm.forward).parameters
+        self._cache_keyword = "cache" if "cache" in parameters else "past_key_values"
+
+    def _prefix(self, z: torch.Tensor) -> transformers.Cache:
+        """A cache holding z's key and value at every layer, or an empty one."""
+        if self.memory is None:
+            return transformers.DynamicCache(config=self.lm.config)
+        B = z.shape[0]
+        kv = self.memory(z).view(B, self.layers, 2, self.kv_heads, 1, self.head_dim)
+        return transformers.DynamicCache(  # per layer: keys, values (B, heads, 1, head_dim)
+            [(kv[:, layer, 0], kv[:, layer, 1]) for layer in range(self.layers)],
+            config=self.lm.config)
+
+    def _run(self, ids: torch.Tensor, cache: transformers.Cache | None,
+             z_embedding: torch.Tensor | None, position: int) -> torch.Tensor:
+        """Logits (B, T, V) of tokens `ids` (B, T) at positions position..position+T-1, after
+        whatever `cache` holds; `cache` grows by these tokens."""
+        B, T = ids.shape  # batch, time
+        if self.max_positions is not None and position + T > self.max_positions:
+            raise ConfigError(f"the decoder has {self.max_positions} positions; {position + T} "
+                              "tokens do not fit (raise model.transformer_positions)")
+        embeds = self.lm.get_input_embeddings()(ids)  # (B, T, E)
+        if z_embedding is not None:
+            embeds = embeds + z_embedding[:, None, :]
+        positions = torch.arange(position, position + T, device=ids.device).expand(B, T)
+        # No attention mask: transformers sizes the causal mask by the cache, so it spans the
+        # z prefix, and a padded batch is padded on the right, which causality already hides.
+        return self.lm(inputs_embeds=embeds, position_ids=positions,
+                       use_cache=cache is not None, **{self._cache_keyword: cache}).logits
+
+    def _embed_z(self, z: torch.Tensor) -> torch.Tensor | None:
+        return None if self.z_to_embedding is None else self.z_to_embedding(z)  # (B, E)
+
+    def forward(self, ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B, T, V) for inputs `ids` (B, T)."""
+        cache = self._prefix(z) if self.memory is not None else None
+        return self._run(ids, cache, self._embed_z(z), 0)
+
+    def start(self, z: torch.Tensor) -> TransformerState:
+        return TransformerState(self._prefix(z), self._embed_z(z), 0)
+
+    def step(self, tokens: torch.Tensor,
+             state: TransformerState) -> tuple[torch.Tensor, TransformerState]:
+        """Logits (B, V) for the next token after `tokens` (B,); only the new token is run,
+        and `state` stays usable (its cache is copied, not extended in place)."""
+        cache = _copy_cache(state.cache)
+        logits = self._run(tokens[:, None], cache, state.z_embedding, state.position)
+        return logits[:, 0], TransformerState(cache, state.z_embedding, state.position + 1)
+
+    @staticmethod
+    def reorder_state(state: TransformerState, order: torch.Tensor) -> TransformerState:
+        """Select and repeat batch rows of the state (for beam search)."""
+        cache = _copy_cache(state.cache)
+        cache.reorder_cache(order)
+        z_embedding = None if state.z_embedding is None else state.z_embedding[order]
+        return TransformerState(cache, z_embedding, state.position)
+
+
+DECODERS = {"gru": GRUDecoder, "transformer": TransformerDecoder}

@@ -1,0 +1,120 @@
+"""Local pretrained `transformers` models used as the encoder or the decoder.
+
+A pretrained part either reads this run's SentencePiece ids (its directory has no tokenizer
+and its embedding table has the run's vocabulary size) or brings its own tokenizer, loaded
+with `AutoTokenizer` from the same directory; the encoder and the decoder may then use
+different tokenizers, as Optimus pairs BERT with GPT-2.
+
+A run directory keeps each pretrained part's architecture and tokenizer (not its weights,
+which are in model.safetensors) in `encoder_pretrained/` or `decoder_pretrained/`, so it
+rebuilds the model after the part's original directory is gone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from torch import nn
+from transformers import AutoConfig
+
+from textwae.config.schema import ModelConfig
+from textwae.errors import ConfigError, TokenizerError
+from textwae.text.tokenizers import PAD_ID, PretrainedTokenizer
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
+                   "merges.txt", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+PICKLED_WEIGHT_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+PARTS = ("encoder", "decoder")
+
+
+def pretrained_path(cfg: ModelConfig, part: str) -> str | None:
+    """The pretrained directory configured for `part` (encoder | decoder), if any."""
+    return getattr(cfg, f"{part}_pretrained")
+
+
+def run_folder(run_dir: str | Path, part: str) -> Path:
+    """Where a run directory keeps a pretrained part's architecture and tokenizer."""
+    return Path(run_dir) / f"{part}_pretrained"
+
+
+def in_run_directory(cfg: ModelConfig, run_dir: str | Path) -> ModelConfig:
+    """`cfg` with each pretrained part read from the run directory's copy instead."""
+    return dataclasses.replace(cfg, **{
+        f"{part}_pretrained": str(run_folder(run_dir, part))
+        for part in PARTS if pretrained_path(cfg, part) is not None})
+
+
+def has_own_tokenizer(path: str | Path) -> bool:
+    return any((Path(path) / name).is_file() for name in TOKENIZER_FILES)
+
+
+def needs_sentencepiece(cfg: ModelConfig) -> bool:
+    """Whether a part reads the run's SentencePiece ids: one that is not pretrained, or one
+    whose directory has no tokenizer (a missing directory is reported when it is loaded)."""
+    return any(path is None or (Path(path).is_dir() and not has_own_tokenizer(path))
+               for path in (pretrained_path(cfg, part) for part in PARTS))
+
+
+def part_tokenizer(cfg: ModelConfig, part: str) -> PretrainedTokenizer | None:
+    """The configured pretrained part's own tokenizer, or None if it reads the run's ids."""
+    path = pretrained_path(cfg, part)
+    if path is not None and not Path(path).is_dir():
+        raise ConfigError(f"model.{part}_pretrained: {path} is not a local pretrained model "
+                          "directory")
+    if path is None or not has_own_tokenizer(path):
+        return None
+    try:
+        return PretrainedTokenizer.load(path)
+    except TokenizerError as error:
+        raise ConfigError(f"model.{part}_pretrained: {error}") from error
+
+
+def load_pretrained(auto_class: type, path: str, vocab_size: int, key: str) -> nn.Module:
+    """`auto_class` model from the local directory `path`, fitted to `vocab_size` tokens.
+
+    Weights are read from safetensors files only; a directory with config.json alone (as a
+    run directory keeps) gives the architecture, randomly initialised. A part with its own
+    tokenizer grows its embedding table for the special tokens the tokenizer gained; one
+    without must have exactly the run's vocabulary. `key` names the config key that gave
+    `path`, so errors say what to change.
+    """
+    directory = Path(path)
+    if not (directory / "config.json").is_file():
+        raise ConfigError(f"{key}: {path} is not a local pretrained model directory "
+                          "(no config.json)")
+    pickled = [name for name in PICKLED_WEIGHT_FILES if (directory / name).is_file()]
+    has_weights = any((directory / name).is_file() for name in WEIGHT_FILES)
+    if pickled and not has_weights:
+        raise ConfigError(f"{key}: {path} holds pickled weights ({pickled[0]}), which are never "
+                          "unpickled; save the model with safetensors (save_pretrained does)")
+    try:
+        if has_weights:
+            model = auto_class.from_pretrained(str(directory), local_files_only=True,
+                                               use_safetensors=True)
+        else:
+            model = auto_class.from_config(AutoConfig.from_pretrained(str(directory)))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{key}: cannot load {path}: {error}") from error
+    model = model.float()  # recent transformers keep a checkpoint's own dtype, e.g. bf16
+    rows = model.get_input_embeddings().num_embeddings
+    if has_own_tokenizer(directory):
+        if rows < vocab_size:
+            model.resize_token_embeddings(vocab_size)
+        return model
+    pad = getattr(model.config, "pad_token_id", None)
+    if rows != vocab_size or pad not in (None, PAD_ID):
+        raise ConfigError(
+            f"{key}: {path} has a vocabulary of {rows} tokens (pad id {pad}) and no tokenizer "
+            f"files; this run's SentencePiece vocabulary has {vocab_size} (pad id {PAD_ID}). "
+            "Put the part's own tokenizer files in its directory, or use a part trained on "
+            "this run's vocabulary")
+    return model
+
+
+def save_part(model: nn.Module, tokenizer: PretrainedTokenizer | None, folder: Path) -> None:
+    """Write a part's architecture (config.json) and own tokenizer into `folder`."""
+    model.config.save_pretrained(str(folder))
+    if tokenizer is not None:
+        tokenizer.save(folder)

@@ -1,0 +1,153 @@
+"""Run-directory files, written atomically and read without unpickling anything.
+
+A run directory holds the model that `--model RUN` loads (config.yaml, model.safetensors,
+tokenizer.model unless both parts bring their own tokenizers, and a folder per pretrained
+part) and, under state/, what resuming needs: one safetensors file whose
+tensors are model, optimiser and RNG state and whose metadata is the trainer's JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from textwae.errors import RunDirectoryError
+
+CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.yaml", "model.safetensors", "tokenizer.model"
+METRICS_FILE = "metrics.jsonl"
+MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE)  # and the tokenizers the config names
+STATE_FILE = Path("state") / "trainer.safetensors"
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place.
+
+    A process killed at any moment leaves either the old file or the new one, never half.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the run from other users
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_folder(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp)` on a temporary folder beside `path` and put it in place, unless
+    `path` already holds the same files, which it then keeps untouched.
+
+    A run's folders are written again at every save with the same content, so a kill during a
+    save never touches them; a changed folder is swapped in by two renames.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        write(tmp)
+        if path.is_dir() and _same_files(tmp, path):
+            return
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _same_files(first: Path, second: Path) -> bool:
+    names = sorted(p.name for p in first.iterdir())
+    return names == sorted(p.name for p in second.iterdir()) and all(
+        (first / name).read_bytes() == (second / name).read_bytes() for name in names)
+
+
+def check_model_files(run_dir: str | Path, names: tuple[str, ...] = MODEL_FILES) -> Path:
+    """`run_dir` as a Path, if it holds the files `names`."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirectoryError(f"run directory {run_dir} does not exist")
+    missing = [name for name in names if not (run_dir / name).exists()]
+    if missing:
+        raise RunDirectoryError(f"run directory {run_dir} is incomplete: missing "
+                                f"{', '.join(missing)}")
+    return run_dir
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor],
+                 metadata: dict[str, str] | None = None) -> None:
+    # clone: tied weights share storage, which safetensors refuses to write twice
+    tensors = {name: tensor.detach().cpu().clone() for name, tensor in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; a truncated or foreign file is an error."""
+    try:
+        with safe_open(str(path), framework="pt") as reader:
+            names = reader.keys()
+            return {name: reader.get_tensor(name) for name in names}, reader.metadata() or {}
+    except (SafetensorError, OSError) as error:
+        raise RunDirectoryError(f"{path} is corrupt or unreadable: {error}") from error
+
+
+def flatten(tree: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
+    """JSON-able copy of a nested state (dicts, lists, numbers) with tensors moved to `tensors`.
+
+    Dicts with non-string keys (an optimiser's parameter ids) become {"__items__": pairs}.
+    """
+    if isinstance(tree, torch.Tensor):
+        tensors[prefix] = tree
+        return {"__tensor__": prefix}
+    if isinstance(tree, dict):
+        if all(isinstance(key, str) for key in tree):
+            return {key: flatten(value, tensors, f"{prefix}.{key}") for key, value in tree.items()}
+        return {"__items__": [[key, flatten(value, tensors, f"{prefix}.{key}")]
+                              for key, value in tree.items()]}
+    if isinstance(tree, list | tuple):
+        return [flatten(value, tensors, f"{prefix}.{i}") for i, value in enumerate(tree)]
+    return tree
+
+
+def unflatten(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of `flatten`."""
+    if isinstance(tree, dict):
+        if "__tensor__" in tree:
+            return tensors[tree["__tensor__"]]
+        if "__items__" in tree:
+            return {key: unflatten(value, tensors) for key, value in tree["__items__"]}
+        return {key: unflatten(value, tensors) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [unflatten(value, tensors) for value in tree]
+    return tree
+
+
+def save_state(path: str | Path, state: dict[str, Any]) -> None:
+    """Write a nested training state as one safetensors file, its structure in the metadata."""
+    tensors: dict[str, torch.Tensor] = {}
+    structure = flatten(state, tensors, "state")
+    save_tensors(path, tensors, metadata={"structure": json.dumps(structure)})
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    tensors, metadata = load_tensors(path)
+    if "structure" not in metadata:
+        raise RunDirectoryError(f"{path} holds no training state")
+    return unflatten(json.loads(metadata["structure"]), tensors)

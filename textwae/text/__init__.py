@@ -1,0 +1,1 @@
+"""Text to token ids: tokenizers, the token cache and length-bucketed batches."""

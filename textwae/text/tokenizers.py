@@ -1,0 +1,177 @@
+"""Tokenizers: SentencePiece trained on the training split and stored in the run directory,
+and an adapter that gives a pretrained part's own `transformers` tokenizer the same interface.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sentencepiece as spm
+
+from textwae.config.schema import TokenizerConfig
+from textwae.errors import TokenizerError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+
+class Tokenizer:
+    """Text <-> ids with fixed special ids: pad 0, unk 1, bos 2, eos 3."""
+
+    pad_id, unk_id, bos_id, eos_id = PAD_ID, UNK_ID, BOS_ID, EOS_ID
+
+    def __init__(self, processor: spm.SentencePieceProcessor) -> None:
+        self.processor = processor
+
+    @classmethod
+    def train(cls, texts: Iterable[str], cfg: TokenizerConfig) -> Tokenizer:
+        """Train on `texts` (the training split only, so validation stays unseen)."""
+        model = io.BytesIO()
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(texts),
+                model_writer=model,
+                model_type=cfg.model_type,
+                vocab_size=cfg.vocab_size,
+                character_coverage=cfg.character_coverage,
+                pad_id=PAD_ID,
+                unk_id=UNK_ID,
+                bos_id=BOS_ID,
+                eos_id=EOS_ID,
+                hard_vocab_limit=False,  # a small corpus may not support the requested size
+                max_sentence_length=1 << 16,  # stories are longer than the 4k default
+                minloglevel=2,
+            )
+        except RuntimeError as error:  # e.g. a vocabulary smaller than the corpus's characters
+            reason = str(error).rsplit("] ", 1)[-1]
+            raise TokenizerError(f"cannot train the tokenizer (tokenizer.vocab_size="
+                                 f"{cfg.vocab_size}): {reason}") from error
+        return cls(spm.SentencePieceProcessor(model_proto=model.getvalue()))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Tokenizer:
+        try:
+            proto = Path(path).read_bytes()
+        except OSError as error:
+            raise TokenizerError(f"cannot read tokenizer {path}: {error.strerror}") from error
+        processor = spm.SentencePieceProcessor()
+        try:
+            processor.LoadFromSerializedProto(proto)
+        except RuntimeError as error:
+            raise TokenizerError(f"{path} is not a SentencePiece model") from error
+        return cls(processor)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_bytes(self.processor.serialized_model_proto())
+
+    def fingerprint(self) -> str:
+        """sha256 of the model proto: ties a checkpoint to the tokenizer it was trained with."""
+        return hashlib.sha256(self.processor.serialized_model_proto()).hexdigest()
+
+    @property
+    def vocab_size(self) -> int:
+        return self.processor.get_piece_size()
+
+    def encode(self, text: str, max_length: int | None = None) -> list[int]:
+        return self.encode_batch([text], max_length)[0]
+
+    def encode_batch(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
+        """Ids framed by bos and eos; each body is cut so the whole fits `max_length`."""
+        bodies = self.processor.encode(texts)
+        cut = slice(None) if max_length is None else slice(max_length - 2)
+        return [[BOS_ID, *body[cut], EOS_ID] for body in bodies]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of the ids up to the first eos, special ids dropped."""
+        kept = []
+        for token in ids:
+            if token == EOS_ID:
+                break
+            if token not in (PAD_ID, BOS_ID):
+                kept.append(int(token))
+        return self.processor.decode(kept)
+
+
+class PretrainedTokenizer:
+    """A pretrained part's own `transformers` tokenizer with the interface of `Tokenizer`.
+
+    Units are framed by bos and eos as with SentencePiece: bos is the tokenizer's bos token,
+    else its cls token (BERT's [CLS]); eos its eos, else its sep token. Tokens a tokenizer
+    lacks are added as new special tokens (GPT-2 has no pad, and its unk is its eos), which
+    grows the part's embedding table; the saved tokenizer keeps them, so loading it again
+    adds nothing and gives the same ids.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        missing = {}
+        if tokenizer.bos_token_id is None and tokenizer.cls_token_id is None:
+            missing["bos_token"] = "<bos>"
+        if tokenizer.eos_token_id is None and tokenizer.sep_token_id is None:
+            missing["eos_token"] = "<eos>"
+        if tokenizer.pad_token_id is None:
+            missing["pad_token"] = "<pad>"
+        if tokenizer.unk_token_id is None or tokenizer.unk_token_id in (
+                tokenizer.bos_token_id, tokenizer.eos_token_id):
+            missing["unk_token"] = "<unk>"  # word dropout must not feed in an eos
+        tokenizer.add_special_tokens(missing)
+        self.tokenizer = tokenizer
+        self.bos_id = _first_id(tokenizer.bos_token_id, tokenizer.cls_token_id)
+        self.eos_id = _first_id(tokenizer.eos_token_id, tokenizer.sep_token_id)
+        self.pad_id, self.unk_id = tokenizer.pad_token_id, tokenizer.unk_token_id
+
+    @classmethod
+    def load(cls, path: str | Path) -> PretrainedTokenizer:
+        """`AutoTokenizer` from local files only."""
+        from transformers import AutoTokenizer  # imported here: only pretrained parts need it
+
+        try:
+            return cls(AutoTokenizer.from_pretrained(str(path), local_files_only=True))
+        except (OSError, ValueError) as error:
+            raise TokenizerError(f"cannot load the tokenizer in {path}: {error}") from error
+
+    def save(self, path: str | Path) -> None:
+        """Write the tokenizer's files (added special tokens included) into folder `path`."""
+        self.tokenizer.save_pretrained(str(path))
+
+    def fingerprint(self) -> str:
+        """sha256 of the vocabulary, the added tokens and the special ids."""
+        digest = hashlib.sha256()
+        for token, index in sorted(self.tokenizer.get_vocab().items(), key=lambda kv: kv[1]):
+            digest.update(f"{index}\0{token}\0".encode("utf-8", errors="surrogatepass"))
+        digest.update(f"{self.bos_id},{self.eos_id},{self.pad_id},{self.unk_id}".encode())
+        return digest.hexdigest()
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    def encode(self, text: str, max_length: int | None = None) -> list[int]:
+        return self.encode_batch([text], max_length)[0]
+
+    def encode_batch(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
+        """Ids framed by bos and eos; each body is cut so the whole fits `max_length`."""
+        cut = {} if max_length is None else {"truncation": True, "max_length": max_length - 2}
+        bodies = self.tokenizer(texts, add_special_tokens=False, **cut)["input_ids"]
+        return [[self.bos_id, *body, self.eos_id] for body in bodies]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of the ids up to the first eos (a leading bos skipped), special ids dropped."""
+        ids = [int(token) for token in ids]
+        if ids and ids[0] == self.bos_id:  # bos may equal eos (GPT-2)
+            ids = ids[1:]
+        if self.eos_id in ids:
+            ids = ids[: ids.index(self.eos_id)]
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def _first_id(*ids: int | None) -> int:
+    return next(index for index in ids if index is not None)
+
+
+AnyTokenizer = Tokenizer | PretrainedTokenizer

@@ -1,0 +1,114 @@
+"""train(): prepare the run directory, build the data, fit; the one entry point for training."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from textwae.config.schema import Config, check_device
+from textwae.data.labels import mode_labels, unit_components
+from textwae.data.records import Example
+from textwae.data.splits import load_splits
+from textwae.distributed import barrier, rank_and_world
+from textwae.errors import RunDirectoryError
+from textwae.evaluation.plots import write_plots
+from textwae.models.autoencoder import TextWAE
+from textwae.models.pretrained import needs_sentencepiece
+from textwae.runs import checkpoint
+from textwae.text.batching import TokenizedTexts
+from textwae.text.streamed_batches import StreamedBatches
+from textwae.text.tokenizers import Tokenizer
+from textwae.training.callbacks import RegularizerHook
+from textwae.training.trainer import Trainer
+
+
+@dataclass
+class TrainingData:
+    train: TokenizedTexts | StreamedBatches
+    valid: TokenizedTexts
+    valid_units: list[Example]  # for the plots after training
+
+
+def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
+    """Train a model described by `config` into `run_dir`; resume a stopped run with `resume`.
+
+    A new run refuses a directory that already holds files, so nothing is overwritten. Under
+    torchrun every rank calls this; rank 0 trains the tokenizer and writes the run directory.
+    `config` is not changed: the run's own copy gains the label map (`prior.labels`).
+    """
+    config = copy.deepcopy(config)
+    run_dir = Path(run_dir)
+    rank, _ = rank_and_world()
+    train_units, valid_units = prepare_run(config, run_dir, resume)
+    model = TextWAE.build(config, run_dir, parts_from_run=resume)
+    data = build_data(model, train_units, valid_units)
+    hooks = [RegularizerHook(hook) for hook in model.regularizer.step_hooks(model.prior)]
+    trainer = Trainer(model, data.train, data.valid, run_dir, callbacks=hooks)
+    torch.manual_seed(config.train.seed + rank)  # ranks differ in dropout and prior samples
+    if resume:
+        trainer.resume()
+    elif rank == 0:
+        model.save_pretrained(run_dir)  # a complete run directory from the start
+    metrics = trainer.fit()
+    if rank == 0:
+        write_plots(TextWAE.from_pretrained(run_dir, device=config.train.device), run_dir,
+                    data.valid_units)
+    return metrics
+
+
+def prepare_run(config: Config, run_dir: Path,
+                resume: bool) -> tuple[list[Example], list[Example]]:
+    """Check the run directory, seed, read the splits, train the tokenizer once (rank 0) and
+    name the labels in `config.prior.labels`; returns the training and validation units."""
+    rank, _ = rank_and_world()
+    check_device("train.device", config.train.device)
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise RunDirectoryError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    barrier()  # every rank has looked before rank 0 writes
+    torch.manual_seed(config.train.seed)  # the same initial weights on every rank
+    if config.train.num_threads is not None:
+        torch.set_num_threads(config.train.num_threads)
+    train_units, valid_units = load_splits(config.data)
+    if resume:  # refuse a run whose files are missing, corrupt or foreign before writing to it
+        TextWAE.from_pretrained(run_dir)
+    elif rank == 0:
+        tokenizer = (Tokenizer.train((unit.text for unit in train_units), config.tokenizer)
+                     if needs_sentencepiece(config.model) else None)
+        run_dir.mkdir(parents=True, exist_ok=True)  # once the data and the tokenizer are good
+        if tokenizer is not None:
+            checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, tokenizer.save)
+    barrier()  # the tokenizer is trained once and shared
+    # the label -> mode map, saved with the config
+    config.prior.labels = (mode_labels(train_units, config.prior) if config.data.label_field
+                           else None)
+    return train_units, valid_units
+
+
+def build_data(model: TextWAE, train_units: list[Example],
+               valid_units: list[Example]) -> TrainingData:
+    """Token ids (and label-guided modes) of both splits: the training split in memory, or as
+    a stream whose pools are tokenised as they come (never cached)."""
+    data, labels = model.config.data, model.config.prior.labels
+    rank, world = rank_and_world()
+
+    def prepare(units: list[Example], labeled_fraction: float = 1.0,
+                cache_dir: str | None = data.cache_dir) -> TokenizedTexts:
+        texts = model.tokenize([unit.text for unit in units], cache_dir)
+        if labels is not None:
+            texts.components = unit_components(units, labels, labeled_fraction, data.split_seed)
+        return texts
+
+    if data.streaming:
+        train = StreamedBatches(
+            data, functools.partial(prepare, labeled_fraction=data.labeled_fraction,
+                                    cache_dir=None),
+            model.config.train.batch_size, seed=model.config.train.seed, num_replicas=world,
+            rank=rank)
+    else:
+        train = prepare(train_units, data.labeled_fraction)
+    return TrainingData(train=train, valid=prepare(valid_units), valid_units=valid_units)

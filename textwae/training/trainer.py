@@ -1,0 +1,241 @@
+"""The one training loop: steps, validation, checkpoints and exact resume, model-agnostic."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from textwae.config.schema import TrainConfig
+from textwae.distributed import broadcast_float, gather_rows, rank_and_world
+from textwae.errors import RunDirectoryError, TrainingError
+from textwae.evaluation.teacher_forced import validation_metrics
+from textwae.models.autoencoder import TextWAE, TextWAEOutput
+from textwae.runs import checkpoint
+from textwae.runs.metrics_log import MetricsLog
+from textwae.text.batching import (
+    Batch,
+    BucketBatchSampler,
+    SampledBatches,
+    TokenizedTexts,
+    chunks,
+)
+from textwae.text.streamed_batches import StreamedBatches
+from textwae.text.token_cache import sequence_lengths
+from textwae.training.callbacks import Callback, StepRecord
+
+
+def learning_rate(cfg: TrainConfig, progress: float, step: int) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine decay to `lr * min_lr_ratio`.
+
+    `progress` in [0, 1] is the larger of the step and the time budget used, so a run
+    limited by `max_time` still ends its schedule when its time ends.
+    """
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+@dataclass
+class Progress:
+    """Where training stands: everything but tensors that an exact resume needs."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0  # the next batch of `epoch` to train on
+    elapsed: float = 0.0  # seconds of training so far, over all sessions
+    tokens: int = 0  # units' tokens (bos/eos included) trained on so far
+    best_valid: float = math.inf
+
+
+class Trainer:
+    """Trains a TextWAE on token sequences, writing everything into `run_dir`."""
+
+    def __init__(self, model: TextWAE, train: TokenizedTexts | StreamedBatches,
+                 valid: TokenizedTexts, run_dir: str | Path,
+                 callbacks: Sequence[Callback] = ()) -> None:
+        """`train` is in memory (batched by a `BucketBatchSampler` here) or a stream; units'
+        label-guided modes, if any, come with their token ids."""
+        self.model = model
+        self.callbacks = list(callbacks)
+        self.cfg = model.config.train
+        self.valid_texts = valid
+        self.run_dir = Path(run_dir)
+        self.device = torch.device(self.cfg.device)
+        self.rank, self.world = rank_and_world()
+        model.to(self.device)
+        # what a training step calls: under torchrun, DDP averages the ranks' gradients
+        self.network = DistributedDataParallel(model) if self.world > 1 else model
+        self.optimizer = torch.optim.AdamW(model.optimizer_groups(self.cfg.weight_decay),
+                                           lr=self.cfg.lr,
+                                           fused=self.device.type == "cuda" or None)
+        self.train_batches = train if isinstance(train, StreamedBatches) else SampledBatches(
+            train, BucketBatchSampler(sequence_lengths(train.ids), self.cfg.batch_size,
+                                      seed=self.cfg.seed, num_replicas=self.world,
+                                      rank=self.rank))
+        self.progress = Progress()
+        self.metrics_log = MetricsLog(self.run_dir)
+
+    # -- state -------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": gather_rows(torch.get_rng_state()),  # (W, S): every rank's generator
+            "progress": vars(self.progress).copy(),
+            "callbacks": [callback.state_dict() for callback in self.callbacks],
+        }
+        if self.device.type == "cuda":  # dropout on a GPU draws from the GPU's generator
+            state["cuda_rng"] = gather_rows(torch.cuda.get_rng_state(self.device))
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_weights(state["model"], source=self.run_dir / checkpoint.STATE_FILE)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state["rng"].shape[0] != self.world:
+            raise RunDirectoryError(
+                f"the run was saved by {state['rng'].shape[0]} processes; resume it with as "
+                f"many, not {self.world}")
+        torch.set_rng_state(state["rng"][self.rank])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"][self.rank], self.device)
+        self.progress = Progress(**state["progress"])
+        for callback, callback_state in zip(self.callbacks, state["callbacks"], strict=True):
+            callback.load_state_dict(callback_state)
+
+    def save_state(self) -> None:
+        """Every rank calls this (the RNG states are gathered); rank 0 writes."""
+        state = self.state_dict()
+        if self.rank != 0:
+            return
+        if math.isinf(self.progress.best_valid):  # no validation yet: the top holds the last
+            self.model.save_pretrained(self.run_dir)
+        checkpoint.save_state(self.run_dir / checkpoint.STATE_FILE, state)
+
+    def resume(self) -> None:
+        path = self.run_dir / checkpoint.STATE_FILE
+        if not path.is_file():
+            raise RunDirectoryError(f"cannot resume: {path} does not exist")
+        self.load_state_dict(checkpoint.load_state(path))
+        if self._main_only():
+            self.metrics_log.drop_after(self.progress.step)
+
+    # -- loop --------------------------------------------------------------------------
+
+    def _done(self) -> bool:
+        p, cfg = self.progress, self.cfg
+        return p.step >= cfg.max_steps or (cfg.max_time is not None and p.elapsed >= cfg.max_time)
+
+    def _main_only(self) -> bool:
+        """Logging, metrics, evaluation and checkpoints happen on rank 0 alone."""
+        return self.rank == 0
+
+    def _fraction_done(self) -> float:
+        fraction = self.progress.step / self.cfg.max_steps
+        if self.cfg.max_time is not None:
+            fraction = max(fraction, self.progress.elapsed / self.cfg.max_time)
+        return fraction
+
+    def fit(self) -> dict[str, float]:
+        """Train until `max_steps` or `max_time`; return the last validation metrics."""
+        bar = tqdm(total=self.cfg.max_steps, initial=self.progress.step, file=sys.stderr,
+                   desc="train", dynamic_ncols=True, disable=None if self.rank == 0 else True)
+        metrics: dict[str, float] = {}
+        clock = time.perf_counter()
+        while not self._done():
+            # closed at once when training stops mid-epoch: a stream's reader threads end
+            with contextlib.closing(self.train_batches.batches(
+                    self.progress.epoch, start=self.progress.batch_in_epoch)) as batches:
+                # one optimiser step per group; an epoch's last group may hold fewer micro-batches
+                for group in chunks(batches, self.cfg.grad_accumulation):
+                    output = self.train_step([batch.to(self.device) for batch in group])
+                    p = self.progress
+                    p.batch_in_epoch += len(group)  # counts micro-batches: resume starts exactly
+                    p.step += 1
+                    p.tokens += sum(int(batch.lengths.sum()) for batch in group)
+                    bar.update(1)
+                    if p.step % self.cfg.log_every == 0 and self._main_only():
+                        self._log_train(output, bar)
+                    if p.step % self.cfg.eval_every == 0 and self._main_only():
+                        metrics = self.evaluate_and_keep_best()
+                    if p.step % self.cfg.checkpoint_every == 0:
+                        self.save_state()
+                    now = time.perf_counter()  # wall clock: batching, evaluation, saving included
+                    p.elapsed, clock = broadcast_float(p.elapsed + now - clock), now
+                    if self._done():
+                        break
+                else:
+                    self.progress.epoch += 1
+                    self.progress.batch_in_epoch = 0
+        bar.close()
+        if self.progress.step % self.cfg.eval_every != 0 and self._main_only():
+            metrics = self.evaluate_and_keep_best()
+        self.save_state()
+        return metrics
+
+    def train_step(self, batches: Batch | Sequence[Batch]) -> TextWAEOutput:
+        """One optimiser step on the gradients of `batches` (micro-batches), each loss divided
+        by their number; returns the last micro-batch's output, which the callbacks see."""
+        batches = [batches] if isinstance(batches, Batch) else list(batches)
+        self.model.train()
+        lr = learning_rate(self.cfg, self._fraction_done(), self.progress.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        for number, batch in enumerate(batches, start=1):
+            # under DDP, ranks average their gradients once, in the last backward
+            accumulate = self.world > 1 and number < len(batches)
+            with self.network.no_sync() if accumulate else nullcontext():
+                with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                    enabled=self.cfg.precision == "bf16"):
+                    output = self.network(batch, batch.components)
+                if not torch.isfinite(output.loss):
+                    raise TrainingError(
+                        f"the loss became {output.loss.item()} at step {self.progress.step + 1}; "
+                        f"stopped, and {self.run_dir} keeps its last good checkpoint. Try a "
+                        "lower train.lr or regularizer.weight.")
+                (output.loss / len(batches)).backward()
+        torch.nn.utils.clip_grad_norm_(self.model.model_parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        record = StepRecord(step=self.progress.step, output=output)
+        for callback in self.callbacks:
+            callback.on_step_end(record)
+        return output
+
+    def evaluate(self) -> dict[str, float]:
+        """Teacher-forced reconstruction loss, token accuracy and MMD of codes to the prior."""
+        return validation_metrics(self.model, self.valid_texts, self.cfg.eval_batches,
+                                  self.cfg.seed)
+
+    def evaluate_and_keep_best(self) -> dict[str, float]:
+        metrics = self.evaluate()
+        self._write_metrics({"split": "valid", **metrics})
+        if metrics["loss"] < self.progress.best_valid:
+            self.progress.best_valid = metrics["loss"]
+            self.model.save_pretrained(self.run_dir)
+        return metrics
+
+    def _log_train(self, output: TextWAEOutput, bar: tqdm) -> None:
+        record = {"split": "train", "loss": output.loss.item(), "recon": output.recon.item(),
+                  "reg": output.reg.item(), "lr": self.optimizer.param_groups[0]["lr"]}
+        bar.set_postfix(loss=f"{record['loss']:.3f}", recon=f"{record['recon']:.3f}",
+                        reg=f"{record['reg']:.4f}")
+        self._write_metrics(record)
+
+    def _write_metrics(self, record: dict[str, Any]) -> None:
+        p = self.progress
+        line = {"step": p.step, "elapsed": round(p.elapsed, 3),
+                "tokens_per_second": round(p.tokens / max(p.elapsed, 1e-9), 1), **record}
+        self.metrics_log.append(line)
