@@ -22,48 +22,40 @@ Writes results/ddp_speed.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, ROOT, write_results
-from train_speed import thread_scaling
+from lib.paths import CONFIGS, DEMO_CORPUS, ROOT
+from lib.results import add_out_argument, machine, write_results
+from lib.runs import fresh_run_dir, train_in_child
+from lib.timing import median_ratio, thread_scaling
 
-from textwae.batching import BucketBatchSampler
-from textwae.config import load_config
-from textwae.data import load_splits
-from textwae.tokenized import tokenize
-from textwae.tokenizer import Tokenizer
+from textwae.config.loading import load_config
+from textwae.data.splits import load_splits
+from textwae.runs.metrics_log import read_metrics
+from textwae.text.batching import BucketBatchSampler
+from textwae.text.token_cache import sequence_lengths, tokenize
+from textwae.text.tokenizers import Tokenizer
 
-
-def command(distributed: bool) -> list[str]:
-    if distributed:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                "--nproc_per_node=2", "train.py"]
-    return [sys.executable, "train.py"]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
 def run(name: str, distributed: bool, threads: int, args: argparse.Namespace) -> Path:
     """Train into results/runs/ddp_speed-NAME; return the run directory."""
-    out = RESULTS / "runs" / f"ddp_speed-{name}"
-    shutil.rmtree(out, ignore_errors=True)
-    overrides = [f"data.train={ROOT / 'data' / 'stories.jsonl'}",
+    out = fresh_run_dir(f"ddp_speed-{name}")
+    overrides = ["--config", str(args.config), f"data.train={DEMO_CORPUS}",
                  f"train.max_steps={args.steps}", f"train.batch_size={args.batch_size}",
                  f"train.log_every={args.log_every}", f"train.num_threads={threads}",
                  f"train.eval_every={10 * args.steps}", "train.eval_batches=1",
                  f"train.checkpoint_every={10 * args.steps}", "train.max_time=null",
                  "train.grad_accumulation=1"]  # one batch a step: see rank_tokens
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     started = time.perf_counter()
-    subprocess.run([*command(distributed), "--config", str(args.config), "--out", str(out),
-                    *overrides], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    train_in_child(out, overrides, TORCHRUN if distributed else (),
+                   env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     print(f"{name}: {time.perf_counter() - started:.0f} s wall", flush=True)
     return out
 
@@ -75,8 +67,8 @@ def rank_tokens(run_dir: Path, world: int, steps: int) -> list[list[int]]:
     config = load_config(run_dir / "config.yaml")
     train_units, _ = load_splits(config.data)
     tokenizer = Tokenizer.load(run_dir / "tokenizer.model")
-    lengths = [len(ids) for ids in tokenize([u.text for u in train_units], tokenizer,
-                                            config.data.max_length)]
+    lengths = sequence_lengths(tokenize([u.text for u in train_units], tokenizer,
+                                        config.data.max_length))
     tokens = []
     for rank in range(world):
         sampler = BucketBatchSampler(lengths, config.train.batch_size, seed=config.train.seed,
@@ -88,8 +80,7 @@ def rank_tokens(run_dir: Path, world: int, steps: int) -> list[list[int]]:
 
 def throughput(run_dir: Path, world: int, steps: int) -> dict[str, Any]:
     """Global tokens per second between the first and the last train record."""
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in records if r["split"] == "train"]
+    train = read_metrics(run_dir)["train"]
     first, last = train[0], train[-1]
     tokens = rank_tokens(run_dir, world, steps)
     seconds = last["elapsed"] - first["elapsed"]
@@ -112,12 +103,13 @@ VARIANTS = {  # name: (distributed, threads per process, processes)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
+    parser.add_argument("--config", type=Path, default=CONFIGS / "default.yaml")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=64, help="per process")
     parser.add_argument("--log-every", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2, help="threads of the single run")
     parser.add_argument("--repeats", type=int, default=5, help="alternating runs of each")
+    add_out_argument(parser, "ddp_speed")
     args = parser.parse_args()
     if args.steps < 2 * args.log_every:
         parser.error("--steps must allow two train records: at least 2 x --log-every")
@@ -130,14 +122,9 @@ def main() -> None:
             rates[name].append(throughput(run_dir, processes, args.steps))
     median = {name: statistics.median(r["tokens_per_second"] for r in runs)
               for name, runs in rates.items()}
-    ratios = {
-        "ddp_2x1thread/single": statistics.median(
-            d["tokens_per_second"] / s["tokens_per_second"]
-            for d, s in zip(rates["ddp_2x1thread"], rates["single"], strict=True)),
-        "ddp_2x1thread/single_1thread": statistics.median(
-            d["tokens_per_second"] / s["tokens_per_second"]
-            for d, s in zip(rates["ddp_2x1thread"], rates["single_1thread"], strict=True)),
-    }
+    rate = {name: [r["tokens_per_second"] for r in runs] for name, runs in rates.items()}
+    ratios = {f"ddp_2x1thread/{name}": median_ratio(rate["ddp_2x1thread"], rate[name])
+              for name in ("single", "single_1thread")}
     load_after = os.getloadavg()
     print(f"\n{'run':<16} {'processes':>9} {'threads':>7} {'tokens/s':>9}  per repeat")
     for name, (_, threads, processes) in VARIANTS.items():
@@ -152,12 +139,11 @@ def main() -> None:
                       else args.config),
         "steps": args.steps, "batch_size_per_process": args.batch_size,
         "log_every": args.log_every, "repeats": args.repeats, "single_threads": args.threads,
-        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "load_average_before": load_before, "load_average_after": load_after,
+        **machine(), "load_average_before": load_before, "load_average_after": load_after,
         "matmul_gflops_by_threads": scaling, "tokens_per_second": median, "ratios": ratios,
         "runs": rates,
     }
-    print(f"wrote {write_results('ddp_speed', report).relative_to(ROOT)}")
+    print(f"wrote {write_results(args.out, report).relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ work) from random codes, with untrained weights: speed does not depend on traini
 Transformer decoder has the sizes of configs/transformer_mmd.yaml and runs twice: with the
 cache (`start` / `step`: each step runs the new token only) and without it (each step runs
 the full forward on the whole sequence so far, z prefix included). The GRU decoder has the
-default config. Prints a table and writes JSON.
+default config. Prints a table and writes results/generation_speed.json (`--out`).
 
     python benchmarks/generation_speed.py --threads 2
 """
@@ -13,21 +13,17 @@ default config. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
-import transformers
+from lib.paths import CONFIGS, ROOT
+from lib.results import add_out_argument, machine, write_results
 
-from textwae.config import load_config
-from textwae.decoders import DECODERS
-from textwae.tokenizer import BOS_ID
-
-REPO = Path(__file__).resolve().parent.parent
+from textwae.config.loading import load_config
+from textwae.models.decoders import DECODERS
+from textwae.text.tokenizers import BOS_ID
 
 
 def cached(decoder: torch.nn.Module, z: torch.Tensor, new_tokens: int) -> torch.Tensor:
@@ -70,13 +66,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; the best is kept")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results"
-                        / "generation_speed.json")
+    add_out_argument(parser, "generation_speed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    configs = {"transformer": load_config(REPO / "configs" / "transformer_mmd.yaml"),
+    configs = {"transformer": load_config(CONFIGS / "transformer_mmd.yaml"),
                "gru": load_config()}  # the defaults
     decoders = {name: DECODERS[name](config.model, config.tokenizer.vocab_size)
                 for name, config in configs.items()}  # vocabulary: the size a run would have
@@ -104,14 +99,11 @@ def main() -> None:
         print(f"transformer cache / recompute at batch {batch}: {speedup:.1f}x")
     report = {
         "new_tokens": args.new_tokens, "threads": args.threads, "device": args.device,
-        "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-        "transformers": transformers.__version__,
+        **machine(),
         "transformer_config": "configs/transformer_mmd.yaml", "gru_config": "default",
         "results": results, "cache_speedup": speedups,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    print(f"wrote {write_results(args.out, report).relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

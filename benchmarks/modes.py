@@ -18,11 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import ROOT, held_out, set_threads, train_and_evaluate, write_results, yelp_jsonl
+import torch
+from lib.corpora import held_out, yelp_jsonl
+from lib.paths import CONFIGS, ROOT
+from lib.results import add_out_argument, write_results
+from lib.runs import train_and_evaluate
 
 from textwae import generation
-from textwae.metrics import LabelJudge, corpus_bleu
-from textwae.model import TextWAE
+from textwae.evaluation.metrics import LabelJudge, corpus_bleu
+from textwae.models.autoencoder import TextWAE
 
 
 def main() -> None:
@@ -31,8 +35,9 @@ def main() -> None:
     parser.add_argument("--labeled-fraction", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-unlabelled", action="store_true")
+    add_out_argument(parser, "modes")
     args = parser.parse_args()
-    set_threads(args.threads)
+    torch.set_num_threads(args.threads)
     train_path, valid_path = yelp_jsonl("test"), yelp_jsonl("dev")
     train_examples = held_out(train_path, 10**9)
     evaluation = held_out(valid_path, 1000)
@@ -40,7 +45,7 @@ def main() -> None:
             "prior.components=2", f"train.max_time={args.time}", "train.max_steps=1000000",
             "train.eval_every=500", "train.eval_batches=20", "train.checkpoint_every=1000000",
             "train.batch_size=128", "tokenizer.vocab_size=8000"]
-    configs = [ROOT / "configs" / "default.yaml"]
+    configs = [CONFIGS / "default.yaml"]
     labelled = train_and_evaluate(
         "modes-labelled", configs, [*base, "data.label_field=label",
                                     f"data.labeled_fraction={args.labeled_fraction}"],
@@ -55,7 +60,7 @@ def main() -> None:
         "labelled": {k: labelled.get(k) for k in ["bleu", "mode_accuracy", "nmi", "purity"]},
         "unlabelled_nmi": result.get("unlabelled", {}).get("nmi"),
         "transfer": result["transfer"]}, indent=2))
-    print(json.dumps({"written": str(write_results("modes", result))}))
+    print(json.dumps({"written": str(write_results(args.out, result))}))
 
 
 def transfer_figures(run, train_examples, valid_path) -> dict:

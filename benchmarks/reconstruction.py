@@ -13,7 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import ROOT, held_out, set_threads, train_and_evaluate, write_results, yelp_jsonl
+import torch
+from lib.corpora import held_out, yelp_jsonl
+from lib.paths import CONFIGS
+from lib.results import add_out_argument, write_results
+from lib.runs import train_and_evaluate
 
 # vae_kl.yaml's KL weight is 1 / (target tokens per unit), the exact negative ELBO per token:
 # Yelp sentences have about 15 tokens
@@ -26,8 +30,9 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["default", "transformer_mmd", "vae_kl"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--held-out", type=int, default=1000)
+    add_out_argument(parser, "reconstruction")
     args = parser.parse_args()
-    set_threads(args.threads)
+    torch.set_num_threads(args.threads)
     train_path, valid_path = yelp_jsonl("test"), yelp_jsonl("dev")
     evaluation = held_out(valid_path, args.held_out)
     overrides = [f"data.train={train_path}", f"data.valid={valid_path}", "data.max_length=32",
@@ -36,7 +41,7 @@ def main() -> None:
                  "train.batch_size=128", "tokenizer.vocab_size=8000"]
     rows = []
     for name in args.configs:
-        configs = [ROOT / "configs" / f"{name}.yaml"]
+        configs = [CONFIGS / f"{name}.yaml"]
         rows.append(train_and_evaluate(f"reconstruction-{name}", configs,
                                        overrides + PER_CONFIG.get(name, []), evaluation,
                                        n_samples=200))
@@ -45,7 +50,7 @@ def main() -> None:
         print(f"{row['name'].split('-', 1)[1]:<18}{row['bleu']:>8.2f}{row['valid']['loss']:>12.3f}"
               f"{row['valid']['recon']:>13.3f}{row['train_tokens_per_second']:>11.0f}")
     print(f"signature: {rows[0]['bleu_signature']}")
-    path = write_results("reconstruction", {"max_time": args.time, "rows": rows})
+    path = write_results(args.out, {"max_time": args.time, "rows": rows})
     print(json.dumps({"written": str(path)}))
 
 

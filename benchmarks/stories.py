@@ -13,25 +13,30 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import ROOT, held_out, rocstories_jsonl, set_threads, train_and_evaluate, write_results
+import torch
+from lib.corpora import held_out, rocstories_jsonl
+from lib.paths import CONFIGS, ROOT
+from lib.results import add_out_argument, write_results
+from lib.runs import train_and_evaluate
 
 from textwae import generation
-from textwae.model import TextWAE
+from textwae.models.autoencoder import TextWAE
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--time", type=float, default=600, help="train.max_time")
     parser.add_argument("--threads", type=int, default=2)
+    add_out_argument(parser, "stories")
     args = parser.parse_args()
-    set_threads(args.threads)
+    torch.set_num_threads(args.threads)
     train_path, valid_path = rocstories_jsonl()
     overrides = [f"data.train={train_path}", f"data.valid={valid_path}", "data.unit=story",
                  "data.max_length=96",
                  f"train.max_time={args.time}", "train.max_steps=1000000",
                  "train.eval_every=250", "train.checkpoint_every=1000000",
                  "tokenizer.vocab_size=4000"]
-    row = train_and_evaluate("stories", [ROOT / "configs" / "default.yaml"], overrides,
+    row = train_and_evaluate("stories", [CONFIGS / "default.yaml"], overrides,
                              held_out(valid_path, 300), n_samples=200)
     model = TextWAE.from_pretrained(ROOT / row["run"])
     decoding = generation.DecodingConfig(temperature=0.8, max_length=96)
@@ -41,7 +46,7 @@ def main() -> None:
     for mode, stories in row["samples"].items():
         print(f"== mode {mode} ==")
         print("\n".join(stories))
-    print(json.dumps({"written": str(write_results("stories", row))}))
+    print(json.dumps({"written": str(write_results(args.out, row))}))
 
 
 if __name__ == "__main__":

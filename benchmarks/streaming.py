@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, write_results, yelp_jsonl
+from lib.corpora import DATA, yelp_jsonl
+from lib.results import add_out_argument, write_results
+from lib.runs import final_record, fresh_run_dir, train_in_child
 
 MODES = {"in_memory": ["data.streaming=false"], "streamed": ["data.streaming=true"]}
 
 
 def shards(copies: int) -> Path:
     """`copies` JSONL shards of Yelp's test sentences, made once; returns their glob."""
-    folder = RESULTS / "data" / "yelp_shards"
+    folder = DATA / "yelp_shards"
     text = yelp_jsonl("test").read_text(encoding="utf-8")
     for number in range(copies):
         path = folder / f"shard{number:03d}.jsonl"
@@ -40,18 +38,11 @@ def shards(copies: int) -> Path:
 
 def run_mode(name: str, overrides: list[str], threads: int) -> dict:
     """Train in a child process; its wall time, peak memory and the run's tokens per second."""
-    run = RESULTS / "runs" / f"streaming-{name}"
-    shutil.rmtree(run, ignore_errors=True)
+    run = fresh_run_dir(f"streaming-{name}")
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--out", str(run),
-                              *overrides, f"train.num_threads={threads}"], cwd=ROOT,
-                             stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)  # this child's own resource usage
+    usage = train_in_child(run, [*overrides, f"train.num_threads={threads}"])
     wall = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f"{name}: train.py failed (status {status})")
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    last = records[-1]
+    last = final_record(run)
     return {"mode": name, "wall_seconds": round(wall, 1),
             "training_seconds": last["elapsed"],
             "set_up_and_after_seconds": round(wall - last["elapsed"], 1),
@@ -64,6 +55,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=8)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--threads", type=int, default=1)
+    add_out_argument(parser, "streaming")
     args = parser.parse_args()
     corpus, valid = shards(args.copies), yelp_jsonl("dev")
     common = [f"data.train={corpus}", f"data.valid={valid}", "data.max_length=32",
@@ -80,9 +72,9 @@ def main() -> None:
     streamed, in_memory = rows
     ratio = streamed["train_tokens_per_second"] / in_memory["train_tokens_per_second"]
     print(f"streamed / in-memory training speed: {ratio:.2f}x")
-    path = write_results("streaming", {"copies": args.copies, "units": args.copies * 126670,
-                                       "steps": args.steps, "threads": args.threads,
-                                       "speed_ratio": round(ratio, 3), "rows": rows})
+    path = write_results(args.out, {"copies": args.copies, "units": args.copies * 126670,
+                                    "steps": args.steps, "threads": args.threads,
+                                    "speed_ratio": round(ratio, 3), "rows": rows})
     print(json.dumps({"written": str(path)}))
 
 

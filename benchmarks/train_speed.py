@@ -6,11 +6,13 @@ regularisers' share of the step, and the Transformer's model FLOPs utilisation (
 Batches of `--batch-size` units come from the embedded corpus (data/stories.jsonl) split into
 units as configs/default.yaml splits it, tokenised with a SentencePiece model trained here and
 length-bucketed as training buckets them; every model runs the same batches in the same order.
-WAE steps run through `Trainer.train_step` (forward, backward, clipping, AdamW, callbacks such
-as the WAE-GAN discriminator update). The plain LMs (a GRU LM shaped like the GRU decoder, and
-the GPT-2 `transformers.GPT2LMHeadModel` of the Transformer decoder, neither with an encoder or
-a latent) take the same kind of step: AdamW with the same settings, clipping, cross-entropy on
-the same target tokens.
+WAE steps run through `Trainer.train_step` (forward, backward, clipping, AdamW, the
+regulariser's step hooks such as the WAE-GAN discriminator update). The plain LMs are the
+configs' own decoders (`textwae.models.decoders`) given a code of no dimensions, with no
+encoder or latent: the GRU decoder is then a GRU LM (its initial state a learned bias), the
+Transformer decoder its GPT-2 `transformers.GPT2LMHeadModel` (z_injection=embedding: a learned
+bias added to each token embedding, no key/value prefix). They take the same kind of step:
+AdamW with the same settings, clipping, cross-entropy on the same target tokens.
 
 The machine is shared, so timings are interleaved: every round times each case once, on the
 round's batch, starting at a different case each round, and figures are medians over rounds;
@@ -37,82 +39,43 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import os
-import platform
 import shutil
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 import transformers
-from common import ROOT, write_results
+from lib.paths import CONFIGS, DEMO_CORPUS, ROOT
+from lib.results import add_out_argument, machine, write_results
+from lib.timing import PEAK_SIZE, matmul_peak, median_ratio, thread_scaling
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from transformers.pytorch_utils import Conv1D
 
-from textwae.batching import Batch, BucketBatchSampler, TokenizedTexts, collate
-from textwae.config import Config, ModelConfig, load_config
-from textwae.data import load_splits
-from textwae.decoders import TransformerDecoder
-from textwae.latent import LatentOutput
-from textwae.model import TextWAE
-from textwae.tokenizer import PAD_ID, Tokenizer
-from textwae.training import Trainer
+from textwae.config.loading import load_config
+from textwae.config.schema import Config, ModelConfig
+from textwae.data.splits import load_splits
+from textwae.models.autoencoder import TextWAE
+from textwae.models.decoders import DECODERS, TransformerDecoder
+from textwae.objectives.codes import LatentOutput
+from textwae.text.batching import Batch, BucketBatchSampler, TokenizedTexts, chunks
+from textwae.text.token_cache import sequence_lengths, tokenize_texts
+from textwae.text.tokenizers import Tokenizer
+from textwae.training.callbacks import RegularizerHook
+from textwae.training.trainer import Trainer
 
-CONFIGS = ROOT / "configs"
-CORPUS = ROOT / "data" / "stories.jsonl"
-PEAK_SIZE = 2048  # the peak matmul is (PEAK_SIZE, PEAK_SIZE) @ (PEAK_SIZE, PEAK_SIZE)
+GRU_CONFIGS = {"mmd": "default.yaml", "gan": "wae_gan.yaml", "kl": "vae_kl.yaml"}
+TRANSFORMER_CONFIG = "transformer_mmd.yaml"
 LONG_LENGTH = 64  # units of the scaling rows: cut to exactly this many tokens, no padding
-
-
-# -- the plain language models and their step --------------------------------------------------
-
-
-class GRULanguageModel(nn.Module):
-    """The GRU decoder without z: embedding -> GRU -> projection -> tied output layer."""
-
-    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, cfg.embedding_dim, padding_idx=PAD_ID)
-        self.gru = nn.GRU(cfg.embedding_dim, cfg.hidden_size, num_layers=cfg.num_layers,
-                          batch_first=True, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
-        self.dropout = nn.Dropout(cfg.dropout)
-        self.to_embedding = nn.Linear(cfg.hidden_size, cfg.embedding_dim)
-        self.output = nn.Linear(cfg.embedding_dim, vocab_size)
-        if cfg.tie_embeddings:
-            self.output.weight = self.embedding.weight
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        outputs, _ = self.gru(self.dropout(self.embedding(ids)))  # (B, T, H)
-        return self.output(torch.tanh(self.to_embedding(self.dropout(outputs))))  # (B, T, V)
-
-
-def lm_stepper(model: nn.Module, logits: Callable[[torch.Tensor], torch.Tensor],
-               config: Config) -> Callable[[Batch], torch.Tensor]:
-    """One LM training step per call, as the trainer takes one: AdamW with the run's settings,
-    the mean cross-entropy of the real target tokens, gradient clipping."""
-    cfg = config.train
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    model.train()
-
-    def step(batch: Batch) -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        mask = batch.mask[:, 1:]  # (B, T-1) real targets
-        predicted = logits(batch.ids[:, :-1])  # (B, T-1, V)
-        loss = F.cross_entropy(predicted[mask], batch.ids[:, 1:][mask])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        return loss
-
-    return step
 
 
 # -- FLOPs -------------------------------------------------------------------------------------
@@ -130,23 +93,25 @@ def stack_flops(per_position: int, layers: int, width: int, positions: int,
     return 6 * per_position * positions + 12 * layers * width * context * positions
 
 
-def wae_flops(model: TextWAE, batch: Batch) -> float:
-    """A Transformer WAE step: encoder on (B, T), decoder on (B, T-1) after the z slot."""
+def decoder_flops(decoder: TransformerDecoder, batch: Batch) -> float:
+    """A Transformer decoder on (B, T-1) after its z key/value slot, if it has one, and its z
+    projections once per unit (none in a plain LM's)."""
     B, T = batch.ids.shape  # batch, time
-    cfg, decoder = model.config.model, model.decoder
-    per_unit = matmul_weights(model.latent, decoder.memory, decoder.z_to_embedding,
-                              model.regularizer)
-    layers, width = cfg.transformer_layers, cfg.transformer_dim
     context = T - 1 + (decoder.memory is not None)  # the z key/value slot before the tokens
-    return (stack_flops(matmul_weights(model.encoder), layers, width, B * T, T)
-            + stack_flops(matmul_weights(decoder.lm), layers, width, B * (T - 1), context)
-            + 6 * per_unit * B)
+    return (stack_flops(matmul_weights(decoder.lm), decoder.layers,
+                        decoder.lm.config.hidden_size, B * (T - 1), context)
+            + 6 * matmul_weights(decoder.memory, decoder.z_to_embedding) * B)
 
 
-def lm_flops(lm: transformers.GPT2LMHeadModel, batch: Batch) -> float:
+def wae_flops(model: TextWAE, batch: Batch) -> float:
+    """A Transformer WAE step: the encoder on (B, T), the decoder, and the latent head and the
+    regulariser once per unit."""
     B, T = batch.ids.shape  # batch, time
-    cfg = lm.config
-    return stack_flops(matmul_weights(lm), cfg.n_layer, cfg.n_embd, B * (T - 1), T - 1)
+    cfg = model.config.model
+    return (stack_flops(matmul_weights(model.encoder), cfg.transformer_layers,
+                        cfg.transformer_dim, B * T, T)
+            + decoder_flops(model.decoder, batch)
+            + 6 * matmul_weights(model.latent, model.regularizer) * B)
 
 
 def counted_flops(step: Callable[[Batch], Any], batch: Batch) -> float:
@@ -193,36 +158,6 @@ class Case:
             self.peaks.append(max(before, matmul_peak(2)))
 
 
-def matmul_peak(repeats: int = 3) -> float:
-    """FLOP/s of the best of `repeats` square fp32 matmuls."""
-    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE), torch.randn(PEAK_SIZE, PEAK_SIZE)
-    out = torch.empty(PEAK_SIZE, PEAK_SIZE)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b, out=out)
-        best = min(best, time.perf_counter() - start)
-    return 2 * PEAK_SIZE**3 / best
-
-
-def thread_scaling(threads: int) -> dict[int, float]:
-    """Peak matmul GFLOP/s at one thread and at `threads`, alternated; warns when `threads`
-    gain little over one, a sign that other processes hold the cores: OpenMP threads then
-    wait at every barrier for a thread the scheduler has parked, and steps made of many small
-    operators slow down far more than the one large matmul does."""
-    best = {1: 0.0, threads: 0.0}
-    for _ in range(3):
-        for count in best:
-            torch.set_num_threads(count)
-            best[count] = max(best[count], matmul_peak(2) / 1e9)
-    torch.set_num_threads(threads)
-    if threads > 1 and best[threads] < 1.3 * best[1]:
-        print(f"warning: {threads} threads reach {best[threads]:.0f} GFLOP/s against "
-              f"{best[1]:.0f} with one: the cores are shared with other work, and timings at "
-              f"{threads} threads are contended (try --threads 1)", flush=True)
-    return best
-
-
 def interleave(cases: list[Case], warmup: int, steps: int) -> list[float]:
     """Time every case once per round, rotating the order; return each timed round's peak."""
     peaks = []
@@ -239,8 +174,23 @@ def interleave(cases: list[Case], warmup: int, steps: int) -> list[float]:
     return peaks
 
 
-def median_ratio(a: Case, b: Case) -> float:
-    return statistics.median(x / y for x, y in zip(a.seconds, b.seconds, strict=True))
+def summary(case: Case, counted: float, peak: float) -> dict[str, Any]:
+    """A case's row of the results: medians over the timed rounds."""
+    row = {"case": case.name, "step_ms": 1e3 * statistics.median(case.seconds),
+           "tokens_per_step": statistics.median(case.tokens),
+           "tokens_per_second": statistics.median(
+               t / s for t, s in zip(case.tokens, case.seconds, strict=True)),
+           "step_ms_per_round": [round(1e3 * s, 2) for s in case.seconds],
+           "counted_gflop_first_batch": counted / 1e9}
+    if case.flops is not None:
+        row["model_gflop_per_step"] = statistics.median(case.model_flops) / 1e9
+        row["formula_gflop_first_batch"] = case.flops(case.batch(0)) / 1e9
+        row["mfu"] = statistics.median(  # against the matmul timed next to each step
+            f / s / p for f, s, p in zip(case.model_flops, case.seconds, case.peaks, strict=True))
+        row["mfu_vs_run_peak"] = statistics.median(
+            f / s / peak for f, s in zip(case.model_flops, case.seconds, strict=True))
+        row["adjacent_peak_gflops_per_round"] = [round(p / 1e9, 1) for p in case.peaks]
+    return row
 
 
 # -- building the cases ------------------------------------------------------------------------
@@ -249,8 +199,8 @@ def median_ratio(a: Case, b: Case) -> float:
 @dataclass
 class Corpus:
     tokenizer: Tokenizer
-    train: list[list[int]]  # token ids of the training units
-    valid: list[list[int]]
+    train: TokenizedTexts  # the training units
+    valid: TokenizedTexts
     batches: list[Batch]  # length-bucketed, as training makes them
     long_batches: list[Batch]  # whole stories cut to exactly LONG_LENGTH tokens: no padding
 
@@ -260,49 +210,79 @@ def corpus(config: Config, batch_size: int, count: int) -> Corpus:
     `count` full batches of each kind (the long ones of story units, whatever the config's)."""
     train_units, valid_units = load_splits(config.data)
     tokenizer = Tokenizer.train((unit.text for unit in train_units), config.tokenizer)
-    max_length = config.data.max_length
-    train = tokenizer.encode_batch([unit.text for unit in train_units], max_length)
-    valid = tokenizer.encode_batch([unit.text for unit in valid_units], max_length)
-    sampler = BucketBatchSampler([len(ids) for ids in train], batch_size, seed=0)
-    chosen = [indices for indices in sampler.batches(0) if len(indices) == batch_size][:count]
-    stories, _ = load_splits(dataclasses.replace(config.data, unit="story"))
-    story_ids = tokenizer.encode_batch([unit.text for unit in stories], LONG_LENGTH)
-    long = [i for i, ids in enumerate(story_ids) if len(ids) == LONG_LENGTH]
-    chunks = [long[s : s + batch_size] for s in range(0, len(long) - batch_size + 1, batch_size)]
-    return Corpus(
-        tokenizer, train, valid,
-        [collate([train[i] for i in indices], indices, PAD_ID) for indices in chosen],
-        [collate([story_ids[i] for i in chunk], chunk, PAD_ID) for chunk in chunks[:count]])
+
+    def texts(units: list, max_length: int) -> TokenizedTexts:
+        return tokenize_texts([unit.text for unit in units], tokenizer, tokenizer, max_length)
+
+    def full(data: TokenizedTexts, groups: Iterable[list[int]]) -> list[Batch]:
+        return [data.batch(group) for group in itertools.islice(
+            (group for group in groups if len(group) == batch_size), count)]
+
+    train, valid = (texts(units, config.data.max_length) for units in (train_units, valid_units))
+    sampler = BucketBatchSampler(sequence_lengths(train.ids), batch_size, seed=0)
+    stories = texts(load_splits(dataclasses.replace(config.data, unit="story"))[0], LONG_LENGTH)
+    long = [i for i, ids in enumerate(stories.ids) if len(ids) == LONG_LENGTH]
+    return Corpus(tokenizer, train, valid, full(train, sampler.batches(0)),
+                  full(stories, chunks(long, batch_size)))
 
 
-def load(*names: str, overrides: Iterable[str] = ()) -> Config:
-    return load_config(*(CONFIGS / name for name in names),
-                       overrides=[f"data.train={CORPUS}", *overrides])
+def load(name: str, overrides: list[str]) -> Config:
+    return load_config(CONFIGS / name, overrides=[f"data.train={DEMO_CORPUS}", *overrides])
+
+
+def widened(width: int) -> list[str]:
+    """Overrides of the scaling rows' Transformer: `width` wide, feed-forward 4x, heads of 64."""
+    return [f"model.transformer_dim={width}", f"model.transformer_ff={4 * width}",
+            f"model.transformer_heads={max(width // 64, 1)}"]
 
 
 def wae_case(name: str, config: Config, data: Corpus, run_dir: Path, batches: list[Batch],
              with_flops: bool = False) -> tuple[Case, Trainer]:
+    """A step of `Trainer.train_step`, with the regulariser's step hooks as callbacks."""
     torch.manual_seed(0)
     model = TextWAE(config, data.tokenizer)
-    trainer = Trainer(model, TokenizedTexts(data.train, PAD_ID),
-                      TokenizedTexts(data.valid, PAD_ID), run_dir,
-                      callbacks=model.regularizer.callbacks(config))
+    hooks = [RegularizerHook(hook) for hook in model.regularizer.step_hooks(model.prior)]
+    trainer = Trainer(model, data.train, data.valid, run_dir, callbacks=hooks)
     flops = (lambda batch: wae_flops(model, batch)) if with_flops else None
     return Case(name, trainer.train_step, batches, flops), trainer
 
 
-def gpt2_case(name: str, config: Config, vocab_size: int, batches: list[Batch]) -> Case:
+def language_model(cfg: ModelConfig, vocab_size: int) -> nn.Module:
+    """The config's decoder conditioned on a code of no dimensions: a plain LM."""
+    parts = dataclasses.replace(cfg, latent_dim=0, z_injection="embedding")
+    with warnings.catch_warnings():  # the maps from the 0-wide code have no weights to draw
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors is a no-op")
+        return DECODERS[parts.decoder](parts, vocab_size)
+
+
+def lm_case(name: str, config: Config, vocab_size: int, batches: list[Batch],
+            with_flops: bool = False) -> Case:
+    """One LM training step per call, as the trainer takes one: AdamW with the run's settings,
+    the mean cross-entropy of the real target tokens, gradient clipping."""
     torch.manual_seed(0)
-    # the decoder's own GPT2LMHeadModel, built from the same GPT2Config, without z
-    lm = TransformerDecoder(config.model, vocab_size).lm
-    step = lm_stepper(lm, lambda ids: lm(input_ids=ids, use_cache=False).logits, config)
-    return Case(name, step, batches, lambda batch: lm_flops(lm, batch))
+    lm, cfg = language_model(config.model, vocab_size), config.train
+    optimizer = torch.optim.AdamW(lm.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lm.train()
+
+    def step(batch: Batch) -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        mask = batch.mask[:, 1:]  # (B, T-1) real targets
+        predicted = lm(batch.ids[:, :-1], torch.zeros(len(batch.ids), 0))  # (B, T-1, V)
+        loss = F.cross_entropy(predicted[mask], batch.ids[:, 1:][mask])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(lm.parameters(), cfg.grad_clip)
+        optimizer.step()
+        return loss
+
+    flops = (lambda batch: decoder_flops(lm, batch)) if with_flops else None
+    return Case(name, step, batches, flops)
 
 
 def regularizer_case(name: str, trainer: Trainer, batches: list[Batch], repeat: int) -> Case:
     """The regulariser alone, on codes of the batch's shape: forward, backward to the codes,
-    then the regulariser's callbacks (the discriminator's own step for gan)."""
+    then its step hooks (the discriminator's own step for gan)."""
     model = trainer.model
+    hooks = [callback.hook for callback in trainer.callbacks]  # the RegularizerHooks above
     latent_dim = model.config.model.latent_dim
     gaussian = model.config.model.latent == "gaussian"
 
@@ -312,8 +292,8 @@ def regularizer_case(name: str, trainer: Trainer, batches: list[Batch], repeat: 
         logvar = torch.randn(B, latent_dim, requires_grad=True) if gaussian else None
         latent = LatentOutput(z=mean, mean=mean, logvar=logvar)
         (model.config.regularizer.weight * model.regularizer(latent, model.prior)).backward()
-        for callback in trainer.callbacks:  # they read the step's output.latent only
-            callback.on_step_end(trainer, SimpleNamespace(latent=latent))
+        for hook in hooks:  # at step 0, as train_step's callbacks are (fit counts the steps)
+            hook.after_step(0, latent)
 
     model.train()
     return Case(name, step, batches, repeat=repeat)
@@ -385,21 +365,20 @@ def main() -> None:
                         "this many LM steps")
     parser.add_argument("--profile-steps", type=int, default=3, help="steps per profile")
     parser.add_argument("--profile-top", type=int, default=15, help="operators listed")
-    parser.add_argument("--out", default="train_speed", help="results/OUT.json")
+    add_out_argument(parser, "train_speed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()  # the LM runs right-padded ids without a mask,
     #   as the WAE decoder does: causality hides the padding from every real token
     load_before = os.getloadavg()
 
-    base = load("default.yaml", overrides=[f"train.batch_size={args.batch_size}"])
-    data = corpus(base, args.batch_size, args.warmup + args.steps)
+    sized = [f"train.batch_size={args.batch_size}"]
+    gru = {regularizer: load(name, sized) for regularizer, name in GRU_CONFIGS.items()}
+    data = corpus(gru["mmd"], args.batch_size, args.warmup + args.steps)
     batches, vocab = data.batches, data.tokenizer.vocab_size
-    overrides = [f"train.batch_size={args.batch_size}"]
-    gru = {"mmd": load("default.yaml", overrides=overrides),
-           "gan": load("wae_gan.yaml", overrides=overrides),
-           "kl": load("vae_kl.yaml", overrides=overrides)}
-    transformer = load("transformer_mmd.yaml", overrides=overrides)
+    transformer = {"": (load(TRANSFORMER_CONFIG, sized), batches)} | {
+        f"_d{width}": (load(TRANSFORMER_CONFIG, [*sized, *widened(width)]), data.long_batches)
+        for width in args.widths}
 
     run_dir = Path(tempfile.mkdtemp(prefix="train_speed-"))  # train_step writes nothing here
     cases, trainers = [], {}
@@ -407,61 +386,35 @@ def main() -> None:
         case, trainers[regularizer] = wae_case(f"gru_wae_{regularizer}", config, data,
                                                run_dir, batches)
         cases.append(case)
-    torch.manual_seed(0)
-    gru_lm = GRULanguageModel(gru["mmd"].model, vocab)
-    cases.append(Case("gru_lm", lm_stepper(gru_lm, gru_lm, gru["mmd"]), batches))
-    cases.append(wae_case("transformer_wae", transformer, data, run_dir, batches,
-                          with_flops=True)[0])
-    cases.append(gpt2_case("gpt2_lm", transformer, vocab, batches))
-    for width in args.widths:
-        wide = load("transformer_mmd.yaml", overrides=[
-            *overrides, f"model.transformer_dim={width}", f"model.transformer_ff={4 * width}",
-            f"model.transformer_heads={max(width // 64, 1)}"])
-        cases.append(wae_case(f"transformer_wae_d{width}", wide, data, run_dir,
-                              data.long_batches, with_flops=True)[0])
-        cases.append(gpt2_case(f"gpt2_lm_d{width}", wide, vocab, data.long_batches))
+    cases.append(lm_case("gru_lm", gru["mmd"], vocab, batches))
+    for suffix, (config, its_batches) in transformer.items():
+        cases.append(wae_case(f"transformer_wae{suffix}", config, data, run_dir, its_batches,
+                              with_flops=True)[0])
+        cases.append(lm_case(f"gpt2_lm{suffix}", config, vocab, its_batches, with_flops=True))
     for regularizer, trainer in trainers.items():
         cases.append(regularizer_case(f"{regularizer}_alone", trainer, batches, repeat=20))
     by_name = {case.name: case for case in cases}
 
-    counted = {case.name: counted_flops(case.step, case.batch(0))
-               for case in cases if not case.name.endswith("_alone")}
+    whole_steps = [case for case in cases if not case.name.endswith("_alone")]
+    counted = {case.name: counted_flops(case.step, case.batch(0)) for case in whole_steps}
     print(f"{len(cases)} cases, {args.warmup} warm-up + {args.steps} timed rounds, "
           f"batch {args.batch_size}, {args.threads} threads, load {load_before}", flush=True)
     scaling = thread_scaling(args.threads)
     peaks = interleave(cases, args.warmup, args.steps)
     peak = max(peaks)
 
-    rows = []
-    for case in cases:
-        if case.name.endswith("_alone"):
-            continue
-        row = {"case": case.name, "step_ms": 1e3 * statistics.median(case.seconds),
-               "tokens_per_step": statistics.median(case.tokens),
-               "tokens_per_second": statistics.median(
-                   t / s for t, s in zip(case.tokens, case.seconds, strict=True)),
-               "step_ms_per_round": [round(1e3 * s, 2) for s in case.seconds],
-               "counted_gflop_first_batch": counted[case.name] / 1e9}
-        if case.flops is not None:
-            row["model_gflop_per_step"] = statistics.median(case.model_flops) / 1e9
-            row["formula_gflop_first_batch"] = case.flops(case.batch(0)) / 1e9
-            row["mfu"] = statistics.median(  # against the matmul timed next to each step
-                f / s / p for f, s, p in zip(case.model_flops, case.seconds, case.peaks,
-                                             strict=True))
-            row["mfu_vs_run_peak"] = statistics.median(
-                f / s / peak for f, s in zip(case.model_flops, case.seconds, strict=True))
-            row["adjacent_peak_gflops_per_round"] = [round(p / 1e9, 1) for p in case.peaks]
-        rows.append(row)
-    pairs = [("gru_wae_mmd", "gru_lm"), ("transformer_wae", "gpt2_lm")] + [
-        (f"transformer_wae_d{w}", f"gpt2_lm_d{w}") for w in args.widths]
-    ratios = {f"{a}/{b}": median_ratio(by_name[a], by_name[b]) for a, b in pairs}
+    rows = [summary(case, counted[case.name], peak) for case in whole_steps]
+    pairs = [("gru_wae_mmd", "gru_lm")] + [(f"transformer_wae{suffix}", f"gpt2_lm{suffix}")
+                                           for suffix in transformer]
+    ratios = {f"{a}/{b}": median_ratio(by_name[a].seconds, by_name[b].seconds)
+              for a, b in pairs}
     flop_ratios = {f"{a}/{b}": counted[a] / counted[b] for a, b in pairs}  # the same batch
     shares = {}
     for regularizer in gru:
         alone, step = by_name[f"{regularizer}_alone"], by_name[f"gru_wae_{regularizer}"]
         shares[regularizer] = {"alone_ms": 1e3 * statistics.median(alone.seconds),
                                "step_ms": 1e3 * statistics.median(step.seconds),
-                               "share": median_ratio(alone, step)}
+                               "share": median_ratio(alone.seconds, step.seconds)}
 
     print(f"\nmatmul peak ({PEAK_SIZE}^3 fp32, best of the run): {peak / 1e9:.0f} GFLOP/s "
           f"(median round {statistics.median(peaks) / 1e9:.0f})")
@@ -498,14 +451,11 @@ def main() -> None:
     report = {
         "threads": args.threads, "batch_size": args.batch_size, "steps": args.steps,
         "warmup": args.warmup, "vocab_size": vocab, "long_length": LONG_LENGTH,
-        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "torch": torch.__version__, "transformers": transformers.__version__,
-        "load_average_before": load_before, "load_average_after": load_after,
-        "configs": {"gru_wae_mmd": "configs/default.yaml", "gru_wae_gan": "configs/wae_gan.yaml",
-                    "gru_wae_kl": "configs/vae_kl.yaml",
-                    "transformer_wae": "configs/transformer_mmd.yaml",
-                    **{f"transformer_wae_d{w}": f"configs/transformer_mmd.yaml, dim {w}, ff "
-                       f"{4 * w}, heads {max(w // 64, 1)}, units of {LONG_LENGTH} tokens"
+        **machine(), "load_average_before": load_before, "load_average_after": load_after,
+        "configs": {**{f"gru_wae_{r}": f"configs/{name}" for r, name in GRU_CONFIGS.items()},
+                    "transformer_wae": f"configs/{TRANSFORMER_CONFIG}",
+                    **{f"transformer_wae_d{w}": f"configs/{TRANSFORMER_CONFIG}, "
+                       f"{' '.join(widened(w))}, units of {LONG_LENGTH} tokens"
                        for w in args.widths}},
         "flops_formula": "6 * linear weights * positions + 12 * layers * width * context * "
                          "positions per transformer stack, + 6 * per-unit weights * B",
