@@ -132,6 +132,12 @@ class ModelConfig:
     latent_dim: int = 32
     dropout: float = 0.1
     word_dropout: float = 0.3  # share of decoder inputs replaced by unk while training
+    # denoising (Shen et al., 2020): noise on what the ENCODER reads while training; the
+    # decoder still rebuilds the clean text, so nearby codes come to mean similar sentences
+    encoder_word_drop: float = 0.0  # share of encoder input words deleted
+    encoder_blank: float = 0.0  # share of encoder input words replaced by unk
+    encoder_shuffle: int = 0  # encoder input words move up to this many places; 0: off
+    z_noise: float = 0.0  # std of Gaussian noise on the code the decoder sees while training
     logvar_penalty: float = 0.0  # gaussian latent: weight of sum |log sigma^2| (stops collapse)
     tie_embeddings: bool = True  # decoder output layer shares the input embedding
     # transformer parts (model.encoder / model.decoder = transformer); sizes of both
@@ -174,6 +180,9 @@ class ModelConfig:
                          num_layers=self.num_layers, latent_dim=self.latent_dim)
         require_range("model.dropout", self.dropout, 0, 1, high_open=True)
         require_range("model.word_dropout", self.word_dropout, 0, 1, high_open=True)
+        require_range("model.encoder_word_drop", self.encoder_word_drop, 0, 1, high_open=True)
+        require_range("model.encoder_blank", self.encoder_blank, 0, 1, high_open=True)
+        require_not_negative("model", encoder_shuffle=self.encoder_shuffle, z_noise=self.z_noise)
         require_not_negative("model", logvar_penalty=self.logvar_penalty)
         for key in ("encoder_pretrained", "decoder_pretrained"):
             if getattr(self, key) == "":
@@ -246,12 +255,20 @@ class RegularizerConfig:
     adversary_lr: float = 5e-4  # gan: AdamW learning rate of the discriminator's own optimiser
     kl_anneal_steps: int = 0  # kl: steps over which the KL weight rises linearly 0 -> 1; 0: off
     free_bits: float = 0.0  # kl: nats per latent dimension the KL term leaves unpenalised
+    # mmd: the batch's codes alone cannot show the holes between them; a memory of recent
+    # codes (detached: only the batch's carry gradients) joins them in the estimate
+    code_memory: int = 0  # mmd: codes of recent steps kept (first in, first out); 0: off
+    prior_samples: int = 0  # mmd: prior samples per estimate; 0: as many as the codes
 
 
     def check(self) -> None:
         require_choice("regularizer.kernel", self.kernel, ["imq", "rbf"])
         require_not_negative("regularizer", weight=self.weight, label_weight=self.label_weight,
-                             kl_anneal_steps=self.kl_anneal_steps, free_bits=self.free_bits)
+                             kl_anneal_steps=self.kl_anneal_steps, free_bits=self.free_bits,
+                             code_memory=self.code_memory, prior_samples=self.prior_samples)
+        if self.prior_samples == 1:
+            raise ConfigError("regularizer.prior_samples: the MMD needs at least 2 (or 0: as "
+                              "many as the codes)")
         require_positive("regularizer", adversary_hidden=self.adversary_hidden,
                          adversary_layers=self.adversary_layers, adversary_lr=self.adversary_lr)
         if not self.scales:

@@ -17,6 +17,7 @@ from textwae.models import pretrained
 from textwae.models.decoders import DECODERS
 from textwae.models.encoders import ENCODERS
 from textwae.models.latent import LATENTS
+from textwae.models.noise import encoder_noise
 from textwae.objectives.codes import LatentOutput, logvar_penalty
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.objectives.regularizers import REGULARIZERS
@@ -118,14 +119,29 @@ class TextWAE(nn.Module):
         known = components >= 0
         return F.cross_entropy(self.prior.component_log_probs(z[known]), components[known])
 
+    def noisy_source(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the encoder reads while training: the batch's source ids with the denoising
+        noise of `model.encoder_*` (the decoder still rebuilds the clean ids)."""
+        cfg, tokenizer = self.config.model, self.encoder_tokenizer
+        return encoder_noise(*batch.source, shuffle=cfg.encoder_shuffle,
+                             drop=cfg.encoder_word_drop, blank_rate=cfg.encoder_blank,
+                             pad_id=tokenizer.pad_id, blank_id=tokenizer.unk_id)
+
+    def decoder_code(self, z: torch.Tensor) -> torch.Tensor:
+        """The code the decoder sees: while training, z plus N(0, z_noise^2) noise, so the
+        decoder also learns the codes around each unit's, where prior samples land."""
+        if not self.training or self.config.model.z_noise <= 0:
+            return z
+        return z + self.config.model.z_noise * torch.randn_like(z)
+
     def forward(self, batch: Batch, components: torch.Tensor | None = None) -> TextWAEOutput:
         """Loss and parts for a batch; `components` (B,) gives each unit's mode, -1 if free."""
-        latent = self.encode(*batch.source)
+        latent = self.encode(*(self.noisy_source(batch) if self.training else batch.source))
         inputs, targets = batch.ids[:, :-1], batch.ids[:, 1:]  # (B, T-1) each
         if self.training and self.config.model.word_dropout > 0:
             inputs = word_dropout(inputs, self.config.model.word_dropout, self.tokenizer.unk_id,
                                   self.tokenizer.pad_id)
-        logits = self.decoder(inputs, latent.z)  # (B, T-1, V)
+        logits = self.decoder(inputs, self.decoder_code(latent.z))  # (B, T-1, V)
         # the loss terms in fp32, also when the parts above ran under bf16 autocast
         with torch.autocast(logits.device.type, enabled=False):
             latent, target_mask = latent.float(), batch.mask[:, 1:]

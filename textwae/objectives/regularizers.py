@@ -19,6 +19,7 @@ from textwae.config.schema import RegularizerConfig
 from textwae.distributed import average_gradients, gather_with_grad
 from textwae.objectives.codes import LatentOutput
 from textwae.objectives.divergences import (
+    KERNELS,
     LatentAdversary,
     adversary_loss,
     encoder_adversarial_loss,
@@ -26,8 +27,12 @@ from textwae.objectives.divergences import (
     kl_monte_carlo,
     mmd,
     prior_adversarial_loss,
+    squared_distances,
 )
 from textwae.objectives.priors import MixtureOfGaussians
+
+CONSTANT_ROWS = 256  # rows of the memory and of the prior samples that estimate the MMD's
+#   terms without gradients (memory-memory, prior-prior, memory-prior)
 
 
 class StepHook:
@@ -52,20 +57,107 @@ class Regularizer(nn.Module):
 
 
 class MMDRegularizer(Regularizer):
-    """WAE-MMD: the batch's codes against as many fresh prior samples; under DDP while
-    training, the codes of every rank, so the estimate sees the global batch."""
+    """WAE-MMD: the batch's codes against fresh prior samples; under DDP while training, the
+    codes of every rank, so the estimate sees the global batch.
+
+    With `regularizer.code_memory` > 0 the estimate also sees the codes of recent steps,
+    detached, first in first out: 64 codes in 32 dimensions cannot show the holes between
+    them, a thousand can, and the batch's codes (the only ones with gradients) are then
+    pushed into the holes left by all of them. The memory is filled in the forward pass while
+    training, with the global batch (the same on every rank), and saved by `CodeMemory`.
+    `regularizer.prior_samples` sets the prior samples per estimate (0: as many as codes).
+    """
 
     def __init__(self, cfg: RegularizerConfig, latent_dim: int) -> None:
         super().__init__()
         self.cfg = cfg
+        # (M, D) recent codes, newest first; a plain tensor, not a buffer: it is trainer
+        # state (saved by CodeMemory), not part of the model's weights
+        self.memory = torch.zeros(0, latent_dim)
 
     def forward(self, latent: LatentOutput, prior: MixtureOfGaussians) -> torch.Tensor:
         z = gather_with_grad(latent.z) if self.training else latent.z  # the global batch
-        samples, weights = (prior.sample_weighted(z.shape[0]) if prior.learnable
-                            else (prior.sample(z.shape[0]), None))
+        memory = z.new_zeros(0, z.shape[1])  # (M, D) detached codes of earlier steps
+        if self.training and self.cfg.code_memory > 0:
+            memory = self.memory.to(device=z.device, dtype=z.dtype)
+            self.memory = torch.cat([z.detach(), memory])[: self.cfg.code_memory]
+        count = self.cfg.prior_samples or z.shape[0] + memory.shape[0]
         base = prior.mean_squared_distance().detach()  # a kernel width, not something to learn
-        return mmd(z, samples.to(z.dtype), base, self.cfg.scales, self.cfg.kernel,
-                   prior_weights=weights)
+        if prior.learnable:  # stratified, weighted samples: the weights carry gradients
+            samples, weights = prior.sample_weighted(count)
+            return mmd(torch.cat([z, memory]), samples.to(z.dtype), base, self.cfg.scales,
+                       self.cfg.kernel, prior_weights=weights)
+        samples = prior.sample(count).to(z.dtype)  # (P, D)
+        if memory.shape[0] == 0:
+            return mmd(z, samples, base, self.cfg.scales, self.cfg.kernel)
+        return mmd_with_memory(z, memory, samples, base, self.cfg)
+
+    def step_hooks(self, prior: MixtureOfGaussians) -> list[StepHook]:
+        return [CodeMemory(self)] if self.cfg.code_memory > 0 else []
+
+
+def _spaced(count: int, rows: int) -> torch.Tensor:
+    """At most `rows` evenly spaced indices of 0..count-1."""
+    return torch.linspace(0, count - 1, min(count, rows)).round().long()
+
+
+def mmd_with_memory(z: torch.Tensor, memory: torch.Tensor, prior: torch.Tensor,
+                    base: torch.Tensor | float, cfg: RegularizerConfig,
+                    constant_rows: int = CONSTANT_ROWS) -> torch.Tensor:
+    """Unbiased MMD^2 of the codes [z; memory] (N + M, D) against prior samples (P, D).
+
+    The terms with z, the only rows with gradients, are summed in full; the three others are
+    constants of the step (they move the value, not the gradient), estimated from at most
+    `constant_rows` evenly spaced rows each. A step then costs O(N (M + P)) kernel values,
+    not O((N + M + P)^2): 64 codes, 1,024 in memory and 1,088 prior samples take 12 ms a
+    step on one CPU thread instead of 105.
+    With `constant_rows` >= M and P it equals `mmd(torch.cat([z, memory]), prior)`.
+
+    Its gradient is that estimate's times (N + M) / N: there, each code is one (N + M)-th
+    of the distribution and is pulled that much; here the batch stands for all the codes, so
+    each batch code is pulled as hard as by the batch-only MMD, only in a direction read from
+    N + M codes and P samples. Without the factor, a memory of 1,024 codes would weaken the
+    regulariser 17-fold against 64 codes alone.
+    """
+    def similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        squared = squared_distances(a, b)
+        return sum(KERNELS[cfg.kernel](squared, base * scale) for scale in cfg.scales)
+
+    n, m, p = z.shape[0], memory.shape[0], prior.shape[0]
+    codes = n + m
+    within = similarity(z, z)  # (N, N)
+    batch_pairs = (within.sum() - within.diagonal().sum()  # ordered pairs i != j in z
+                   + 2 * similarity(z, memory).sum())  # and (z, memory) both ways
+    batch_cross = similarity(z, prior).sum()
+    with torch.no_grad():
+        some_memory = memory[_spaced(m, constant_rows).to(memory.device)]  # (m', D)
+        some_prior = prior[_spaced(p, constant_rows).to(prior.device)]  # (p', D)
+        memory_pairs = (_mean_off_diagonal(similarity(some_memory, some_memory)) * m * (m - 1)
+                        if m > 1 else 0.0)
+        prior_term = _mean_off_diagonal(similarity(some_prior, some_prior))
+        memory_cross = similarity(some_memory, some_prior).mean() * m * p
+    estimate = ((batch_pairs + memory_pairs) / (codes * (codes - 1)) + prior_term
+                - 2 * (batch_cross + memory_cross) / (codes * p))
+    return estimate.detach() + codes / n * (estimate - estimate.detach())  # gradient x (N+M)/N
+
+
+def _mean_off_diagonal(matrix: torch.Tensor) -> torch.Tensor:
+    n = matrix.shape[0]
+    return (matrix.sum() - matrix.diagonal().sum()) / (n * (n - 1))
+
+
+class CodeMemory(StepHook):
+    """Saves and restores the MMD's memory of recent codes, so a resumed run continues
+    exactly; the memory itself is filled by `MMDRegularizer.forward`."""
+
+    def __init__(self, regularizer: MMDRegularizer) -> None:
+        self.regularizer = regularizer
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"codes": self.regularizer.memory.detach().float().cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.regularizer.memory = state["codes"].float()
 
 
 class AdversarialRegularizer(Regularizer):

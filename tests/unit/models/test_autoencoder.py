@@ -112,3 +112,55 @@ def test_a_run_from_before_encoder_hidden_size_is_told_how_to_load(tiny_model, t
     config.write_text(config.read_text().replace("encoder_hidden_size: null",
                                                  "encoder_hidden_size: 16"))
     TextWAE.from_pretrained(tmp_path)
+
+
+def test_z_noise_is_added_to_the_decoders_code_while_training_only(tiny_model):
+    tiny_model.config.model.z_noise = 0.5
+    z = torch.zeros(4000, 4)
+    tiny_model.eval()
+    assert tiny_model.decoder_code(z) is z
+    tiny_model.train()
+    noisy = tiny_model.decoder_code(z)
+    assert noisy.std().item() == pytest.approx(0.5, rel=0.05)
+    tiny_model.config.model.z_noise = 0.0
+    assert tiny_model.decoder_code(z) is z
+
+
+def spy(monkeypatch, owner, name: str, calls: list) -> None:
+    """Record the arguments of every call of owner.name, which still runs."""
+    original = getattr(owner, name)
+
+    def recorded(*args):
+        calls.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(owner, name, recorded)
+
+
+def test_z_noise_reaches_the_decoder_but_not_the_regulariser(tiny_model, monkeypatch):
+    tiny_model.config.model.z_noise = 1.0
+    tiny_model.train()
+    decoded, regularised = [], []
+    spy(monkeypatch, tiny_model.decoder, "forward", decoded)
+    spy(monkeypatch, tiny_model.regularizer, "forward", regularised)
+    output = tiny_model(batch_of(tiny_model, toy_texts(8)))
+    torch.testing.assert_close(regularised[-1][0].z, output.latent.z)
+    assert (decoded[-1][1] - output.latent.z).abs().mean() > 0.5
+
+
+def test_encoder_noise_changes_what_the_encoder_reads_in_training_only(tiny_model, monkeypatch):
+    tiny_model.config.model.encoder_word_drop = 0.5
+    tiny_model.config.model.encoder_shuffle = 2
+    batch = batch_of(tiny_model, toy_texts(16))
+    read = []
+    spy(monkeypatch, tiny_model, "encode", read)
+    tiny_model.train()
+    output = tiny_model(batch)
+    ids, mask = read[-1]
+    assert ids.shape == batch.ids.shape and mask.sum() < batch.mask.sum()  # words were dropped
+    assert output.tokens == batch.mask[:, 1:].sum()  # the decoder rebuilds every clean token
+    assert output.logits.shape[:2] == batch.ids[:, 1:].shape
+    tiny_model.eval()
+    with torch.no_grad():
+        tiny_model(batch)
+    assert read[-1][0] is batch.ids and read[-1][1] is batch.mask

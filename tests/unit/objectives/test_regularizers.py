@@ -11,15 +11,18 @@ from textwae.config.schema import PriorConfig, RegularizerConfig
 from textwae.errors import ConfigError
 from textwae.models.autoencoder import TextWAE
 from textwae.objectives.codes import LatentOutput
-from textwae.objectives.divergences import LatentAdversary, kl_closed_form, kl_monte_carlo
+from textwae.objectives.divergences import LatentAdversary, kl_closed_form, kl_monte_carlo, mmd
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.objectives.regularizers import (
     AdversarialRegularizer,
     AdversaryUpdate,
+    CodeMemory,
     KLAnnealing,
     KLRegularizer,
+    MMDRegularizer,
+    mmd_with_memory,
 )
-from textwae.runs.checkpoint import STATE_FILE, load_state
+from textwae.runs.checkpoint import STATE_FILE, load_state, save_state
 from textwae.training.pipeline import train
 from textwae.training.trainer import Trainer
 
@@ -38,6 +41,88 @@ def _posterior(batch: int = 8, seed: int = 0) -> LatentOutput:
 
 def _prior(**overrides) -> MixtureOfGaussians:
     return MixtureOfGaussians(PriorConfig(**overrides), D)
+
+
+# -- WAE-MMD with a memory of recent codes ------------------------------------------------
+
+
+def _codes(n: int, seed: int) -> LatentOutput:
+    z = torch.randn(n, D, generator=torch.Generator().manual_seed(seed)).requires_grad_()
+    return LatentOutput(z=z, mean=z)
+
+
+def test_the_memory_keeps_the_newest_codes_first_in_first_out_and_detached():
+    regularizer = MMDRegularizer(RegularizerConfig(code_memory=20), D).train()
+    batches = [_codes(8, seed) for seed in range(4)]
+    for number, latent in enumerate(batches, start=1):
+        regularizer(latent, _prior())
+        assert regularizer.memory.shape == (min(8 * number, 20), D)
+    assert not regularizer.memory.requires_grad
+    newest_first = torch.cat([b.z for b in reversed(batches)]).detach()[:20]
+    torch.testing.assert_close(regularizer.memory, newest_first)
+
+
+def test_the_memory_is_read_and_kept_in_training_only():
+    regularizer = MMDRegularizer(RegularizerConfig(code_memory=20), D).train()
+    regularizer(_codes(8, 0), _prior())
+    kept = regularizer.memory.clone()
+    regularizer.eval()
+    regularizer(_codes(8, 1), _prior())
+    torch.testing.assert_close(regularizer.memory, kept)
+
+
+def test_only_the_batch_carries_gradients_each_pulled_as_by_the_batch_alone():
+    """Value: the MMD of batch + memory; gradient: that estimate's, times (N + M) / N."""
+    torch.manual_seed(0)
+    cfg = RegularizerConfig()
+    z = torch.randn(16, D, requires_grad=True)
+    memory = torch.randn(48, D) + 0.5
+    samples = _prior().sample(64)
+    full = mmd(torch.cat([z, memory]), samples, 2.0, cfg.scales, cfg.kernel)
+    exact = mmd_with_memory(z, memory, samples, 2.0, cfg, constant_rows=1000)
+    torch.testing.assert_close(exact, full)
+    (expected,), (got,) = (torch.autograd.grad(v, z) for v in (full, exact))
+    torch.testing.assert_close(got, expected * 64 / 16)
+    cheap = mmd_with_memory(z, memory, samples, 2.0, cfg, constant_rows=8)
+    torch.testing.assert_close(torch.autograd.grad(cheap, z)[0], got)  # constants only differ
+    assert abs(cheap.item() - full.item()) < 0.5 * abs(full.item()) + 0.05
+
+
+def test_the_memory_pulls_new_codes_into_the_holes_the_old_ones_leave():
+    """Old codes crowd one half of the prior: the new batch is pushed towards the other."""
+    torch.manual_seed(0)
+    prior = _prior(components=1, spread=0.0)
+    memory = prior.sample(400)
+    memory = memory[memory[:, 0] > 0]  # (M, D): only the half with a positive first coordinate
+    z = torch.zeros(16, D, requires_grad=True)
+    value = mmd_with_memory(z, memory, prior.sample(800), 2.0, RegularizerConfig())
+    (gradient,) = torch.autograd.grad(value, z)
+    assert (-gradient[:, 0]).mean() < 0  # descent moves z towards negative x_0
+
+
+def test_the_memory_is_saved_and_restored_for_a_resume(tmp_path):
+    regularizer = MMDRegularizer(RegularizerConfig(code_memory=12), D).train()
+    hook = CodeMemory(regularizer)
+    save_state(tmp_path / "empty.safetensors", {"callbacks": [hook.state_dict()]})
+    assert load_state(tmp_path / "empty.safetensors")["callbacks"][0]["codes"].shape == (0, D)
+    regularizer(_codes(8, 0), _prior())
+    regularizer(_codes(8, 1), _prior())
+    save_state(tmp_path / "state.safetensors", {"callbacks": [hook.state_dict()]})
+    restored = MMDRegularizer(RegularizerConfig(code_memory=12), D)
+    CodeMemory(restored).load_state_dict(
+        load_state(tmp_path / "state.safetensors")["callbacks"][0])
+    torch.testing.assert_close(restored.memory, regularizer.memory)
+    assert regularizer.step_hooks(_prior())[0].regularizer is regularizer
+    assert MMDRegularizer(RegularizerConfig(), D).step_hooks(_prior()) == []
+
+
+@pytest.mark.parametrize("override", ["regularizer.code_memory=-1",
+                                      "regularizer.prior_samples=1", "model.z_noise=-0.1",
+                                      "model.encoder_word_drop=1.0", "model.encoder_blank=-0.1",
+                                      "model.encoder_shuffle=-1"])
+def test_meaningless_noise_and_memory_settings_raise(override):
+    with pytest.raises(ConfigError, match=override.split("=")[0]):
+        load_config(overrides=[override]).check()
 
 
 # -- WAE-GAN -------------------------------------------------------------------------------
@@ -210,12 +295,17 @@ def test_every_combination_trains_saves_loads_and_generates(encoder, decoder, la
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("regularizer", ["gan", "kl"])
-def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(regularizer, corpus,
+# mmd: a memory that fills (8 codes a step) and wraps before the stop, and every noise on
+@pytest.mark.parametrize("regularizer, extra", [
+    ("gan", []), ("kl", []),
+    ("mmd", ["regularizer.code_memory=12", "model.encoder_word_drop=0.2",
+             "model.encoder_blank=0.1", "model.encoder_shuffle=2", "model.z_noise=0.3"])],
+    ids=["gan", "kl", "mmd-memory-noise"])
+def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(regularizer, extra, corpus,
                                                                     tmp_path, monkeypatch):
     config = load_config(TINY, overrides=[
         f"data.train={corpus}", "model.latent=gaussian", f"model.regularizer={regularizer}",
-        "regularizer.kl_anneal_steps=3"])
+        "regularizer.kl_anneal_steps=3", *extra])
     train(config, tmp_path / "straight")
     done = Trainer._done
     with monkeypatch.context() as patch:  # stop after 2 of the 4 steps, as a crash would
@@ -228,3 +318,6 @@ def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(regularizer,
     resumed = load_state(tmp_path / "resumed" / STATE_FILE)
     for name, tensor in straight["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
+    if extra:  # the memory: the same codes in the same order
+        assert straight["callbacks"][0]["codes"].shape == (12, D)
+        assert torch.equal(straight["callbacks"][0]["codes"], resumed["callbacks"][0]["codes"])
