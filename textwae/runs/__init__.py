@@ -1,0 +1,1 @@
+"""Run-directory files: names, atomic writes, safetensors state and the metrics log."""
