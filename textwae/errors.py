@@ -10,6 +10,8 @@ from __future__ import annotations
 class TextWAEError(Exception):
     """Base of every error a user can fix by changing input, config or files."""
 
+    exit_status = 2  # what the command line exits with
+
 
 class ConfigError(TextWAEError, ValueError):
     """A config key or value the user must fix."""
@@ -33,3 +35,9 @@ class EvaluationWarning(UserWarning):
 
 class TrainingError(TextWAEError, RuntimeError):
     """Training cannot go on (e.g. a NaN loss); the run directory keeps its last good state."""
+
+
+class TrainingInterrupted(TextWAEError):
+    """Ctrl-C stopped training at a step boundary, after saving a resumable state."""
+
+    exit_status = 130  # the shell's status for a SIGINT

@@ -171,7 +171,7 @@ def test_a_nan_loss_stops_with_a_message_and_keeps_the_run(trained_run, tmp_path
 
     monkeypatch.setattr(TextWAE, "forward", poisoned)
     err = fails(capfd, train_main, "--out", resumed, "--resume", "train.max_steps=6")
-    assert "the loss became nan at step 4" in err and "keeps its last good checkpoint" in err
+    assert "the loss became nan at step 4" in err and "keeps its last saved state" in err
     assert snapshot(resumed) == before
 
 

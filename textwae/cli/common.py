@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -23,16 +25,45 @@ class UsageError(TextWAEError):
 def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> None:
     """Parse `argv` and call the handler its subcommand set (`set_defaults(handler=...)`).
 
-    A user error (any `TextWAEError`) prints one line on stderr and exits with status 2,
-    with no traceback.
+    Every failure ends in one line on stderr and no traceback (unless `--debug` is given): a
+    user error (any `TextWAEError`) or an environment failure (a path that cannot be read or
+    written, a full disk) exits with status 2, Ctrl-C with 130, anything else with 1.
     """
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    args = parser.parse_args([arg for arg in argv if arg != "--debug"])
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
         handler(args)
-    except TextWAEError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
+    except (Exception, KeyboardInterrupt) as error:
+        if debug:
+            raise
+        status, message = describe_failure(error)
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)  # one line
+        raise SystemExit(status) from None
+
+
+def describe_failure(error: BaseException) -> tuple[int, str]:
+    """The exit status and the one line that explain `error` to the user."""
+    if isinstance(error, TextWAEError):
+        return error.exit_status, str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return 130, "interrupted"
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        reason = error.strerror or str(error)
+        if error.errno == errno.ENOSPC:
+            reason += "; free some space: files already written keep their last complete version"
+        return 2, f"{where}{reason}"
+    if isinstance(error, MemoryError) or "can't allocate memory" in str(error) \
+            or "out of memory" in str(error).lower():
+        return 2, ("out of memory: use smaller model sizes, train.batch_size or data.max_length, "
+                   "or a smaller --n")
+    return 1, (f"internal error: {type(error).__name__}: {error} (run again with --debug for the "
+               "traceback, and please report it)")
 
 
 @contextlib.contextmanager

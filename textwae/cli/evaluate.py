@@ -16,7 +16,7 @@ from textwae.cli.common import (
 from textwae.evaluation.evaluate import evaluate
 from textwae.evaluation.plots import write_plots
 from textwae.models.autoencoder import TextWAE
-from textwae.runs.checkpoint import atomic_write
+from textwae.runs.checkpoint import atomic_write, check_output_path
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +40,8 @@ def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    if args.out is not None:  # before the evaluation, which may take minutes
+        check_output_path(args.out)
     with warnings_to_stderr():
         model = TextWAE.from_pretrained(args.model, device=args.device)
         examples = held_out(args, data_config(model.config, args))

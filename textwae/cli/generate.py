@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from textwae import generation
@@ -85,6 +86,12 @@ def _read_texts(args: argparse.Namespace) -> list[str]:
 def _print(texts: list[str], modes: list[int], fmt: str) -> None:
     for text, mode in zip(texts, modes, strict=True):
         print(json.dumps({"text": text, "mode": mode}) if fmt == "jsonl" else text)
+    sys.stdout.flush()  # each chunk as soon as it is decoded, also into a pipe
+
+
+def _print_chunks(chunks: Iterable[tuple[list[str], list[int]]], fmt: str) -> None:
+    for texts, modes in chunks:
+        _print(texts, modes, fmt)
 
 
 def _sample(args: argparse.Namespace) -> None:
@@ -92,13 +99,14 @@ def _sample(args: argparse.Namespace) -> None:
     model = _load(args)
     mode = (None if args.mode is None else
             resolve_mode(args.mode, model.config.prior.labels, model.prior.components))
-    _print(*generation.sample(model, args.n, decoding, mode, args.seed), args.format)
+    _print_chunks(generation.iter_sample(model, args.n, decoding, mode, args.seed), args.format)
 
 
 def _reconstruct(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
     model = _load(args)
-    _print(*generation.reconstruct(model, _read_texts(args), decoding, args.seed), args.format)
+    _print_chunks(generation.iter_reconstruct(model, _read_texts(args), decoding, args.seed),
+                  args.format)
 
 
 def _interpolate(args: argparse.Namespace) -> None:
@@ -112,8 +120,8 @@ def _transfer(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
     model = _load(args)
     target = resolve_mode(args.to, model.config.prior.labels, model.prior.components)
-    _print(*generation.transfer(model, _read_texts(args), target, decoding, args.seed),
-           args.format)
+    _print_chunks(generation.iter_transfer(model, _read_texts(args), target, decoding,
+                                           args.seed), args.format)
 
 
 def _encode(args: argparse.Namespace) -> None:
@@ -140,13 +148,13 @@ def _modes(args: argparse.Namespace) -> None:
         report = None
     labels = model.config.prior.labels
     for mode in range(model.prior.components):
-        texts, modes = generation.sample(model, args.n, decoding, mode, args.seed)
+        samples = generation.iter_sample(model, args.n, decoding, mode, args.seed)
         if args.format == "jsonl":
-            _print(texts, modes, args.format)
+            _print_chunks(samples, args.format)
             continue
         name = mode_name(labels, mode)
         print(f"== mode {mode}{f' ({name})' if name else ''} ==")
-        _print(texts, modes, args.format)
+        _print_chunks(samples, args.format)
         if report is not None:
             print(f"-- nearest training units; labels assigned: {report[mode]['labels']}")
             for text in report[mode]["nearest"]:

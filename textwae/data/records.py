@@ -40,6 +40,9 @@ HF_BUILDERS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+Row = tuple[str, dict[str, Any]]  # where a row is (for messages: "file: line 3"), its cells
+
+
 def normalize_whitespace(text: str) -> str:
     return " ".join(text.split())
 
@@ -171,7 +174,7 @@ def _plain_text_records(text: str, path: Path, cfg: DataConfig) -> list[Example]
     return [Example(t) for t in map(normalize_whitespace, blocks) if t]
 
 
-def _jsonl_table(text: str, path: Path, errors: str) -> tuple[list[str], list[dict[str, Any]]]:
+def _jsonl_table(text: str, path: Path, errors: str) -> tuple[list[str], list[Row]]:
     """Columns (every key seen, in order of appearance) and rows of a JSON Lines file."""
     rows = []
     # Split on "\n" alone: str.splitlines would also cut at U+2028 inside JSON strings.
@@ -191,8 +194,8 @@ def _jsonl_table(text: str, path: Path, errors: str) -> tuple[list[str], list[di
             row = _valid_unicode(row, f"{path}: line {number}", errors)
         if not isinstance(row, dict):
             raise DataError(f"{path}: line {number}: expected a JSON object, got {line[:40]!r}")
-        rows.append(row)
-    columns = list(dict.fromkeys(key for row in rows for key in row))
+        rows.append((f"{path}: line {number}", row))
+    columns = list(dict.fromkeys(key for _, row in rows for key in row))
     return columns, rows
 
 
@@ -212,19 +215,20 @@ def _valid_unicode(row: Any, where: str, errors: str) -> Any:
     return json.loads(serialized.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
 
 
-def _csv_rows(reader: csv.DictReader, path: Path) -> Iterator[dict[str, Any]]:
+def _csv_rows(reader: csv.DictReader, path: Path) -> Iterator[Row]:
     try:
-        yield from reader
+        for row in reader:
+            yield f"{path}: line {reader.line_num}", row
     except csv.Error as error:
         raise DataError(f"{path}: line {reader.line_num}: {error}") from error
 
 
-def _table_records(
-    where: str, columns: list[str], rows: Iterable[dict[str, Any]], cfg: DataConfig
-) -> list[Example]:
+def _table_records(where: str, columns: list[str], rows: Iterable[Row],
+                   cfg: DataConfig) -> list[Example]:
     """Records from rows of named columns, after checking the configured columns exist."""
     check_columns(where, columns, cfg)
-    return [record for record in (record_of_row(row, cfg) for row in rows) if record is not None]
+    records = (record_of_row(row, cfg, row_where) for row_where, row in rows)
+    return [record for record in records if record is not None]
 
 
 def check_columns(where: str, columns: list[str], cfg: DataConfig) -> None:
@@ -243,21 +247,31 @@ def check_columns(where: str, columns: list[str], cfg: DataConfig) -> None:
         )
 
 
-def record_of_row(row: dict[str, Any], cfg: DataConfig) -> Example | None:
-    """The record of a row of named columns; None if it has no text."""
-    text = normalize_whitespace(" ".join(_cell(row.get(name)) for name in _text_fields(cfg)))
+def record_of_row(row: dict[str, Any], cfg: DataConfig, where: str) -> Example | None:
+    """The record of a row of named columns (`where` names it in errors); None if its text is
+    empty. A text cell must be a string: a number, a list, an object, null or a missing cell
+    is an error, never read as its Python `str()`. A label may be a string, a number or a
+    boolean (read as its text); null or missing means unlabelled."""
+    cells = []
+    for name in _text_fields(cfg):
+        value = row.get(name)
+        if not isinstance(value, str):
+            found = "no value" if value is None else f"{type(value).__name__} {value!r:.40}"
+            raise DataError(f"{where}: text column {name} holds {found}, not a string")
+        cells.append(value)
+    text = normalize_whitespace(" ".join(cells))
     if not text:
         return None
-    label = _cell(row.get(cfg.label_field)).strip() if cfg.label_field else ""
+    label = row.get(cfg.label_field) if cfg.label_field else None
+    if label is not None and not isinstance(label, str | int | float | bool):
+        raise DataError(f"{where}: label column {cfg.label_field} holds "
+                        f"{type(label).__name__} {label!r:.40}, not a string or a number")
+    label = str(label).strip() if label is not None else ""
     return Example(text, label or None)
 
 
 def _text_fields(cfg: DataConfig) -> list[str]:
     return [cfg.text_field] if isinstance(cfg.text_field, str) else list(cfg.text_field)
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
 
 
 def _load_hf(path: str, cfg: DataConfig, where: str, **kwargs: Any) -> list[Example]:
@@ -271,7 +285,8 @@ def _load_hf(path: str, cfg: DataConfig, where: str, **kwargs: Any) -> list[Exam
     text_fields = _text_fields(cfg)
     wanted = [name for name in [*text_fields, cfg.label_field] if name in dataset.column_names]
     rows = dataset.select_columns(list(dict.fromkeys(wanted)))
-    records = _table_records(where, dataset.column_names, rows, cfg)
+    numbered = ((f"{where}: row {number}", row) for number, row in enumerate(rows, start=1))
+    records = _table_records(where, dataset.column_names, numbered, cfg)
     if not records:
         raise DataError(f"{where}: no record has any text")
     return records

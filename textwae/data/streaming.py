@@ -77,7 +77,8 @@ def _hub_units(part: Source, cfg: DataConfig, hold_out: bool,
     columns = list(first)
 
     def to_units(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        records = (record_of_row(dict(zip(columns, values, strict=True)), cfg)
+        records = (record_of_row(dict(zip(columns, values, strict=True)), cfg,
+                                 f"{part.where}: a streamed row")
                    for values in zip(*(batch[c] for c in columns), strict=True))
         units = list(_units((r for r in records if r is not None), cfg, hold_out))
         return {name: [unit[name] for unit in units] for name in UNIT_FEATURES}

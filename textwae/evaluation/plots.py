@@ -20,9 +20,9 @@ from textwae.errors import EvaluationWarning
 from textwae.evaluation.teacher_forced import teacher_forced
 from textwae.models.autoencoder import TextWAE
 from textwae.runs import checkpoint
+from textwae.runs.checkpoint import CURVES_FILE, LATENT_MAP_FILE
 from textwae.runs.metrics_log import read_metrics
 
-LATENT_MAP_FILE, CURVES_FILE = "latent_map.png", "training_curves.png"
 MAX_LEGEND_ENTRIES = 20  # beyond this a legend hides the plot
 
 

@@ -4,6 +4,9 @@ from textwae.generation.decoding import DecodingConfig, beam_search, decode, dec
 from textwae.generation.operations import (
     encode,
     interpolate,
+    iter_reconstruct,
+    iter_sample,
+    iter_transfer,
     reconstruct,
     sample,
     texts_and_modes,
@@ -11,4 +14,5 @@ from textwae.generation.operations import (
 )
 
 __all__ = ["DecodingConfig", "beam_search", "decode", "decode_texts", "encode", "interpolate",
-           "reconstruct", "sample", "texts_and_modes", "transfer"]
+           "iter_reconstruct", "iter_sample", "iter_transfer", "reconstruct", "sample",
+           "texts_and_modes", "transfer"]

@@ -1,9 +1,13 @@
 """What users do with a trained model: encode, sample modes, reconstruct, interpolate, transfer.
 
-Each returns the texts and the mode of each code they were decoded from.
+Each returns the texts and the mode of each code they were decoded from. Codes are decoded
+`CHUNK` at a time, so memory stays flat in the number of outputs; the `iter_*` forms yield
+each chunk's outputs as soon as it is decoded (the command line prints them as they come).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -11,16 +15,25 @@ from textwae.errors import ConfigError, DataError
 from textwae.generation.decoding import DecodingConfig, decode_texts
 from textwae.models.autoencoder import TextWAE
 from textwae.objectives.codes import LatentOutput
+from textwae.text.batching import chunks
+
+CHUNK = 64  # codes decoded at once
+Generated = tuple[list[str], list[int]]  # texts, and the mode of each one's code
 
 
-@torch.no_grad()
-def encode(model: TextWAE, texts: list[str]) -> LatentOutput:
-    """Posterior of each text (the mean is the code used for reconstruction)."""
+def check_texts(texts: list[str]) -> None:
+    """Texts to encode: at least one, none empty."""
     if not texts:
         raise DataError("no texts to encode")
     empty = [i for i, text in enumerate(texts) if not text.strip()]
     if empty:
         raise DataError(f"text {empty[0] + 1} is empty: there is nothing to encode")
+
+
+@torch.no_grad()
+def encode(model: TextWAE, texts: list[str]) -> LatentOutput:
+    """Posterior of each text (the mean is the code used for reconstruction)."""
+    check_texts(texts)
     model.eval()
     device = next(model.parameters()).device
     batch = model.tokenize(texts).batch(list(range(len(texts)))).to(device)
@@ -28,42 +41,87 @@ def encode(model: TextWAE, texts: list[str]) -> LatentOutput:
 
 
 def texts_and_modes(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
-                    generator: torch.Generator) -> tuple[list[str], list[int]]:
+                    generator: torch.Generator) -> Generated:
     """What every generation command returns: the decoded texts and each code's mode."""
     return decode_texts(model, z, decoding, generator), model.prior.assign(z).tolist()
 
 
-def sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | None = None,
-           seed: int = 0) -> tuple[list[str], list[int]]:
-    """n texts decoded from prior samples (of one mode if given), with each sample's mode."""
+def joined(parts: Iterator[Generated]) -> Generated:
+    """The chunks of an `iter_*` function as one result."""
+    texts: list[str] = []
+    modes: list[int] = []
+    for chunk_texts, chunk_modes in parts:
+        texts += chunk_texts
+        modes += chunk_modes
+    return texts, modes
+
+
+def iter_sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | None = None,
+                seed: int = 0) -> Iterator[Generated]:
+    """`sample`, a chunk at a time."""
+    if n < 1:
+        raise ConfigError(f"the number of samples must be at least 1, got {n}")
+    if mode is not None:
+        model.prior.check_component(mode)
     generator = torch.Generator().manual_seed(seed)
-    z = model.prior.sample(n, component=mode, generator=generator)
-    return texts_and_modes(model, z, decoding, generator)  # decoding draws after the codes
+    for start in range(0, n, CHUNK):
+        z = model.prior.sample(min(CHUNK, n - start), component=mode, generator=generator)
+        yield texts_and_modes(model, z, decoding, generator)  # decoding draws after the codes
+
+
+def sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | None = None,
+           seed: int = 0) -> Generated:
+    """n texts decoded from prior samples (of one mode if given), with each sample's mode."""
+    return joined(iter_sample(model, n, decoding, mode, seed))
+
+
+def _iter_moved(model: TextWAE, texts: list[str], move: Callable[[torch.Tensor], torch.Tensor],
+                decoding: DecodingConfig, seed: int) -> Iterator[Generated]:
+    """Encode texts a chunk at a time, move each chunk's codes (N, D), decode them."""
+    check_texts(texts)  # every text, before the first output
+    generator = torch.Generator().manual_seed(seed)
+    for chunk in chunks(texts, CHUNK):
+        yield texts_and_modes(model, move(encode(model, chunk).mean), decoding, generator)
+
+
+def iter_reconstruct(model: TextWAE, texts: list[str], decoding: DecodingConfig,
+                     seed: int = 0) -> Iterator[Generated]:
+    """`reconstruct`, a chunk at a time."""
+    return _iter_moved(model, texts, lambda z: z, decoding, seed)
 
 
 def reconstruct(model: TextWAE, texts: list[str], decoding: DecodingConfig,
-                seed: int = 0) -> tuple[list[str], list[int]]:
-    z = encode(model, texts).mean
-    return texts_and_modes(model, z, decoding, torch.Generator().manual_seed(seed))
+                seed: int = 0) -> Generated:
+    """Decode each text's own code."""
+    return joined(iter_reconstruct(model, texts, decoding, seed))
 
 
 def interpolate(model: TextWAE, start: str, end: str, steps: int, decoding: DecodingConfig,
-                seed: int = 0) -> tuple[list[str], list[int]]:
+                seed: int = 0) -> Generated:
     """Decode `steps` codes on the straight line from the code of `start` to that of `end`."""
     if steps < 2:
         raise ConfigError("interpolation needs at least 2 steps (the two ends)")
     codes = encode(model, [start, end]).mean  # (2, D)
     weights = torch.linspace(0, 1, steps, device=codes.device)[:, None]  # (S, 1)
     z = (1 - weights) * codes[0] + weights * codes[1]  # (S, D)
-    return texts_and_modes(model, z, decoding, torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    return joined(texts_and_modes(model, part, decoding, generator) for part in z.split(CHUNK))
+
+
+def iter_transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
+                  seed: int = 0) -> Iterator[Generated]:
+    """`transfer`, a chunk at a time."""
+    model.prior.check_component(to_mode)
+    means = model.prior.means
+
+    def move(z: torch.Tensor) -> torch.Tensor:  # (N, D)
+        return z - means[model.prior.assign(z)] + means[to_mode]
+
+    return _iter_moved(model, texts, move, decoding, seed)
 
 
 def transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
-             seed: int = 0) -> tuple[list[str], list[int]]:
+             seed: int = 0) -> Generated:
     """Rewrite texts into another mode: move each code from its own component's mean to the
     target's, keeping its offset from the mean (the part that carries the content)."""
-    model.prior.check_component(to_mode)
-    z = encode(model, texts).mean  # (N, D)
-    means = model.prior.means
-    moved = z - means[model.prior.assign(z)] + means[to_mode]
-    return texts_and_modes(model, moved, decoding, torch.Generator().manual_seed(seed))
+    return joined(iter_transfer(model, texts, to_mode, decoding, seed))

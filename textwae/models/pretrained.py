@@ -20,12 +20,11 @@ from transformers import AutoConfig
 
 from textwae.config.schema import ModelConfig
 from textwae.errors import ConfigError, TokenizerError
+from textwae.text.local_models import LOAD_OPTIONS, check_directory, loader_output_to_stderr
 from textwae.text.tokenizers import PAD_ID, PretrainedTokenizer
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
                    "merges.txt", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
-PICKLED_WEIGHT_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 PARTS = ("encoder", "decoder")
 
 
@@ -74,8 +73,9 @@ def part_tokenizer(cfg: ModelConfig, part: str) -> PretrainedTokenizer | None:
 def load_pretrained(auto_class: type, path: str, vocab_size: int, key: str) -> nn.Module:
     """`auto_class` model from the local directory `path`, fitted to `vocab_size` tokens.
 
-    Weights are read from safetensors files only; a directory with config.json alone (as a
-    run directory keeps) gives the architecture, randomly initialised. A part with its own
+    Weights are read from safetensors files only and no code of the directory is run (see
+    `textwae.text.local_models`); a directory with config.json alone (as a run directory
+    keeps) gives the architecture, randomly initialised. A part with its own
     tokenizer grows its embedding table for the special tokens the tokenizer gained; one
     without must have exactly the run's vocabulary. `key` names the config key that gave
     `path`, so errors say what to change.
@@ -84,17 +84,16 @@ def load_pretrained(auto_class: type, path: str, vocab_size: int, key: str) -> n
     if not (directory / "config.json").is_file():
         raise ConfigError(f"{key}: {path} is not a local pretrained model directory "
                           "(no config.json)")
-    pickled = [name for name in PICKLED_WEIGHT_FILES if (directory / name).is_file()]
-    has_weights = any((directory / name).is_file() for name in WEIGHT_FILES)
-    if pickled and not has_weights:
-        raise ConfigError(f"{key}: {path} holds pickled weights ({pickled[0]}), which are never "
-                          "unpickled; save the model with safetensors (save_pretrained does)")
+    has_weights = bool(check_directory(directory, key))
     try:
-        if has_weights:
-            model = auto_class.from_pretrained(str(directory), local_files_only=True,
-                                               use_safetensors=True)
-        else:
-            model = auto_class.from_config(AutoConfig.from_pretrained(str(directory)))
+        with loader_output_to_stderr():
+            if has_weights:
+                model = auto_class.from_pretrained(str(directory), use_safetensors=True,
+                                                   **LOAD_OPTIONS)
+            else:
+                model = auto_class.from_config(AutoConfig.from_pretrained(str(directory),
+                                                                          **LOAD_OPTIONS),
+                                               trust_remote_code=False)
     except (OSError, ValueError) as error:
         raise ConfigError(f"{key}: cannot load {path}: {error}") from error
     model = model.float()  # recent transformers keep a checkpoint's own dtype, e.g. bf16

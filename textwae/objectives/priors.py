@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from textwae.config.schema import PriorConfig
+from textwae.errors import ConfigError
 from textwae.objectives.divergences import squared_distances
 
 
@@ -84,7 +85,7 @@ class MixtureOfGaussians(nn.Module):
 
     def check_component(self, component: int) -> None:
         if not 0 <= component < self.components:
-            raise ValueError(f"mode {component} is out of range: this prior has modes "
+            raise ConfigError(f"mode {component} is out of range: this prior has modes "
                              f"0..{self.components - 1}")
 
     def sample(self, n: int, component: int | None = None,

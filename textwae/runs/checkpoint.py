@@ -8,11 +8,12 @@ tensors are model, optimiser and RNG state and whose metadata is the trainer's J
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,9 @@ CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.yaml", "model.safetensors", 
 METRICS_FILE = "metrics.jsonl"
 MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE)  # and the tokenizers the config names
 STATE_FILE = Path("state") / "trainer.safetensors"
+LATENT_MAP_FILE, CURVES_FILE = "latent_map.png", "training_curves.png"
+RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, METRICS_FILE, LATENT_MAP_FILE,
+             CURVES_FILE)  # the files at the top of a run directory, by name
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -77,6 +81,60 @@ def _same_files(first: Path, second: Path) -> bool:
     names = sorted(p.name for p in first.iterdir())
     return names == sorted(p.name for p in second.iterdir()) and all(
         (first / name).read_bytes() == (second / name).read_bytes() for name in names)
+
+
+def run_directory_of(path: Path) -> Path | None:
+    """The run directory `path` lies in (or is), if any: the closest folder holding both
+    config.yaml and model.safetensors."""
+    for folder in [path, *path.parents]:
+        if all((folder / name).is_file() for name in MODEL_FILES):
+            return folder
+    return None
+
+
+def check_output_path(path: str | Path) -> Path:
+    """A file a command may write its output to: not a folder, and not a file of a run
+    directory (its weights, config, tokenizer, state, metrics or plots are never replaced)."""
+    path = Path(path)
+    if path.is_dir():
+        raise RunDirectoryError(f"--out {path} is a folder; name a file to write")
+    resolved = path.resolve()
+    run_dir = run_directory_of(resolved.parent)
+    if run_dir is not None and (resolved.parent != run_dir or resolved.exists()
+                                or resolved.name in RUN_FILES):
+        raise RunDirectoryError(f"--out {path} is a file of the run directory {run_dir}, whose "
+                                "files are never replaced; choose a new name or another folder")
+    return path
+
+
+def check_new_run_directory(run_dir: Path) -> None:
+    """A new run goes into a folder that does not exist yet, or an empty one."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirectoryError(f"{run_dir} is a file, not a run directory; choose another --out")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise RunDirectoryError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+
+
+@contextlib.contextmanager
+def removed_unless_resumable(run_dir: Path) -> Iterator[None]:
+    """Remove what a new run wrote into `run_dir` (new or empty, see `check_new_run_directory`)
+    if it stops, by any exception or Ctrl-C, before its first resumable state is saved: a
+    failed start never blocks the same command from running again."""
+    existed = run_dir.is_dir()
+    try:
+        yield
+    except BaseException:
+        if not (run_dir / STATE_FILE).is_file():
+            if not existed:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            elif run_dir.is_dir():  # the folder was the user's and empty: empty it again
+                for child in run_dir.iterdir():
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child, ignore_errors=True)
+                    else:
+                        child.unlink(missing_ok=True)
+        raise
 
 
 def check_model_files(run_dir: str | Path, names: tuple[str, ...] = MODEL_FILES) -> Path:
@@ -148,6 +206,8 @@ def save_state(path: str | Path, state: dict[str, Any]) -> None:
 
 def load_state(path: str | Path) -> dict[str, Any]:
     tensors, metadata = load_tensors(path)
-    if "structure" not in metadata:
-        raise RunDirectoryError(f"{path} holds no training state")
-    return unflatten(json.loads(metadata["structure"]), tensors)
+    try:
+        return unflatten(json.loads(metadata["structure"]), tensors)
+    except (KeyError, TypeError, ValueError, RecursionError) as error:
+        raise RunDirectoryError(f"{path} holds no readable training state "
+                                f"({type(error).__name__}: {error})") from error

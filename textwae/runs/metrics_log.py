@@ -1,4 +1,4 @@
-"""metrics.jsonl: one JSON record per line, appended while training, read by plots and benchmarks."""
+"""metrics.jsonl: a JSON record a line, appended while training, read by plots and benchmarks."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def read_metrics(path: str | Path) -> dict[str, list[dict[str, Any]]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise RunDirectoryError(f"{path}: line {number}: malformed JSON ({error.msg})") from error
+            raise RunDirectoryError(
+                f"{path}: line {number}: malformed JSON ({error.msg})") from error
         if isinstance(record, dict) and "step" in record and "split" in record:
             by_split.setdefault(record["split"], {})[record["step"]] = record
     if not by_split:

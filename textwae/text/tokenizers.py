@@ -14,6 +14,7 @@ import sentencepiece as spm
 
 from textwae.config.schema import TokenizerConfig
 from textwae.errors import TokenizerError
+from textwae.text.local_models import LOAD_OPTIONS, check_directory, loader_output_to_stderr
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -127,11 +128,13 @@ class PretrainedTokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> PretrainedTokenizer:
-        """`AutoTokenizer` from local files only."""
+        """`AutoTokenizer` from local files only, running no code of the directory."""
         from transformers import AutoTokenizer  # imported here: only pretrained parts need it
 
         try:
-            return cls(AutoTokenizer.from_pretrained(str(path), local_files_only=True))
+            check_directory(path)
+            with loader_output_to_stderr():
+                return cls(AutoTokenizer.from_pretrained(str(path), **LOAD_OPTIONS))
         except (OSError, ValueError) as error:
             raise TokenizerError(f"cannot load the tokenizer in {path}: {error}") from error
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from textwae.data.labels import mode_labels, unit_components
 from textwae.data.records import Example
 from textwae.data.splits import load_splits
 from textwae.distributed import barrier, rank_and_world
-from textwae.errors import RunDirectoryError
 from textwae.evaluation.plots import write_plots
 from textwae.models.autoencoder import TextWAE
 from textwae.models.pretrained import needs_sentencepiece
@@ -43,6 +43,18 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
     config = copy.deepcopy(config)
     run_dir = Path(run_dir)
     rank, _ = rank_and_world()
+    check_device("train.device", config.train.device)
+    if not resume:
+        checkpoint.check_new_run_directory(run_dir)
+    barrier()  # every rank has looked before rank 0 writes
+    cleanup = (checkpoint.removed_unless_resumable(run_dir) if rank == 0 and not resume
+               else contextlib.nullcontext())
+    with cleanup:
+        return _train(config, run_dir, resume)
+
+
+def _train(config: Config, run_dir: Path, resume: bool) -> dict[str, float]:
+    rank, _ = rank_and_world()
     train_units, valid_units = prepare_run(config, run_dir, resume)
     model = TextWAE.build(config, run_dir, parts_from_run=resume)
     data = build_data(model, train_units, valid_units)
@@ -62,14 +74,9 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
 
 def prepare_run(config: Config, run_dir: Path,
                 resume: bool) -> tuple[list[Example], list[Example]]:
-    """Check the run directory, seed, read the splits, train the tokenizer once (rank 0) and
-    name the labels in `config.prior.labels`; returns the training and validation units."""
+    """Seed, read the splits, train the tokenizer once (rank 0) and name the labels in
+    `config.prior.labels`; returns the training and validation units."""
     rank, _ = rank_and_world()
-    check_device("train.device", config.train.device)
-    if not resume and run_dir.exists() and any(run_dir.iterdir()):
-        raise RunDirectoryError(
-            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    barrier()  # every rank has looked before rank 0 writes
     torch.manual_seed(config.train.seed)  # the same initial weights on every rank
     if config.train.num_threads is not None:
         torch.set_num_threads(config.train.num_threads)

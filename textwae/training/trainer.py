@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import sys
 import time
@@ -18,7 +19,7 @@ from tqdm import tqdm
 
 from textwae.config.schema import TrainConfig
 from textwae.distributed import broadcast_float, gather_rows, rank_and_world
-from textwae.errors import RunDirectoryError, TrainingError
+from textwae.errors import RunDirectoryError, TrainingError, TrainingInterrupted
 from textwae.evaluation.teacher_forced import validation_metrics
 from textwae.models.autoencoder import TextWAE, TextWAEOutput
 from textwae.runs import checkpoint
@@ -33,6 +34,7 @@ from textwae.text.batching import (
 from textwae.text.streamed_batches import StreamedBatches
 from textwae.text.token_cache import sequence_lengths
 from textwae.training.callbacks import Callback, StepRecord
+from textwae.training.interrupt import StopOnInterrupt
 
 
 def learning_rate(cfg: TrainConfig, progress: float, step: int) -> float:
@@ -57,6 +59,19 @@ class Progress:
     elapsed: float = 0.0  # seconds of training so far, over all sessions
     tokens: int = 0  # units' tokens (bos/eos included) trained on so far
     best_valid: float = math.inf
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Progress:
+        """A saved progress record, its fields checked: a crafted state is refused here."""
+        fields = {field.name: field.type for field in dataclasses.fields(cls)}
+        if not isinstance(state, dict) or set(state) != set(fields):
+            raise ValueError(f"progress must hold exactly {', '.join(fields)}")
+        for name, kind in fields.items():
+            value = state[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or (
+                    kind == "int" and not isinstance(value, int)) or value < 0:
+                raise ValueError(f"progress.{name} is {value!r}, not a count")
+        return cls(**state)
 
 
 class Trainer:
@@ -86,6 +101,7 @@ class Trainer:
                                       rank=self.rank))
         self.progress = Progress()
         self.metrics_log = MetricsLog(self.run_dir)
+        self.last_metrics: dict[str, float] = {}  # of the latest validation
 
     # -- state -------------------------------------------------------------------------
 
@@ -111,7 +127,7 @@ class Trainer:
         torch.set_rng_state(state["rng"][self.rank])
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"][self.rank], self.device)
-        self.progress = Progress(**state["progress"])
+        self.progress = Progress.from_state(state["progress"])
         for callback, callback_state in zip(self.callbacks, state["callbacks"], strict=True):
             callback.load_state_dict(callback_state)
 
@@ -128,7 +144,14 @@ class Trainer:
         path = self.run_dir / checkpoint.STATE_FILE
         if not path.is_file():
             raise RunDirectoryError(f"cannot resume: {path} does not exist")
-        self.load_state_dict(checkpoint.load_state(path))
+        state = checkpoint.load_state(path)
+        try:
+            self.load_state_dict(state)
+        except RunDirectoryError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as error:
+            raise RunDirectoryError(f"cannot resume: {path} is not a training state of this run "
+                                    f"({type(error).__name__}: {error})") from error
         if self._main_only():
             self.metrics_log.drop_after(self.progress.step)
 
@@ -149,10 +172,28 @@ class Trainer:
         return fraction
 
     def fit(self) -> dict[str, float]:
-        """Train until `max_steps` or `max_time`; return the last validation metrics."""
+        """Train until `max_steps` or `max_time`; return the last validation metrics.
+
+        Ctrl-C stops at the end of the step under way, saves a resumable state and raises
+        `TrainingInterrupted`.
+        """
         bar = tqdm(total=self.cfg.max_steps, initial=self.progress.step, file=sys.stderr,
                    desc="train", dynamic_ncols=True, disable=None if self.rank == 0 else True)
-        metrics: dict[str, float] = {}
+        with StopOnInterrupt() as stop:
+            stopped = self._loop(bar, stop)
+        bar.close()
+        if stopped:
+            self.save_state()
+            raise TrainingInterrupted(
+                f"interrupted after step {self.progress.step}; {self.run_dir} holds a resumable "
+                "state: continue with --resume")
+        if self.progress.step % self.cfg.eval_every != 0 and self._main_only():
+            self.last_metrics = self.evaluate_and_keep_best()
+        self.save_state()
+        return self.last_metrics
+
+    def _loop(self, bar: tqdm, stop: StopOnInterrupt) -> bool:
+        """The steps; True if a Ctrl-C stopped them (rank 0's decides, so ranks agree)."""
         clock = time.perf_counter()
         while not self._done():
             # closed at once when training stops mid-epoch: a stream's reader threads end
@@ -169,21 +210,19 @@ class Trainer:
                     if p.step % self.cfg.log_every == 0 and self._main_only():
                         self._log_train(output, bar)
                     if p.step % self.cfg.eval_every == 0 and self._main_only():
-                        metrics = self.evaluate_and_keep_best()
+                        self.last_metrics = self.evaluate_and_keep_best()
                     if p.step % self.cfg.checkpoint_every == 0:
                         self.save_state()
                     now = time.perf_counter()  # wall clock: batching, evaluation, saving included
                     p.elapsed, clock = broadcast_float(p.elapsed + now - clock), now
+                    if broadcast_float(float(stop.requested)):
+                        return True
                     if self._done():
                         break
                 else:
                     self.progress.epoch += 1
                     self.progress.batch_in_epoch = 0
-        bar.close()
-        if self.progress.step % self.cfg.eval_every != 0 and self._main_only():
-            metrics = self.evaluate_and_keep_best()
-        self.save_state()
-        return metrics
+        return False
 
     def train_step(self, batches: Batch | Sequence[Batch]) -> TextWAEOutput:
         """One optimiser step on the gradients of `batches` (micro-batches), each loss divided
@@ -202,10 +241,12 @@ class Trainer:
                                     enabled=self.cfg.precision == "bf16"):
                     output = self.network(batch, batch.components)
                 if not torch.isfinite(output.loss):
+                    kept = ("keeps its last saved state" if (self.run_dir / checkpoint.STATE_FILE)
+                            .is_file() else "is removed: no state was saved yet")
                     raise TrainingError(
                         f"the loss became {output.loss.item()} at step {self.progress.step + 1}; "
-                        f"stopped, and {self.run_dir} keeps its last good checkpoint. Try a "
-                        "lower train.lr or regularizer.weight.")
+                        f"stopped, and {self.run_dir} {kept}. Try a lower train.lr or "
+                        "regularizer.weight.")
                 (output.loss / len(batches)).backward()
         torch.nn.utils.clip_grad_norm_(self.model.model_parameters(), self.cfg.grad_clip)
         self.optimizer.step()

@@ -1,6 +1,8 @@
 """Pretrained parts that bring their own tokenizers: a BERT encoder and a GPT-2 decoder, each
 with its own vocabulary (Optimus' pairing), built tiny from tokenizers trained here."""
 
+import json
+import pickle
 import shutil
 
 import pytest
@@ -153,3 +155,45 @@ def test_pickled_weights_are_refused(corpus, parts, tmp_path):
     (gpt2 / "model.safetensors").rename(gpt2 / "pytorch_model.bin")  # never opened: the name
     with pytest.raises(ConfigError, match="never unpickled"):
         train(optimus_config(corpus, *parts), tmp_path / "run")
+
+
+class PickleTrap:
+    """Unpickling this runs code: a test fails if anything ever unpickles it."""
+
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('a pickle was loaded')",))
+
+
+def test_a_safetensors_index_that_names_a_pickle_is_refused(corpus, parts, tmp_path):
+    gpt2 = parts[1]
+    (gpt2 / "model.safetensors").unlink()
+    with open(gpt2 / "weights.bin", "wb") as out:
+        pickle.dump(PickleTrap(), out)
+    index = {"metadata": {}, "weight_map": {"transformer.wte.weight": "weights.bin"}}
+    (gpt2 / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(ConfigError, match=r"names 'weights\.bin'.*never pickled"):
+        train(optimus_config(corpus, *parts), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    index["weight_map"]["transformer.wte.weight"] = "../elsewhere.safetensors"
+    (gpt2 / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(ConfigError, match="only safetensors files in the same directory"):
+        train(optimus_config(corpus, *parts), tmp_path / "run")
+
+
+@pytest.mark.parametrize("file", ["config.json", "tokenizer_config.json"])
+def test_a_directory_naming_custom_code_is_refused_without_a_prompt(corpus, parts, tmp_path,
+                                                                   file, capsys):
+    bert = parts[0]
+    config = json.loads((bert / file).read_text())
+    config["auto_map"] = {"AutoModel": "evil.EvilModel", "AutoTokenizer": ["evil.Tok", None]}
+    (bert / file).write_text(json.dumps(config))
+    (bert / "evil.py").write_text("raise SystemExit('custom code ran')\n")
+    with pytest.raises(ConfigError, match="custom code"):
+        train(optimus_config(corpus, *parts), tmp_path / "run")
+    assert capsys.readouterr().out == ""  # no "[y/N]" question on stdout
+
+
+def test_loading_pretrained_parts_prints_nothing_on_stdout(corpus, parts, tmp_path, capfd):
+    config = optimus_config(corpus, *parts)
+    TextWAE.build(config, tmp_path, parts_from_run=False)
+    assert capfd.readouterr().out == ""
