@@ -3,6 +3,8 @@
 Scores come from the field's standard libraries so numbers are comparable with published work:
 sacrebleu for BLEU (and its signature, which pins tokenisation and smoothing), scikit-learn for
 NMI and for the independent label judge. BLEU values are on sacrebleu's 0-100 scale.
+Word-level figures (`clean_rate` here, the n-gram judge of `judges`) share one word split,
+`words`.
 Every function rejects empty or mismatched input with a `ValueError`, because a silently
 averaged empty list would report a plausible-looking but meaningless score.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from typing import Any
@@ -22,6 +25,7 @@ from sacrebleu.metrics.helpers import extract_all_word_ngrams
 __all__ = [
     "LabelJudge",
     "active_units",
+    "clean_rate",
     "corpus_bleu",
     "distinct_n",
     "interpolation_report",
@@ -30,7 +34,48 @@ __all__ = [
     "perplexity",
     "purity",
     "self_bleu",
+    "transfer_gmean",
+    "words",
 ]
+
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def words(text: str) -> list[str]:
+    """The words of `text` as every word-level figure here counts them.
+
+    The text is lowercased, then cut into maximal runs of word characters (letters, digits and
+    the underscore, Unicode-aware) and single punctuation characters; whitespace separates and
+    is dropped. So "Soup." and "soup ." both give ["soup", "."], and "don't" gives
+    ["don", "'", "t"] wherever it occurs. An empty or blank text has no words.
+    """
+    return _WORD.findall(text.lower())
+
+
+def clean_rate(texts: Sequence[str], vocabulary: set[str] | frozenset[str]) -> float:
+    """Share of texts all of whose `words` occur in `vocabulary` (the training split's words).
+
+    A text with no words at all (empty, or only whitespace) is not clean: a generator that
+    emits nothing has not produced a clean line.
+    """
+    _check_texts(texts, "texts")
+    clean = 0
+    for text in texts:
+        tokens = words(text)
+        clean += bool(tokens) and all(token in vocabulary for token in tokens)
+    return clean / len(texts)
+
+
+def transfer_gmean(accuracy: float, bleu: float) -> float:
+    """Geometric mean of a transfer's judge accuracy (0-1, taken as a percentage) and its BLEU
+    to the inputs (0-100): sqrt(100 * accuracy * bleu), on a 0-100 scale, as style-transfer
+    papers report it. It is high only when the style moved *and* the content stayed."""
+    if not 0 <= accuracy <= 1:
+        raise ValueError(f"accuracy must lie in [0, 1], got {accuracy}")
+    if not 0 <= bleu <= 100:
+        raise ValueError(f"bleu must lie in [0, 100], got {bleu}")
+    return math.sqrt(100 * accuracy * bleu)
 
 
 def _check_texts(texts: Sequence[str], name: str, min_len: int = 1) -> None:
