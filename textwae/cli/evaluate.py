@@ -25,10 +25,13 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="held-out data: a path, glob or `datasets` name (default: the "
                         "validation data of the run's config)")
     parser.add_argument("--n-samples", type=int, default=500,
-                        help="prior samples for Self-BLEU and distinct-n, and per label for "
-                        "mode_accuracy")
+                        help="prior samples for Self-BLEU and distinct-n, and per mode for "
+                        "mode_accuracy and samples.per_mode; also the most transfers judged")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--judge-cache", type=Path, default=None,
+                        help="folder that keeps the n-gram judge of each training corpus "
+                        "(default: .judges beside the run directory, e.g. runs/.judges)")
     parser.set_defaults(handler=run_evaluate)
 
 
@@ -45,9 +48,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
     with warnings_to_stderr():
         model = TextWAE.from_pretrained(args.model, device=args.device)
         examples = held_out(args, data_config(model.config, args))
-        labelled = any(example.label is not None for example in examples)
-        judge_data = judge_examples(model.config, args) if labelled else None
-        result = evaluate(model, examples, judge_data, n_samples=args.n_samples, seed=args.seed)
+        judge_data = judge_examples(model.config, args)  # the judges' training split
+        cache = args.judge_cache or Path(args.model).resolve().parent / ".judges"
+        result = evaluate(model, examples, judge_data, n_samples=args.n_samples, seed=args.seed,
+                          judge_cache=cache)
     text = json.dumps(result, indent=2, allow_nan=False)
     if args.out is not None:
         atomic_write(args.out, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))

@@ -1,16 +1,22 @@
 """Evaluate a trained model on held-out examples with the text-VAE literature's metrics.
 
 `evaluate` runs the model (teacher-forced pass, greedy reconstruction, prior samples,
-interpolation) and hands strings and tensors to the pure functions of `textwae.evaluation.metrics`.
-Every number it returns is finite; a metric that cannot be computed on the given data is left
-out and an `EvaluationWarning` says why, so a caller never reads a plausible-looking null.
+interpolation, transfer) and hands strings and tensors to the pure functions of
+`textwae.evaluation.metrics` and to two judges trained on the training split and independent of
+the model: the TF-IDF label judge (`metrics.LabelJudge`) and the n-gram language model of
+`textwae.evaluation.judges`, which see the *generated* text. Every number it returns is finite;
+a metric that cannot be computed on the given data is left out and an `EvaluationWarning` says
+why, so a caller never reads a plausible-looking null.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import warnings
 from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,10 +25,12 @@ from textwae import generation
 from textwae.data.records import Example
 from textwae.errors import ConfigError, EvaluationWarning
 from textwae.evaluation import metrics
+from textwae.evaluation.judges import NgramJudge, load_or_fit
 from textwae.evaluation.teacher_forced import prior_mmd, teacher_forced
 from textwae.models.autoencoder import TextWAE
 
-INTERPOLATION_STEPS = 7
+INTERPOLATION_STEPS = 7  # points on each interpolation path, both ends included
+INTERPOLATION_PAIRS = 20  # random held-out pairs whose midpoints the judges read
 
 
 def _warn(message: str) -> None:
@@ -60,24 +68,70 @@ def label_components(model: TextWAE, labels: list[str], assigned: list[int]) -> 
 
 def evaluate(model: TextWAE, examples: list[Example],
              train_examples: list[Example] | None = None, n_samples: int = 500,
-             seed: int = 0) -> dict[str, Any]:
+             seed: int = 0, judge_cache: str | Path | None = None) -> dict[str, Any]:
     """All metrics of `model` on held-out `examples`, as a JSON-ready dict of finite numbers.
 
-    Keys: bleu, bleu_signature, recon_perplexity, mmd, active_units, self_bleu, distinct_1,
-    distinct_2, interpolation and, for labelled examples, purity, nmi and mode_accuracy (the
-    judge is trained on the labelled `train_examples`). BLEU is on sacrebleu's 0-100 scale.
+    Of the held-out text and its reconstruction: bleu, bleu_signature, recon_perplexity, mmd,
+    active_units. Of `n_samples` prior samples (temperature 1): self_bleu, distinct_1,
+    distinct_2. interpolation: the greedy path between the first two distinct examples. For
+    labelled examples: purity, nmi and mode_accuracy (per label, the share of `n_samples`
+    samples of its mode the label judge reads as that label). BLEU is on sacrebleu's 0-100
+    scale.
+
+    What the generated text looks like, judged by models trained on `train_examples` (the
+    training split) and independent of `model`:
+
+    - judge_perplexity: the n-gram judge's perplexity on the held-out `examples`.
+    - samples: clean_rate and judge_ppl_ratio of the prior samples above, and per_mode, for
+      each component "k", those two of `n_samples` samples of that mode plus, where one
+      judged label owns the mode, its label and accuracy (as in mode_accuracy).
+    - interpolation_midpoints: clean_rate and judge_ppl_ratio of the greedy decodings of the
+      intermediate points (not the ends) of `INTERPOLATION_STEPS`-point paths between up to
+      `INTERPOLATION_PAIRS` random pairs of held-out examples (seeded), and n_pairs.
+    - transfer: up to `n_samples` labelled held-out examples, each moved to the mode of
+      another label drawn at random (seeded) with `generation.transfer` and greedy decoding:
+      n, accuracy (the label judge reads the target label), bleu_to_input (corpus BLEU to the
+      inputs: content kept), gmean = sqrt(100 * accuracy * bleu_to_input), clean_rate and
+      judge_ppl_ratio.
+
+    clean_rate is the share of lines whose `metrics.words` all occur in the training split
+    (an empty line is not clean); judge_ppl_ratio is the judge's perplexity on the lines
+    divided by judge_perplexity (1: as fluent as real held-out text, to that judge). The
+    n-gram judge is read from `judge_cache` (a folder; see `judges.load_or_fit`) or fitted
+    there, once per training corpus; without `judge_cache` it is fitted and kept nowhere.
     """
     if n_samples < 1:
         raise ConfigError(f"n_samples must be positive, got {n_samples}")
     was_training = model.training
     try:
-        return _evaluate(model, examples, train_examples, n_samples, seed)
+        return _evaluate(model, examples, train_examples, n_samples, seed, judge_cache)
     finally:
         model.train(was_training)
 
 
+@dataclass
+class _Fluency:
+    """The n-gram judge and its perplexity on real held-out text, the ratios' denominator."""
+
+    judge: NgramJudge
+    real_perplexity: float
+
+    def scores(self, texts: list[str]) -> dict[str, float]:
+        return {"clean_rate": metrics.clean_rate(texts, self.judge.known_words),
+                "judge_ppl_ratio": self.judge.perplexity(texts) / self.real_perplexity}
+
+
+@dataclass
+class _Labels:
+    """purity and nmi, and the label judge with the labels it can judge -> their component."""
+
+    figures: dict[str, Any] = field(default_factory=dict)
+    judge: metrics.LabelJudge | None = None
+    judged: dict[str, int] = field(default_factory=dict)
+
+
 def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Example] | None,
-              n_samples: int, seed: int) -> dict[str, Any]:
+              n_samples: int, seed: int, judge_cache: str | Path | None) -> dict[str, Any]:
     cfg = model.config
     max_length, batch_size = cfg.data.max_length, cfg.train.batch_size
     forced = teacher_forced(model, examples)
@@ -113,8 +167,133 @@ def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Exam
     else:
         _warn("interpolation needs 2 examples with different texts; left out")
 
-    result.update(_label_metrics(model, examples, codes, train_examples, n_samples, seed))
+    labels = _label_metrics(model, examples, codes, train_examples)
+    result.update(labels.figures)
+    fluency = _fluency(train_examples, texts, judge_cache)
+
+    # Samples of each mode: every mode for the n-gram judge, the judged labels' for accuracy.
+    components = (range(model.prior.components) if fluency is not None
+                  else sorted(set(labels.judged.values())))
+    by_mode = {component: generation.sample(model, n_samples, sampling, mode=component,
+                                            seed=seed + 1 + component)[0]
+               for component in components}
+    if labels.judged:
+        result["mode_accuracy"] = metrics.mode_accuracy(
+            {label: by_mode[component] for label, component in labels.judged.items()},
+            labels.judge)
+    if fluency is not None:
+        result["judge_perplexity"] = fluency.real_perplexity
+    if by_mode:
+        result["samples"] = _samples_report(samples, by_mode, fluency, labels, result)
+
+    if fluency is not None:
+        midpoints = _midpoints(model, codes, texts, seed)
+        if midpoints is None:
+            _warn("interpolation_midpoints need 2 examples with different texts; left out")
+        else:
+            n_pairs, lines = midpoints
+            result["interpolation_midpoints"] = {"n_pairs": n_pairs, **fluency.scores(lines)}
+
+    transfer = _transfer_report(model, examples, labels, fluency, n_samples, seed)
+    if transfer is not None:
+        result["transfer"] = transfer
     return _finite_only(result)
+
+
+def _fluency(train_examples: list[Example] | None, held_out: list[str],
+             judge_cache: str | Path | None) -> _Fluency | None:
+    """The n-gram judge of the training texts (from the cache when it holds it), or None."""
+    if not train_examples:
+        _warn("clean_rate, judge_perplexity and judge_ppl_ratio need the training examples "
+              "for their judge; left out")
+        return None
+    judge = load_or_fit([ex.text for ex in train_examples], cache_dir=judge_cache)
+    return _Fluency(judge, judge.perplexity(held_out))
+
+
+def _samples_report(samples: list[str], by_mode: dict[int, list[str]],
+                    fluency: _Fluency | None, labels: _Labels,
+                    result: dict[str, Any]) -> dict[str, Any]:
+    """clean_rate and judge_ppl_ratio of the mixture's samples and of each mode's, and the
+    accuracy of each mode one judged label owns."""
+    owners: dict[int, list[str]] = {}
+    for label, component in labels.judged.items():
+        owners.setdefault(component, []).append(label)
+    per_mode: dict[str, dict[str, Any]] = {}
+    for component, texts in by_mode.items():
+        entry: dict[str, Any] = fluency.scores(texts) if fluency is not None else {}
+        owned = owners.get(component, [])
+        if len(owned) == 1:
+            entry.update(label=owned[0], accuracy=result["mode_accuracy"][owned[0]])
+        per_mode[str(component)] = entry
+    report: dict[str, Any] = fluency.scores(samples) if fluency is not None else {}
+    report["per_mode"] = per_mode
+    return report
+
+
+def _random_pairs(texts: list[str], n: int, seed: int) -> list[tuple[int, int]]:
+    """Up to `n` distinct seeded random pairs of indices whose texts differ."""
+    if len(set(texts)) < 2:
+        return []
+    rng = random.Random(seed)
+    pairs: dict[tuple[int, int], None] = {}
+    for _ in range(20 * n):
+        if len(pairs) == n:
+            break
+        i, j = rng.sample(range(len(texts)), 2)
+        if texts[i] != texts[j] and (j, i) not in pairs:
+            pairs[(i, j)] = None
+    return list(pairs)
+
+
+def _midpoints(model: TextWAE, codes: torch.Tensor, texts: list[str],
+               seed: int) -> tuple[int, list[str]] | None:
+    """Greedy decodings of the intermediate points of the paths between random held-out pairs
+    (their codes are rows of `codes`), and the number of pairs; None without a pair."""
+    pairs = _random_pairs(texts, INTERPOLATION_PAIRS, seed)
+    if not pairs:
+        return None
+    weights = torch.linspace(0, 1, INTERPOLATION_STEPS, device=codes.device)[1:-1]  # (S-2,)
+    weights = weights[None, :, None]  # (1, S-2, 1)
+    start = codes[[i for i, _ in pairs]][:, None]  # (P, 1, D)
+    end = codes[[j for _, j in pairs]][:, None]  # (P, 1, D)
+    z = ((1 - weights) * start + weights * end).reshape(-1, codes.shape[1])  # (P * (S-2), D)
+    cfg = model.config
+    return len(pairs), reconstruct_codes(model, z, cfg.data.max_length, cfg.train.batch_size)
+
+
+def _transfer_report(model: TextWAE, examples: list[Example], labels: _Labels,
+                     fluency: _Fluency | None, n: int, seed: int) -> dict[str, Any] | None:
+    """Up to `n` labelled held-out examples moved to another judged label's mode, judged."""
+    if labels.judge is None:
+        return None  # _label_metrics has said why
+    if len(labels.judged) < 2:
+        _warn("transfer needs at least 2 labels the judge knows; left out")
+        return None
+    pool = [ex for ex in examples if ex.label is not None and str(ex.label) in labels.judged]
+    if not pool:
+        _warn("transfer needs held-out examples with a label the judge knows; left out")
+        return None
+    rng = random.Random(seed)
+    chosen = pool if len(pool) <= n else rng.sample(pool, n)
+    inputs = [ex.text for ex in chosen]
+    targets = [rng.choice([label for label in labels.judged if label != str(ex.label)])
+               for ex in chosen]
+    greedy = generation.DecodingConfig(greedy=True, max_length=model.config.data.max_length)
+    outputs = [""] * len(chosen)
+    for target in sorted(set(targets)):
+        index = [i for i, t in enumerate(targets) if t == target]
+        moved, _ = generation.transfer(model, [inputs[i] for i in index],
+                                       labels.judged[target], greedy, seed)
+        for i, text in zip(index, moved, strict=True):
+            outputs[i] = text
+    accuracy = labels.judge.accuracy(outputs, targets)
+    bleu, _ = metrics.corpus_bleu(outputs, inputs)
+    report: dict[str, Any] = {"n": len(chosen), "accuracy": accuracy, "bleu_to_input": bleu,
+                              "gmean": metrics.transfer_gmean(accuracy, bleu)}
+    if fluency is not None:
+        report.update(fluency.scores(outputs))
+    return report
 
 
 def _interpolation_ends(texts: list[str]) -> tuple[str, str] | None:
@@ -126,50 +305,46 @@ def _interpolation_ends(texts: list[str]) -> tuple[str, str] | None:
 
 
 def _label_metrics(model: TextWAE, examples: list[Example], codes: torch.Tensor,
-                   train_examples: list[Example] | None, n_samples: int,
-                   seed: int) -> dict[str, Any]:
-    """purity, nmi and mode_accuracy on the labelled examples (none: empty, with a warning)."""
+                   train_examples: list[Example] | None) -> _Labels:
+    """purity and nmi of the labelled examples, and the label judge trained on the labelled
+    `train_examples` with the labels it can judge (none: empty, with a warning)."""
     labelled = [i for i, ex in enumerate(examples) if ex.label is not None]
     if not labelled:
-        _warn("the examples have no labels: purity, nmi and mode_accuracy are left out")
-        return {}
+        _warn("the examples have no labels: purity, nmi, mode_accuracy and transfer are left "
+              "out")
+        return _Labels()
     if len(labelled) < len(examples):
         _warn(f"only {len(labelled)} of {len(examples)} examples have a label; purity and nmi "
               "use those")
     labels = [str(examples[i].label) for i in labelled]
     assigned = model.prior.assign(codes[labelled]).tolist()
-    result: dict[str, Any] = {"purity": metrics.purity(assigned, labels),
-                              "nmi": metrics.nmi(assigned, labels)}
+    figures: dict[str, Any] = {"purity": metrics.purity(assigned, labels),
+                               "nmi": metrics.nmi(assigned, labels)}
 
     train_labelled = [ex for ex in train_examples or [] if ex.label is not None]
     if len({ex.label for ex in train_labelled}) < 2:
-        _warn("mode_accuracy needs training examples with at least 2 distinct labels for the "
-              "judge; left out")
-        return result
+        _warn("mode_accuracy and transfer need training examples with at least 2 distinct "
+              "labels for the judge; left out")
+        return _Labels(figures)
     judge = metrics.LabelJudge().fit([ex.text for ex in train_labelled],
                                      [str(ex.label) for ex in train_labelled])
     mapping = label_components(model, labels, assigned)
     unknown = sorted(set(mapping) - set(judge.classes))
     if unknown:
         _warn(f"labels {unknown} never occur in the training data, so the judge cannot score "
-              "their mode; left out of mode_accuracy")
-    sampling = generation.DecodingConfig(temperature=1.0, max_length=model.config.data.max_length)
-    samples_by_label = {
-        label: generation.sample(model, n_samples, sampling, mode=component,
-                                 seed=seed + 1 + component)[0]
-        for label, component in mapping.items() if label not in unknown
-    }
-    if samples_by_label:
-        result["mode_accuracy"] = metrics.mode_accuracy(samples_by_label, judge)
-    return result
+              "their mode; left out of mode_accuracy and transfer")
+    judged = {label: component for label, component in mapping.items() if label not in unknown}
+    return _Labels(figures, judge, judged)
 
 
-def _finite_only(result: dict[str, Any]) -> dict[str, Any]:
-    """Drop (with a warning) top-level numbers that are NaN or infinite."""
+def _finite_only(result: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Drop (with a warning) numbers that are NaN or infinite, in nested groups too."""
     kept = {}
     for key, value in result.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            _warn(f"{key} is {value}; left out")
+        if isinstance(value, dict):
+            kept[key] = _finite_only(value, f"{prefix}{key}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            _warn(f"{prefix}{key} is {value}; left out")
         else:
             kept[key] = value
     return kept

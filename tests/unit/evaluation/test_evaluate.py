@@ -20,6 +20,8 @@ from textwae.models.autoencoder import TextWAE
 BASE_KEYS = {"bleu", "bleu_signature", "recon_perplexity", "mmd", "active_units", "self_bleu",
              "distinct_1", "distinct_2", "interpolation"}
 LABEL_KEYS = {"purity", "nmi", "mode_accuracy"}
+FLUENCY_KEYS = {"judge_perplexity", "samples", "interpolation_midpoints"}  # need training texts
+NEW_KEYS = FLUENCY_KEYS | {"transfer"}  # what the judges say of generated text
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def test_evaluate_returns_every_metric_as_a_finite_number(model, splits):
         result = evaluate(model, valid, train_examples, n_samples=20)
     assert model.training  # the caller's mode is restored
     model.eval()
-    assert set(result) == BASE_KEYS | LABEL_KEYS
+    assert set(result) == BASE_KEYS | LABEL_KEYS | NEW_KEYS
     assert all(math.isfinite(n) for n in numbers(result))
     json.dumps(result, allow_nan=False)
     assert 0 <= result["bleu"] <= 100 and result["bleu_signature"].startswith("nrefs:1")
@@ -74,13 +76,19 @@ def test_without_labels_the_label_metrics_are_left_out_with_a_warning(model, spl
     unlabelled = [Example(ex.text) for ex in splits[1]]
     with pytest.warns(EvaluationWarning, match="no labels"):
         result = evaluate(model, unlabelled, splits[0], n_samples=4)
-    assert set(result) == BASE_KEYS
+    assert set(result) == BASE_KEYS | FLUENCY_KEYS
+    assert set(result["samples"]["per_mode"]) == {"0", "1", "2"}  # every mode, no accuracy
+    assert all(set(entry) == {"clean_rate", "judge_ppl_ratio"}
+               for entry in result["samples"]["per_mode"].values())
 
 
 def test_without_judge_data_mode_accuracy_is_left_out(model, splits):
-    with pytest.warns(EvaluationWarning, match="mode_accuracy"):
+    with pytest.warns(EvaluationWarning) as caught:
         result = evaluate(model, splits[1], None, n_samples=4)
     assert set(result) == BASE_KEYS | {"purity", "nmi"}
+    messages = " ".join(str(w.message) for w in caught)
+    assert "mode_accuracy and transfer need" in messages
+    assert "clean_rate, judge_perplexity and judge_ppl_ratio need" in messages
 
 
 def test_one_example_leaves_out_what_needs_two(model, splits):
@@ -132,7 +140,7 @@ def test_evaluate_command_prints_and_writes_one_json_object(run, splits, tmp_pat
           "--out", str(out)])
     captured = capsys.readouterr()
     result = json.loads(captured.out)
-    assert set(result) == BASE_KEYS | LABEL_KEYS
+    assert set(result) == BASE_KEYS | LABEL_KEYS | NEW_KEYS
     assert json.loads(out.read_text(encoding="utf-8")) == result
     assert "Traceback" not in captured.err
 
@@ -143,7 +151,7 @@ def test_evaluate_command_without_labels(run, splits, tmp_path, capsys):
     main(["evaluate", "--model", str(run), "--data", str(data), "--label-field", "",
           "--n-samples", "4"])
     captured = capsys.readouterr()
-    assert set(json.loads(captured.out)) == BASE_KEYS
+    assert set(json.loads(captured.out)) == BASE_KEYS | FLUENCY_KEYS
     assert "warning:" in captured.err
 
 
@@ -161,3 +169,104 @@ def test_evaluate_command_defaults_to_the_runs_validation_split(run, splits, cap
     result = json.loads(capsys.readouterr().out)
     held_out = {ex.text for ex in splits[1]}
     assert {result["interpolation"]["start"], result["interpolation"]["end"]} <= held_out
+
+
+# ----------------------------------------------------------------- what the judges say of text
+
+
+def test_generated_text_figures_are_grouped_finite_and_on_their_scales(model, splits, tmp_path):
+    train_examples, valid = splits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvaluationWarning)
+        result = evaluate(model, valid, train_examples, n_samples=6, judge_cache=tmp_path)
+    json.dumps(result, allow_nan=False)
+    assert all(math.isfinite(n) for n in numbers(result))
+    assert result["judge_perplexity"] > 1
+    samples = result["samples"]
+    assert set(samples) == {"clean_rate", "judge_ppl_ratio", "per_mode"}
+    assert set(samples["per_mode"]) == {str(k) for k in range(model.prior.components)}
+    for entry in samples["per_mode"].values():  # the tiny run keeps a label map: one label each
+        assert set(entry) == {"clean_rate", "judge_ppl_ratio", "label", "accuracy"}
+        assert entry["accuracy"] == result["mode_accuracy"][entry["label"]]
+    midpoints = result["interpolation_midpoints"]
+    assert set(midpoints) == {"n_pairs", "clean_rate", "judge_ppl_ratio"}
+    assert midpoints["n_pairs"] == min(20, len(valid) * (len(valid) - 1) // 2)
+    transfer = result["transfer"]
+    assert set(transfer) == {"n", "accuracy", "bleu_to_input", "gmean", "clean_rate",
+                             "judge_ppl_ratio"}
+    assert transfer["n"] == min(6, len(valid))
+    assert transfer["gmean"] == pytest.approx(
+        math.sqrt(100 * transfer["accuracy"] * transfer["bleu_to_input"]))
+    for group in (samples, *samples["per_mode"].values(), midpoints, transfer):
+        assert 0 <= group["clean_rate"] <= 1 and group["judge_ppl_ratio"] > 0
+    assert 0 <= transfer["accuracy"] <= 1 and 0 <= transfer["bleu_to_input"] <= 100
+    assert len(list(tmp_path.iterdir())) == 1  # the judge, cached
+
+
+def test_midpoints_are_the_inner_points_of_several_seeded_random_pairs(model, splits,
+                                                                        monkeypatch):
+    from textwae.evaluation import evaluate as module
+
+    texts = [ex.text for ex in splits[1]]
+    codes = teacher_forced(model, splits[1]).codes
+    decoded = []
+    monkeypatch.setattr(module, "reconstruct_codes",
+                        lambda _model, z, *_: decoded.append(z) or [""] * len(z))
+    n_pairs, lines = module._midpoints(model, codes, texts, seed=0)
+    pairs = module._random_pairs(texts, module.INTERPOLATION_PAIRS, 0)
+    inner = module.INTERPOLATION_STEPS - 2
+    assert n_pairs == len(pairs) > 1 and len(lines) == n_pairs * inner
+    assert len(set(pairs)) == len(pairs) and all(texts[i] != texts[j] for i, j in pairs)
+    z = decoded[0].reshape(n_pairs, inner, -1)
+    for (i, j), path in zip(pairs, z, strict=True):
+        for step, point in enumerate(path, start=1):
+            weight = step / (module.INTERPOLATION_STEPS - 1)
+            torch.testing.assert_close(point, (1 - weight) * codes[i] + weight * codes[j])
+        assert not any(torch.allclose(point, codes[k]) for point in path for k in (i, j))
+    assert module._random_pairs(texts, 20, 0) == pairs != module._random_pairs(texts, 20, 1)
+
+
+def test_transfers_move_each_input_to_another_labels_mode(model, splits, monkeypatch):
+    real_transfer = generation.transfer
+    calls = []
+
+    def recording(model_, texts, to_mode, decoding, seed=0):
+        calls.append((texts, to_mode, decoding))
+        return real_transfer(model_, texts, to_mode, decoding, seed)
+
+    monkeypatch.setattr(generation, "transfer", recording)
+    valid = splits[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvaluationWarning)
+        result = evaluate(model, valid, splits[0], n_samples=5)
+    labels_of: dict[str, set[str]] = {}
+    for ex in valid:
+        labels_of.setdefault(ex.text, set()).add(ex.label)
+    mapping = model.label_map()
+    assert sum(len(texts) for texts, _, _ in calls) == result["transfer"]["n"] == 5
+    for texts, to_mode, decoding in calls:
+        assert decoding.greedy
+        for text in texts:
+            if len(labels_of[text]) == 1:  # a text held out once, with one label
+                assert mapping[next(iter(labels_of[text]))] != to_mode
+
+
+def test_evaluate_command_caches_the_judge_beside_the_run_or_where_told(run, tmp_path, capsys):
+    before = sorted(p.name for p in run.iterdir())
+    main(["evaluate", "--model", str(run), "--n-samples", "2", "--judge-cache",
+          str(tmp_path / "judges")])
+    capsys.readouterr()
+    assert [p.suffix for p in (tmp_path / "judges").iterdir()] == [".safetensors"]
+    main(["evaluate", "--model", str(run), "--n-samples", "2"])
+    assert len(json.loads(capsys.readouterr().out)["samples"]["per_mode"]) == 3
+    assert [p.suffix for p in (run.parent / ".judges").iterdir()] == [".safetensors"]
+    assert sorted(p.name for p in run.iterdir()) == before  # nothing inside the run
+
+
+def test_non_finite_numbers_in_groups_are_left_out_with_a_warning():
+    from textwae.evaluation.evaluate import _finite_only
+
+    with pytest.warns(EvaluationWarning, match=r"samples\.judge_ppl_ratio is inf"):
+        kept = _finite_only({"bleu": 1.0, "samples": {"judge_ppl_ratio": math.inf,
+                                                      "clean_rate": 0.5}})
+    assert kept == {"bleu": 1.0, "samples": {"clean_rate": 0.5}}
