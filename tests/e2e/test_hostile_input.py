@@ -228,3 +228,13 @@ def test_ctrl_c_while_generating_stops_with_one_line(trained_run, capfd, monkeyp
         generate_main(["sample", "--model", str(trained_run), "--n", "3"])
     assert exit_.value.code == 130
     assert capfd.readouterr().err == "error: interrupted\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sample", "--n", "many"], "argument --n: invalid int value: 'many'"),
+    (["nosuch"], "invalid choice: 'nosuch'"),
+    (["sample", "--device", "cuda:5"], "--device: 'cuda:5', but this machine has"),
+])
+def test_bad_arguments_are_one_line_too(trained_run, capfd, args, message):
+    err = fails(capfd, generate_main, *args[:1], "--model", trained_run, *args[1:])
+    assert message in err and err.count("\n") == 1

@@ -11,15 +11,32 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from textwae.config.schema import Config, DataConfig
+from textwae.config.schema import Config, DataConfig, check_device
 from textwae.data.records import Example
 from textwae.data.splits import load_splits, read_examples
 from textwae.errors import DataError, TextWAEError
+from textwae.models.autoencoder import TextWAE
 
 
 class UsageError(TextWAEError):
     """Command-line arguments that do not fit together."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with its errors as one line: `error: PROG: MESSAGE`, exit 2 (`--help` for
+    the usage), like every other user error; subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def load_model(args: argparse.Namespace) -> TextWAE:
+    """The run directory --model on the --device this machine has."""
+    check_device("--device", args.device)
+    return TextWAE.from_pretrained(args.model, device=args.device)
 
 
 def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> None:
@@ -115,5 +132,5 @@ def judge_examples(config: Config, args: argparse.Namespace) -> list[Example] | 
         return load_splits(data_config(config, args, text_field=False))[0]
     except DataError as error:
         warnings.warn(f"cannot read the run's training data for the judge ({error}); "
-                      "mode_accuracy is left out", stacklevel=2)
+                      "the figures judged against it are left out", stacklevel=2)
         return None

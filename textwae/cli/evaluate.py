@@ -11,11 +11,11 @@ from textwae.cli.common import (
     data_config,
     held_out,
     judge_examples,
+    load_model,
     warnings_to_stderr,
 )
 from textwae.evaluation.evaluate import evaluate
 from textwae.evaluation.plots import write_plots
-from textwae.models.autoencoder import TextWAE
 from textwae.runs.checkpoint import atomic_write, check_output_path
 
 
@@ -46,7 +46,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     if args.out is not None:  # before the evaluation, which may take minutes
         check_output_path(args.out)
     with warnings_to_stderr():
-        model = TextWAE.from_pretrained(args.model, device=args.device)
+        model = load_model(args)
         examples = held_out(args, data_config(model.config, args))
         judge_data = judge_examples(model.config, args)  # the judges' training split
         cache = args.judge_cache or Path(args.model).resolve().parent / ".judges"
@@ -60,7 +60,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 def run_plot(args: argparse.Namespace) -> None:
     with warnings_to_stderr():
-        model = TextWAE.from_pretrained(args.model, device=args.device)
+        model = load_model(args)
         examples = held_out(args, data_config(model.config, args))
         for path in write_plots(model, args.model, examples):
             print(path)

@@ -9,12 +9,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from textwae import generation
-from textwae.cli.common import UsageError
+from textwae.cli.common import UsageError, load_model
 from textwae.data.labels import mode_name, resolve_mode
 from textwae.data.splits import load_splits
 from textwae.errors import DataError
 from textwae.evaluation.mode_report import mode_report
-from textwae.models.autoencoder import TextWAE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,10 +65,6 @@ def _decoding(args: argparse.Namespace) -> generation.DecodingConfig:
         top_p=args.top_p, max_length=args.max_length, beam=args.beam)
 
 
-def _load(args: argparse.Namespace) -> TextWAE:
-    return TextWAE.from_pretrained(args.model, device=args.device)
-
-
 def _read_texts(args: argparse.Namespace) -> list[str]:
     texts = list(args.texts)
     if args.input is not None:
@@ -96,7 +91,7 @@ def _print_chunks(chunks: Iterable[tuple[list[str], list[int]]], fmt: str) -> No
 
 def _sample(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
-    model = _load(args)
+    model = load_model(args)
     mode = (None if args.mode is None else
             resolve_mode(args.mode, model.config.prior.labels, model.prior.components))
     _print_chunks(generation.iter_sample(model, args.n, decoding, mode, args.seed), args.format)
@@ -104,21 +99,21 @@ def _sample(args: argparse.Namespace) -> None:
 
 def _reconstruct(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
-    model = _load(args)
+    model = load_model(args)
     _print_chunks(generation.iter_reconstruct(model, _read_texts(args), decoding, args.seed),
                   args.format)
 
 
 def _interpolate(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
-    model = _load(args)
+    model = load_model(args)
     _print(*generation.interpolate(model, args.start, args.end, args.steps, decoding,
                                    args.seed), args.format)
 
 
 def _transfer(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
-    model = _load(args)
+    model = load_model(args)
     target = resolve_mode(args.to, model.config.prior.labels, model.prior.components)
     _print_chunks(generation.iter_transfer(model, _read_texts(args), target, decoding,
                                            args.seed), args.format)
@@ -126,7 +121,7 @@ def _transfer(args: argparse.Namespace) -> None:
 
 def _encode(args: argparse.Namespace) -> None:
     _decoding(args)  # the decoding options are checked even though encoding needs none
-    model = _load(args)
+    model = load_model(args)
     texts = _read_texts(args)
     labels = model.config.prior.labels
     codes = generation.encode(model, texts).mean
@@ -140,7 +135,7 @@ def _modes(args: argparse.Namespace) -> None:
     """Per mode: samples, then (when the training data is readable) the nearest training
     units to its mean and the label histogram of the training units assigned to it."""
     decoding = _decoding(args)
-    model = _load(args)
+    model = load_model(args)
     try:
         report = mode_report(model, load_splits(model.config.data)[0])
     except DataError as error:

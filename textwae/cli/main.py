@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Sequence
 
 from textwae.cli import evaluate, generate, train
-from textwae.cli.common import run_command
+from textwae.cli.common import ArgumentParser, run_command
 
 TRAIN_HELP = ("Train a text WAE. Settings: configs/default.yaml, an optional --config holding "
               "what differs, then key=value overrides.")
@@ -22,7 +22,7 @@ PLOT_HELP = "Write latent_map.png and training_curves.png into the run directory
 
 def parser() -> argparse.ArgumentParser:
     """`textwae`, with every subcommand."""
-    top = argparse.ArgumentParser(prog="textwae", description="Text generation with a "
+    top = ArgumentParser(prog="textwae", description="Text generation with a "
                                   "Wasserstein auto-encoder latent space.")
     commands = top.add_subparsers(dest="subcommand", required=True)
     train.add_arguments(commands.add_parser("train", help="train a model",
@@ -36,13 +36,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def train_parser() -> argparse.ArgumentParser:
-    standalone = argparse.ArgumentParser(prog="train.py", description=TRAIN_HELP)
+    standalone = ArgumentParser(prog="train.py", description=TRAIN_HELP)
     train.add_arguments(standalone)
     return standalone
 
 
 def generate_parser() -> argparse.ArgumentParser:
-    standalone = argparse.ArgumentParser(prog="generate.py", description="Use a trained "
+    standalone = ArgumentParser(prog="generate.py", description="Use a trained "
                                          "text WAE.")
     generate.add_arguments(standalone)
     return standalone
