@@ -21,6 +21,7 @@ from textwae.objectives.regularizers import (
     KLRegularizer,
     MMDRegularizer,
     mmd_with_memory,
+    recentred,
 )
 from textwae.runs.checkpoint import STATE_FILE, load_state, save_state
 from textwae.training.pipeline import train
@@ -98,6 +99,23 @@ def test_the_memory_pulls_new_codes_into_the_holes_the_old_ones_leave():
     value = mmd_with_memory(z, memory, prior.sample(800), 2.0, RegularizerConfig())
     (gradient,) = torch.autograd.grad(value, z)
     assert (-gradient[:, 0]).mean() < 0  # descent moves z towards negative x_0
+
+
+def test_a_memory_off_to_one_side_does_not_push_the_batch_away():
+    """Recentred on the batch, the memory gives the same gradient wherever the old codes
+    were: a cloud of codes is never repelled by its own past positions."""
+    torch.manual_seed(0)
+    regularizer = MMDRegularizer(RegularizerConfig(code_memory=64), D).train()
+    old = 0.1 * torch.randn(48, D)
+    gradients = []
+    for shift in (0.0, 3.0):
+        regularizer.memory = old + shift
+        latent = _codes(16, 0)
+        torch.manual_seed(1)  # the same prior samples
+        gradients.append(torch.autograd.grad(regularizer(latent, _prior()), latent.z)[0])
+    torch.testing.assert_close(gradients[0], gradients[1])
+    recentred_mean = recentred(old + 3.0, latent.z.detach()).mean(dim=0)
+    torch.testing.assert_close(recentred_mean, latent.z.detach().mean(dim=0))
 
 
 def test_the_memory_is_saved_and_restored_for_a_resume(tmp_path):
