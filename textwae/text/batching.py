@@ -13,7 +13,7 @@ import math
 import random
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -29,6 +29,7 @@ class Batch:
     encoder_ids: torch.Tensor | None = None  # (B, S) when the encoder has its own tokenizer
     encoder_mask: torch.Tensor | None = None  # (B, S) bool
     components: torch.Tensor | None = None  # (B,) label-guided mode of each unit, -1: free
+    features: torch.Tensor | None = None  # (B, H) a frozen encoder's pooled features
 
     @property
     def source(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,6 +84,9 @@ class TokenizedTexts:
     encoder_ids: Sequence[list[int]] | None = None
     encoder_pad_id: int = 0
     components: torch.Tensor | None = None  # (N,) label-guided mode of each unit, -1: free
+    # (N, H) a frozen encoder's pooled features of each unit (a tensor, or cached
+    # `textwae.text.feature_cache.FeatureRows`), which the encoder then need not compute
+    features: Any = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -93,6 +97,8 @@ class TokenizedTexts:
         batch = collate([self.ids[i] for i in indices], indices, self.pad_id, encoder)
         if self.components is not None:
             batch.components = self.components[indices]
+        if self.features is not None:
+            batch.features = self.features[indices]
         return batch
 
 

@@ -32,9 +32,14 @@ CACHE_VERSION = "1"  # bump when the cached layout changes: old folders are then
 
 def cache_key(texts: Sequence[str], tokenizer: AnyTokenizer, max_length: int) -> str:
     """Hash of the texts' content (in order), the tokenizer's fingerprint and `max_length`."""
+    return texts_digest(f"textwae-tokens-v{CACHE_VERSION}\0{tokenizer.fingerprint()}\0"
+                        f"{max_length}\0", texts)
+
+
+def texts_digest(header: str, texts: Sequence[str]) -> str:
+    """Hash of `header` and the texts' content, in order: a cache folder's key."""
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"textwae-tokens-v{CACHE_VERSION}\0{tokenizer.fingerprint()}\0"
-                  f"{max_length}\0".encode())
+    digest.update(header.encode())
     for text in texts:
         data = text.encode("utf-8", errors="surrogatepass")
         digest.update(len(data).to_bytes(8, "little"))  # length-prefixed: no ambiguous joins
@@ -133,6 +138,12 @@ def _build(texts: list[str], tokenizer: AnyTokenizer, max_length: int, folder: P
     encoded = datasets.Dataset.from_dict({"text": texts}).map(
         encode, batched=True, remove_columns=["text"], features=features,
         new_fingerprint=folder.name, desc="tokenize")
+    save_dataset(encoded, folder)
+
+
+def save_dataset(encoded: Any, folder: Path) -> None:
+    """`save_to_disk` into a temporary folder renamed to `folder`: a killed run or a
+    concurrent rank never leaves a half-written cache behind."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     temporary = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(temporary, ignore_errors=True)

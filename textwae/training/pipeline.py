@@ -57,6 +57,13 @@ def _train(config: Config, run_dir: Path, resume: bool) -> dict[str, float]:
     rank, _ = rank_and_world()
     train_units, valid_units = prepare_run(config, run_dir, resume)
     model = TextWAE.build(config, run_dir, parts_from_run=resume)
+    if resume and config.model.freeze_encoder:
+        # the run's copy of the encoder is untrained until its weights are loaded, and the
+        # features are computed before the trainer loads the saved state
+        weights, _ = checkpoint.load_tensors(run_dir / checkpoint.WEIGHTS_FILE)
+        model.load_weights(weights, source=run_dir / checkpoint.WEIGHTS_FILE)
+    # a frozen encoder computes its features on the device it trains on
+    model.to(config.train.device)
     data = build_data(model, train_units, valid_units)
     hooks = [RegularizerHook(hook) for hook in model.regularizer.step_hooks(model.prior)]
     trainer = Trainer(model, data.train, data.valid, run_dir, callbacks=hooks)
@@ -98,14 +105,15 @@ def prepare_run(config: Config, run_dir: Path,
 
 def build_data(model: TextWAE, train_units: list[Example],
                valid_units: list[Example]) -> TrainingData:
-    """Token ids (and label-guided modes) of both splits: the training split in memory, or as
-    a stream whose pools are tokenised as they come (never cached)."""
+    """Token ids (and label-guided modes, and a frozen encoder's features) of both splits:
+    the training split in memory, or as a stream whose pools are tokenised (and a frozen
+    encoder's features computed) as they come, never cached."""
     data, labels = model.config.data, model.config.prior.labels
     rank, world = rank_and_world()
 
     def prepare(units: list[Example], labeled_fraction: float = 1.0,
                 cache_dir: str | None = data.cache_dir) -> TokenizedTexts:
-        texts = model.tokenize([unit.text for unit in units], cache_dir)
+        texts = model.tokenize([unit.text for unit in units], cache_dir, features=True)
         if labels is not None:
             texts.components = unit_components(units, labels, labeled_fraction, data.split_seed)
         return texts

@@ -130,9 +130,9 @@ def spy(monkeypatch, owner, name: str, calls: list) -> None:
     """Record the arguments of every call of owner.name, which still runs."""
     original = getattr(owner, name)
 
-    def recorded(*args):
+    def recorded(*args, **kwargs):
         calls.append(args)
-        return original(*args)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(owner, name, recorded)
 
