@@ -1,4 +1,4 @@
-"""python -m textwae {train,generate,evaluate,plot} ..."""
+"""python -m textwae {train,generate,evaluate,plot,explore} ..."""
 
 from textwae.cli.main import main
 

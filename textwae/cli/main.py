@@ -1,4 +1,4 @@
-"""Entry points: `textwae {train,generate,evaluate,plot}`, train.py and generate.py.
+"""Entry points: `textwae {train,generate,evaluate,plot,explore}`, train.py and generate.py.
 
 Scripts parse; the library receives config objects. Each subcommand names its handler with
 `set_defaults(handler=...)`, and `run_command` turns every user error into one line.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from textwae.cli import evaluate, generate, train
+from textwae.cli import evaluate, explore, generate, train
 from textwae.cli.common import ArgumentParser, run_command
 
 TRAIN_HELP = ("Train a text WAE. Settings: configs/default.yaml, an optional --config holding "
@@ -32,6 +32,8 @@ def parser() -> argparse.ArgumentParser:
                                                         description=EVALUATE_HELP))
     evaluate.add_plot_arguments(commands.add_parser("plot", help="plot a run",
                                                     description=PLOT_HELP))
+    explore.add_arguments(commands.add_parser("explore", help="serve a page to explore a run",
+                                              description=explore.EXPLORE_HELP))
     return top
 
 
