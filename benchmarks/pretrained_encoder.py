@@ -8,7 +8,7 @@ All three share the default GRU decoder; train on sentiment.test.*, validate on 
 --speed-only: training units per second of each encoder, one optimiser step at a time
 (`Trainer.train_step` on the same length-bucketed batches of 128 units of at most 32 tokens),
 measured in `--rounds` interleaved rounds (the median is reported, so a busy machine's load
-falls on all three alike), on the first `--units` training units; and the frozen encoder's
+falls on all three alike), on `--units` training units drawn at random; and the frozen encoder's
 one-off cost, the units per second at which its features are computed. Nothing is evaluated.
 
 Full (equal wall time, `train.max_time` each): for each encoder, runs with 10% and with 1% of
@@ -58,7 +58,7 @@ def base_overrides(train_path, valid_path, threads: int) -> list[str]:
 
 def speed(args) -> dict:
     """Units per second of a training step, and of the frozen encoder's feature pass."""
-    train_path = RESULTS / "data" / f"yelp.test.first{args.units}.jsonl"
+    train_path = RESULTS / "data" / f"yelp.test.sample{args.units}.jsonl"
     write_jsonl(train_path, [{"text": e.text, "label": e.label}
                              for e in held_out(yelp_jsonl("test"), args.units)])
     base = [*base_overrides(train_path, yelp_jsonl("dev"), args.threads),

@@ -32,6 +32,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge-cache", type=Path, default=None,
                         help="folder that keeps the n-gram judge of each training corpus "
                         "(default: .judges beside the run directory, e.g. runs/.judges)")
+    parser.add_argument("--no-embedding-judge", action="store_true",
+                        help="skip the MiniLM embedding judge, which runs by default when the "
+                        "minilm extra is installed")
     parser.set_defaults(handler=run_evaluate)
 
 
@@ -51,7 +54,8 @@ def run_evaluate(args: argparse.Namespace) -> None:
         judge_data = judge_examples(model.config, args)  # the judges' training split
         cache = args.judge_cache or Path(args.model).resolve().parent / ".judges"
         result = evaluate(model, examples, judge_data, n_samples=args.n_samples, seed=args.seed,
-                          judge_cache=cache)
+                          judge_cache=cache,
+                          embedding_judge=False if args.no_embedding_judge else None)
     text = json.dumps(result, indent=2, allow_nan=False)
     if args.out is not None:
         atomic_write(args.out, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))

