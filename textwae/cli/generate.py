@@ -14,6 +14,7 @@ from textwae.data.labels import mode_name, resolve_mode
 from textwae.data.splits import load_splits
 from textwae.errors import DataError
 from textwae.evaluation.mode_report import mode_report
+from textwae.generation.operations import TRANSFER_STRENGTH
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     encode.set_defaults(handler=_encode)
     move = commands.add_parser("transfer", help="rewrite texts into another mode")
     move.add_argument("--to", required=True, help="target mode: label or index")
+    move.add_argument("--strength", type=float, default=TRANSFER_STRENGTH,
+                      help="k in z + k (mean_target - mean_source): 1 moves by the means' "
+                           "difference, less keeps more of the input (default %(default)s)")
     move.set_defaults(handler=_transfer)
     for sub in (rebuild, encode, move):
         sub.add_argument("texts", nargs="*")
@@ -116,7 +120,7 @@ def _transfer(args: argparse.Namespace) -> None:
     model = load_model(args)
     target = resolve_mode(args.to, model.config.prior.labels, model.prior.components)
     _print_chunks(generation.iter_transfer(model, _read_texts(args), target, decoding,
-                                           args.seed), args.format)
+                                           args.seed, args.strength), args.format)
 
 
 def _encode(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ each chunk's outputs as soon as it is decoded (the command line prints them as t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 
 import torch
@@ -18,6 +19,7 @@ from textwae.objectives.codes import LatentOutput
 from textwae.text.batching import chunks
 
 CHUNK = 64  # codes decoded at once
+TRANSFER_STRENGTH = 1.0  # k of `transfer`: 1 moves each code by its mode's mean to the target's
 Generated = tuple[list[str], list[int]]  # texts, and the mode of each one's code
 
 
@@ -108,20 +110,34 @@ def interpolate(model: TextWAE, start: str, end: str, steps: int, decoding: Deco
     return joined(texts_and_modes(model, part, decoding, generator) for part in z.split(CHUNK))
 
 
-def iter_transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
-                  seed: int = 0) -> Iterator[Generated]:
-    """`transfer`, a chunk at a time."""
+def check_transfer(model: TextWAE, to_mode: int, strength: float) -> None:
+    """A mode of the prior, and a strength that is a finite number >= 0."""
     model.prior.check_component(to_mode)
+    if not (math.isfinite(strength) and strength >= 0):
+        raise ConfigError(f"transfer strength must be finite and not negative, got {strength}")
+
+
+def transfer_codes(model: TextWAE, z: torch.Tensor, to_mode: int,
+                   strength: float = TRANSFER_STRENGTH) -> torch.Tensor:
+    """Codes (N, D) moved towards mode `to_mode`: z + k (mean_target - mean_source), where
+    the source is each code's own (assigned) component and k is `strength`. k = 1 puts the
+    code as far from the target's mean as it was from its own (its offset, which carries the
+    content, kept); k = 0 leaves it where it was; k between trades style for content."""
+    check_transfer(model, to_mode, strength)
     means = model.prior.means
+    return z + strength * (means[to_mode] - means[model.prior.assign(z)])
 
-    def move(z: torch.Tensor) -> torch.Tensor:  # (N, D)
-        return z - means[model.prior.assign(z)] + means[to_mode]
 
-    return _iter_moved(model, texts, move, decoding, seed)
+def iter_transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
+                  seed: int = 0, strength: float = TRANSFER_STRENGTH) -> Iterator[Generated]:
+    """`transfer`, a chunk at a time."""
+    check_transfer(model, to_mode, strength)  # before the first output
+    return _iter_moved(model, texts, lambda z: transfer_codes(model, z, to_mode, strength),
+                       decoding, seed)
 
 
 def transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
-             seed: int = 0) -> Generated:
-    """Rewrite texts into another mode: move each code from its own component's mean to the
-    target's, keeping its offset from the mean (the part that carries the content)."""
-    return joined(iter_transfer(model, texts, to_mode, decoding, seed))
+             seed: int = 0, strength: float = TRANSFER_STRENGTH) -> Generated:
+    """Rewrite texts into another mode by offset arithmetic (`transfer_codes`): each code moves
+    `strength` times the step from its own component's mean to the target's."""
+    return joined(iter_transfer(model, texts, to_mode, decoding, seed, strength))

@@ -120,3 +120,38 @@ def test_mode_report_lists_distinct_nearest_units_and_every_units_label(tiny_mod
     for mode in report:
         assert len(mode["nearest"]) == len(set(mode["nearest"])) == 3
     assert sum(sum(mode["labels"].values()) for mode in report) == len(data)
+
+
+@pytest.mark.parametrize("strength", [0.0, 0.5, 1.0, 2.5])
+def test_transfer_strength_moves_each_code_k_times_the_step_between_the_means(tiny_model,
+                                                                              strength):
+    z = generation.encode(tiny_model, toy_texts(8)).mean
+    source = tiny_model.prior.assign(z)
+    means = tiny_model.prior.means
+    moved = operations.transfer_codes(tiny_model, z, 2, strength)
+    torch.testing.assert_close(moved - z, strength * (means[2] - means[source]))
+
+
+def test_transfer_strength_0_leaves_the_code_and_1_is_the_move_between_means(tiny_model):
+    z = generation.encode(tiny_model, toy_texts(8)).mean
+    means = tiny_model.prior.means
+    torch.testing.assert_close(operations.transfer_codes(tiny_model, z, 1, 0.0), z)
+    torch.testing.assert_close(operations.transfer_codes(tiny_model, z, 1, 1.0),
+                               z - means[tiny_model.prior.assign(z)] + means[1])
+    greedy = generation.DecodingConfig(greedy=True, max_length=6)
+    texts = toy_texts(4)
+    assert (generation.transfer(tiny_model, texts, 1, greedy, strength=0.0)
+            == generation.reconstruct(tiny_model, texts, greedy))
+
+
+def test_a_code_already_in_the_target_mode_stays_whatever_the_strength(tiny_model):
+    z = tiny_model.prior.sample(6, component=1, generator=torch.Generator().manual_seed(0))
+    assert (tiny_model.prior.assign(z) == 1).all()
+    torch.testing.assert_close(operations.transfer_codes(tiny_model, z, 1, 3.0), z)
+
+
+@pytest.mark.parametrize("strength", [-0.5, float("nan"), float("inf")])
+def test_a_meaningless_transfer_strength_is_refused_before_any_output(tiny_model, strength):
+    with pytest.raises(ConfigError, match="strength"):
+        generation.iter_transfer(tiny_model, toy_texts(2), 1, generation.DecodingConfig(),
+                                 strength=strength)
