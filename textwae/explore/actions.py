@@ -15,6 +15,7 @@ from textwae.data.labels import resolve_mode
 from textwae.errors import ConfigError, DataError
 from textwae.explore.latent_map import LatentMap
 from textwae.generation import DecodingConfig, encode, interpolate, reconstruct, sample, transfer
+from textwae.generation.operations import TRANSFER_STRENGTH
 from textwae.models.autoencoder import TextWAE
 
 MAX_TEXT_CHARS = 1000  # longer typed texts are refused: the model reads data.max_length tokens
@@ -114,8 +115,9 @@ def resolve(explorer: Explorer, value: str | int | None) -> int:
 
 
 def encode_text(explorer: Explorer, text: str | None, decoding: DecodingConfig,
-                seed: int = 0) -> Encoded:
-    """Encode a typed text; reconstruct it and transfer it to every other mode."""
+                seed: int = 0, strength: float = TRANSFER_STRENGTH) -> Encoded:
+    """Encode a typed text; reconstruct it and transfer it to every other mode with the
+    transfer command's `strength`."""
     text = check_text(text)
     model, names = explorer.model, explorer.map.mode_names
     code = encode(model, [text]).mean  # (1, D)
@@ -124,11 +126,12 @@ def encode_text(explorer: Explorer, text: str | None, decoding: DecodingConfig,
     transfers = []
     for target in range(model.prior.components):
         if target != mode:
-            moved, _ = transfer(model, [text], target, decoding, seed)
+            moved, _ = transfer(model, [text], target, decoding, seed, strength)
             transfers.append(Decoded(moved[0], target, names[target]))
     x, y = explorer.map.project(code)[0].tolist()
     commands = [command(explorer, "reconstruct", [text], decoding, seed)] + [
-        command(explorer, "transfer", ["--to", str(moved.mode), text], decoding, seed)
+        command(explorer, "transfer", ["--to", str(moved.mode), "--strength", f"{strength:g}",
+                                       text], decoding, seed)
         for moved in transfers]
     return Encoded(text=text, mode_name=names[mode], xy=(x, y),
                    reconstruction=Decoded(rebuilt[0], rebuilt_modes[0], names[rebuilt_modes[0]]),

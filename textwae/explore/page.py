@@ -22,6 +22,7 @@ from textwae.errors import TextWAEError
 from textwae.explore import actions
 from textwae.explore.actions import Decoded, Explorer
 from textwae.explore.figure import FONT, Marks, map_figure
+from textwae.generation.operations import TRANSFER_STRENGTH
 
 MODEL_QUEUE = "model"  # the concurrency id of every request that runs the model
 POINT_SAMPLES = 3  # samples decoded from a clicked point, beside its greedy text
@@ -116,6 +117,9 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             with gr.Column():
                 gr.Markdown("### Encode")
                 typed = gr.Textbox(label="a sentence", elem_id="encode-text")
+                strength = gr.Slider(0.0, 3.0, value=TRANSFER_STRENGTH, step=0.1,
+                                     label="transfer strength (generate.py transfer --strength)",
+                                     elem_id="transfer-strength")
                 encode_button = gr.Button("Encode", variant="primary", elem_id="encode-button")
                 encode_out = gr.HTML(elem_id="encode-output")
             with gr.Column():
@@ -139,9 +143,9 @@ def build_page(explorer: Explorer) -> gr.Blocks:
 
         decoding_inputs = [greedy, temperature, top_p, seed]
 
-        def on_encode(text, greedy, temperature, top_p, seed, colour, marks):
+        def on_encode(text, strength, greedy, temperature, top_p, seed, colour, marks):
             found = actions.encode_text(explorer, text, _decoding(greedy, temperature, top_p),
-                                        _seed(seed))
+                                        _seed(seed), strength)
             rows = [("reconstruction", found.reconstruction)] + [
                 (f"to mode {moved.mode_name}", moved) for moved in found.transfers]
             head = f"<p>mode <b>{html.escape(found.mode_name)}</b></p>"
@@ -181,7 +185,7 @@ def build_page(explorer: Explorer) -> gr.Blocks:
 
         listen = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1}
         for trigger in (encode_button.click, typed.submit):
-            trigger(_shown(on_encode, 3), [typed, *decoding_inputs, colour, marks],
+            trigger(_shown(on_encode, 3), [typed, strength, *decoding_inputs, colour, marks],
                     [encode_out, plot, marks], **listen)
         interpolate_button.click(_shown(on_interpolate, 3),
                                  [start, end, steps, *decoding_inputs, colour, marks],

@@ -74,6 +74,19 @@ def test_encode_shows_the_reconstruction_and_every_transfer_the_cli_prints(explo
     assert len(found.commands) == 3 and "--to" in found.commands[1]
 
 
+def test_encode_transfers_with_the_chosen_strength(explorer):
+    text = "anna went to the calm park ."
+    greedy = decoding_config(greedy=True, temperature=1.0, top_p=1.0, max_length=8)
+    still = actions.encode_text(explorer, text, greedy, strength=0.0)
+    # strength 0 leaves the code where it is: every "transfer" decodes to the reconstruction
+    assert {moved.text for moved in still.transfers} == {still.reconstruction.text}
+    far = actions.encode_text(explorer, text, greedy, strength=2.5)
+    for moved in far.transfers:
+        assert moved.text == generation.transfer(explorer.model, [text], moved.mode, greedy,
+                                                 strength=2.5)[0][0]
+    assert "--strength 2.5" in far.commands[1]
+
+
 def test_the_path_is_the_cli_interpolation_laid_between_its_ends(explorer):
     start, end = "anna went to the park .", "ben went to the busy cafe ."
     path = actions.interpolate_texts(explorer, start, end, 4, GREEDY)
