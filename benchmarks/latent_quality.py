@@ -1,0 +1,356 @@
+"""Is text decoded away from training codes clean? Ablations of what fills the latent space,
+each trained for the same `train.max_time`, two side by side so both see the same load.
+
+    python benchmarks/latent_quality.py [--corpus demo|yelp] [--time 180] [--cases A B ...]
+                                        [--parallel 2] [--threads 1] [--sweep NAME]
+
+For each case: held-out greedy reconstruction BLEU, training tokens/s and steps, and on
+GENERATED text the clean rate (share of lines whose words all occur in the training split)
+and the judge's mode accuracy of prior samples per mode (temperature 0.7 and 1.0), the clean
+rate of interpolation midpoints between held-out pairs (greedy), and transfers of held-out
+sentences to another label's mode by offset arithmetic z + k (mean_target - mean_source) over
+strengths k: the judge's target accuracy, BLEU to the inputs and clean rate. The judge is
+`LabelJudge` (TF-IDF + logistic regression) on every training unit's label.
+`--decoding` adds a sweep of temperature / top-p for sample and transfer (item 4).
+
+demo: the embedded corpus with `data.label_field=label`, the `make demo` setup (4 modes).
+yelp: train on sentiment.test.*, validate on sentiment.dev.*, 10% of the labels, 2 modes.
+
+Each case runs in its own child process (`--one`), which trains with `train.num_threads`
+threads and then scores; the sweep's figures are merged into results/latent_quality.json
+under `sweeps[SWEEP]` (default: CORPUS-TIME).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from lib.corpora import yelp_jsonl
+from lib.paths import CONFIGS, DEMO_CORPUS, RESULTS, ROOT
+from lib.results import machine
+from lib.runs import final_record, fresh_run_dir
+
+from textwae import generation
+from textwae.config.loading import load_config
+from textwae.data.records import Example
+from textwae.data.splits import load_splits
+from textwae.evaluation.evaluate import evaluate
+from textwae.evaluation.judges import NgramJudge, load_or_fit
+from textwae.evaluation.metrics import LabelJudge, clean_rate, corpus_bleu, transfer_gmean
+from textwae.models.autoencoder import TextWAE
+from textwae.training.pipeline import train
+
+RESULTS_FILE = RESULTS / "latent_quality.json"
+JUDGES = RESULTS / "runs" / ".judges"  # the n-gram judge of each training corpus, fitted once
+
+# the defaults before issue 9, stated in full so that `baseline` keeps meaning them after
+# default.yaml changes
+BASELINE = ["model.latent=deterministic", "model.logvar_penalty=0.0", "model.regularizer=mmd",
+            "model.encoder_word_drop=0.0", "model.encoder_blank=0.0",
+            "model.encoder_shuffle=0", "model.z_noise=0.0", "model.latent_dim=32",
+            "regularizer.weight=10.0", "regularizer.code_memory=0",
+            "regularizer.prior_samples=0"]
+
+# case -> overrides after BASELINE; `default` is default.yaml as it stands
+CASES: dict[str, list[str]] = {
+    "baseline": [],
+    "default": None,  # type: ignore[dict-item]
+    "enc_drop": ["model.encoder_word_drop=0.3"],  # Shen et al.'s DAAE noise
+    "enc_mix": ["model.encoder_word_drop=0.1", "model.encoder_blank=0.1",
+                "model.encoder_shuffle=3"],
+    "z_noise": ["model.z_noise=0.5"],
+    "z_noise_1": ["model.z_noise=1.0"],
+    "memory": ["regularizer.code_memory=1024"],
+    "prior_x8": ["regularizer.prior_samples=512"],
+    "gaussian": ["model.latent=gaussian", "model.logvar_penalty=1.0"],
+    "gaussian_0.1": ["model.latent=gaussian", "model.logvar_penalty=0.1"],
+    "latent_16": ["model.latent_dim=16"],
+    "weight_30": ["regularizer.weight=30.0"],
+    "gan": ["model.regularizer=gan", "regularizer.weight=1.0"],
+    "memory_256": ["regularizer.code_memory=256"],
+    "drop_z": ["model.encoder_word_drop=0.3", "model.z_noise=0.5"],
+    "drop_z_memory": ["model.encoder_word_drop=0.3", "model.z_noise=0.5",
+                      "regularizer.code_memory=1024"],
+    "mix_z1": ["model.encoder_word_drop=0.1", "model.encoder_blank=0.1",
+               "model.encoder_shuffle=3", "model.z_noise=1.0"],
+    "gaussian_0.1_mix": ["model.latent=gaussian", "model.logvar_penalty=0.1",
+                         "model.encoder_word_drop=0.1", "model.encoder_blank=0.1",
+                         "model.encoder_shuffle=3"],
+    "gaussian_0.01": ["model.latent=gaussian", "model.logvar_penalty=0.01"],
+    "z_noise_0.3": ["model.z_noise=0.3"],
+    "mix_z0.5": ["model.encoder_word_drop=0.1", "model.encoder_blank=0.1",
+                 "model.encoder_shuffle=3", "model.z_noise=0.5"],
+    "mix_z0.3": ["model.encoder_word_drop=0.1", "model.encoder_blank=0.1",
+                 "model.encoder_shuffle=3", "model.z_noise=0.3"],
+    "shuffle_z0.3": ["model.encoder_shuffle=3", "model.z_noise=0.3"],
+}
+
+STRENGTHS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
+DECODING_STRENGTHS = [1.0, 2.0]
+SAMPLE_TEMPERATURES = [0.7, 1.0]
+DECODING_SWEEP = [{"temperature": 0.5}, {"temperature": 0.7}, {"temperature": 1.0},
+                  {"temperature": 1.0, "top_p": 0.9}, {"temperature": 0.7, "top_p": 0.9},
+                  {"greedy": True}]
+
+
+def corpus_overrides(corpus: str, seconds: float, threads: int) -> list[str]:
+    common = [f"train.max_time={seconds}", "train.max_steps=1000000",
+              f"train.num_threads={threads}", "data.label_field=label"]
+    if corpus == "demo":
+        return [f"data.train={DEMO_CORPUS}", *common]
+    return [f"data.train={yelp_jsonl('test')}", f"data.valid={yelp_jsonl('dev')}",
+            "data.max_length=32", "prior.components=2", "data.labeled_fraction=0.1",
+            "train.eval_every=500", "train.eval_batches=20", "train.checkpoint_every=1000000",
+            "train.batch_size=128", "tokenizer.vocab_size=8000", *common]
+
+
+def case_overrides(case: str) -> list[str]:
+    extra = CASES[case]
+    return [] if extra is None else [*BASELINE, *extra]
+
+
+# -- one case, in a child process ---------------------------------------------------------
+
+def run_case(case: str, corpus: str, seconds: float, threads: int, run: Path,
+             n: int, decoding_sweep: bool) -> dict[str, Any]:
+    """Train `case` into `run` and score it; the figures are also written to run/."""
+    torch.set_num_threads(threads)
+    overrides = [*corpus_overrides(corpus, seconds, threads), *case_overrides(case)]
+    config = load_config(CONFIGS / "default.yaml", overrides=overrides)
+    started = time.perf_counter()
+    train(config, run)
+    wall = time.perf_counter() - started
+    last = final_record(run)
+    model = TextWAE.from_pretrained(run)
+    train_units, valid_units = load_splits(model.config.data)
+    scores = score(model, train_units, valid_units, n, decoding_sweep)
+    result = {"case": case, "overrides": CASES[case] if CASES[case] is not None else "default",
+              "wall_seconds": round(wall, 1), "steps": last["step"],
+              "train_tokens_per_second": last["tokens_per_second"],
+              "valid_recon": last.get("recon"), **scores}
+    (run / "latent_quality.json").write_text(json.dumps(result, indent=2) + "\n",
+                                             encoding="utf-8")
+    return result
+
+
+@dataclass
+class Judges:
+    """The label judge and the n-gram judge of the training split, and the latter's
+    perplexity on held-out text (the denominator of judge_ppl_ratio)."""
+
+    labels: LabelJudge
+    fluency: NgramJudge
+    real_perplexity: float
+
+    def read(self, texts: list[str]) -> dict[str, float]:
+        return {"clean": round(clean_rate(texts, self.fluency.known_words), 3),
+                "ppl_ratio": round(self.fluency.perplexity(texts) / self.real_perplexity, 3)}
+
+
+def score(model: TextWAE, train_units: list[Example], valid_units: list[Example], n: int,
+          decoding_sweep: bool) -> dict[str, Any]:
+    max_length = model.config.data.max_length
+    labelled = [unit for unit in train_units if unit.label is not None]
+    held = random.Random(0).sample(valid_units, min(1000, len(valid_units)))
+    fluency = load_or_fit([unit.text for unit in train_units], cache_dir=JUDGES)
+    judges = Judges(LabelJudge().fit([u.text for u in labelled], [str(u.label) for u in labelled]),
+                    fluency, fluency.perplexity([u.text for u in held]))
+    labels = model.config.prior.labels or []
+    figures: dict[str, Any] = {}
+
+    evaluated = evaluate(model, held, train_units, n_samples=n, judge_cache=JUDGES)
+    figures["bleu"] = round(evaluated["bleu"], 2)
+    figures["evaluate"] = {key: value for key, value in evaluated.items()
+                           if key not in ("bleu_signature", "interpolation")}
+    figures["judge_on_held_out"] = round(judges.labels.accuracy(
+        [u.text for u in held], [str(u.label) for u in held]), 3)
+
+    figures["samples"] = {
+        f"t{t}": sample_figures(model, labels, judges, n,
+                                generation.DecodingConfig(temperature=t, max_length=max_length))
+        for t in SAMPLE_TEMPERATURES}
+    figures["midpoints"] = midpoint_figures(model, held, judges, n)
+    sources = [u for u in held if u.label in labels][: 2 * n]
+    greedy = generation.DecodingConfig(greedy=True, max_length=max_length)
+    figures["transfer"] = {f"k{k}": transfer_figures(model, sources, labels, judges, k, greedy)
+                           for k in STRENGTHS}
+    if decoding_sweep:
+        figures["decoding"] = []
+        for options in DECODING_SWEEP:
+            decoding = generation.DecodingConfig(max_length=max_length, **options)
+            figures["decoding"].append({
+                "decoding": options,
+                "samples": sample_figures(model, labels, judges, n, decoding),
+                "transfer": {f"k{k}": transfer_figures(model, sources, labels, judges, k,
+                                                       decoding) for k in DECODING_STRENGTHS}})
+    return figures
+
+
+def sample_figures(model: TextWAE, labels: list[str], judges: Judges, n: int,
+                   decoding: generation.DecodingConfig) -> dict[str, Any]:
+    """n samples of every mode: clean rate, judge perplexity ratio and (for labelled modes)
+    the label judge's accuracy."""
+    per_mode, every, correct, judged = {}, [], 0, 0
+    for mode in range(model.prior.components):
+        texts, _ = generation.sample(model, n, decoding, mode=mode, seed=mode)
+        every += texts
+        entry: dict[str, Any] = judges.read(texts)
+        if mode < len(labels):
+            hits = sum(p == labels[mode] for p in judges.labels.predict(texts))
+            entry["accuracy"] = round(hits / n, 3)
+            correct, judged = correct + hits, judged + n
+        entry["examples"] = texts[:5]
+        per_mode[labels[mode] if mode < len(labels) else str(mode)] = entry
+    return {**judges.read(every), "accuracy": round(correct / judged, 3) if judged else None,
+            "modes": per_mode}
+
+
+def midpoint_figures(model: TextWAE, held: list[Example], judges: Judges,
+                     n: int) -> dict[str, Any]:
+    """Greedy decoding of the midpoint of n random pairs of held-out units' codes."""
+    rng = random.Random(1)
+    pairs = [rng.sample(held, 2) for _ in range(n)]
+    a = generation.encode(model, [p[0].text for p in pairs]).mean  # (n, D)
+    b = generation.encode(model, [p[1].text for p in pairs]).mean
+    decoding = generation.DecodingConfig(greedy=True, max_length=model.config.data.max_length)
+    texts = generation.decode_texts(model, (a + b) / 2, decoding)
+    return {**judges.read(texts),
+            "examples": [{"a": p[0].text, "b": p[1].text, "mid": t}
+                         for p, t in zip(pairs[:5], texts[:5], strict=True)]}
+
+
+def transfer_figures(model: TextWAE, sources: list[Example], labels: list[str],
+                     judges: Judges, strength: float,
+                     decoding: generation.DecodingConfig) -> dict[str, Any]:
+    """Each source to the next label's mode (cyclically), z + k (mean_target - mean_source):
+    the label judge's accuracy, BLEU to the inputs, their geometric mean, clean rate."""
+    label_map = {label: k for k, label in enumerate(labels)}
+    targets = [labels[(label_map[u.label] + 1) % len(labels)] for u in sources]
+    inputs, wanted, outputs = [], [], []
+    for target in labels:
+        chosen = [u.text for u, t in zip(sources, targets, strict=True) if t == target]
+        if chosen:
+            inputs += chosen
+            wanted += [target] * len(chosen)
+            outputs += transfer_texts(model, chosen, label_map[target], strength, decoding)
+    accuracy = judges.labels.accuracy(outputs, wanted)
+    bleu = corpus_bleu(outputs, inputs)[0]
+    return {"accuracy": round(accuracy, 3), "bleu_to_input": round(bleu, 2),
+            "gmean": round(transfer_gmean(accuracy, bleu), 2), **judges.read(outputs),
+            "examples": [{"input": a, "to": t, "output": b}
+                         for a, t, b in list(zip(inputs, wanted, outputs, strict=True))[:: max(
+                             1, len(outputs) // 6)][:6]]}
+
+
+def transfer_texts(model: TextWAE, texts: list[str], to_mode: int, strength: float,
+                   decoding: generation.DecodingConfig) -> list[str]:
+    z = generation.encode(model, texts).mean  # (N, D)
+    means = model.prior.means
+    moved = z + strength * (means[to_mode] - means[model.prior.assign(z)])
+    return generation.decode_texts(model, moved, decoding, torch.Generator().manual_seed(0))
+
+
+# -- the sweep: children two at a time ----------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", choices=["demo", "yelp"], default="demo")
+    parser.add_argument("--time", type=float, default=180, help="train.max_time per case")
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--parallel", type=int, default=2, help="cases trained at once")
+    parser.add_argument("--paired", default=None, choices=list(CASES),
+                        help="train each case beside its own run of this case")
+    parser.add_argument("--threads", type=int, default=1, help="train.num_threads per case")
+    parser.add_argument("--n", type=int, default=200, help="samples per mode, pairs, transfers")
+    parser.add_argument("--decoding", action="store_true", help="also sweep decoding options")
+    parser.add_argument("--sweep", default=None,
+                        help="key under sweeps (default CORPUS-TIME, -paired-REF if paired)")
+    parser.add_argument("--collect", action="store_true",
+                        help="write the sweep from the cases' finished run directories")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child: one case
+    args = parser.parse_args()
+    sweep = args.sweep or (f"{args.corpus}-{args.time:g}"
+                           + (f"-paired-{args.paired}" if args.paired else ""))
+    if args.one is not None:  # NAME is a case, or REF@CASE: REF trained beside CASE
+        run = fresh_run_dir(f"latent-{sweep}-{args.one}")
+        result = run_case(args.one.split("@")[0], args.corpus, args.time, args.threads, run,
+                          args.n, args.decoding)
+        result["case"] = args.one
+        (run / "latent_quality.json").write_text(json.dumps(result, indent=2) + "\n",
+                                                 encoding="utf-8")
+        return
+    results = collect(args, sweep) if args.collect else run_side_by_side(args, sweep)
+    payload = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}
+    payload.setdefault("sweeps", {})[sweep] = {
+        "corpus": args.corpus, "max_time": args.time, "threads": args.threads,
+        "parallel": 2 if args.paired else args.parallel, "paired_with": args.paired,
+        "machine": machine(),
+        "command": " ".join(["python", "benchmarks/latent_quality.py", *sys.argv[1:]]),
+        "cases": results}
+    RESULTS_FILE.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    for case in results:
+        print(summary_line(case))
+    print(json.dumps({"written": str(RESULTS_FILE)}))
+
+
+def groups_of(args: argparse.Namespace) -> list[list[str]]:
+    """The runs trained at once: `args.parallel` cases, or each case beside its own REF."""
+    if args.paired:
+        return [[f"{args.paired}@{case}", case] for case in args.cases]
+    return [args.cases[start : start + args.parallel]
+            for start in range(0, len(args.cases), args.parallel)]
+
+
+def run_figures(sweep: str, name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / "runs" / f"latent-{sweep}-{name}" / "latent_quality.json")
+                      .read_text())
+
+
+def collect(args: argparse.Namespace, sweep: str) -> list[dict[str, Any]]:
+    """The figures of runs already finished (a sweep stopped part way, for one)."""
+    return [run_figures(sweep, name) for group in groups_of(args) for name in group]
+
+
+def run_side_by_side(args: argparse.Namespace, sweep: str) -> list[dict[str, Any]]:
+    """Every case in a child, `args.parallel` at a time, in the order given; with `--paired
+    REF`, each case beside its own run of REF (named REF@CASE), which then saw the same load."""
+    results = []
+    for group in groups_of(args):
+        children = [subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--one", name,
+             "--corpus", args.corpus, "--time", str(args.time), "--threads", str(args.threads),
+             "--n", str(args.n), "--sweep", sweep, *(["--decoding"] if args.decoding else [])],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name in group]
+        for name, child in zip(group, children, strict=True):
+            if child.wait() != 0:
+                raise SystemExit(f"case {name} failed (exit status {child.returncode})")
+            results.append(run_figures(sweep, name))
+            print(summary_line(results[-1]), file=sys.stderr, flush=True)
+    return results
+
+
+def summary_line(case: dict[str, Any]) -> str:
+    """One case's figures: BLEU, speed; samples (t 0.7 here, t 1.0 by evaluate), midpoints and
+    transfers: clean rate, ppl ratio, accuracy; transfers over k: accuracy / BLEU to input."""
+    ours, theirs = case["samples"]["t0.7"], case["evaluate"].get("samples", {})
+    mid = case["evaluate"].get("interpolation_midpoints", {})
+    transfer = " ".join(f"{k}:{v['accuracy']:.2f}/{v['bleu_to_input']:.0f}"
+                        for k, v in case["transfer"].items())
+    return (f"{case['case']:>22} bleu {case['bleu']:5.1f} tok/s "
+            f"{case['train_tokens_per_second']:6.0f} steps {case['steps']:5d} | samples t0.7 "
+            f"clean {ours['clean']:.2f} ppl {ours.get('ppl_ratio', float('nan')):.2f} acc "
+            f"{ours['accuracy']:.2f}, t1.0 clean {theirs.get('clean_rate', float('nan')):.2f} | "
+            f"mid clean {mid.get('clean_rate', float('nan')):.2f} | transfer {transfer}")
+
+
+if __name__ == "__main__":
+    main()
