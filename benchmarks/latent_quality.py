@@ -94,7 +94,7 @@ CASES: dict[str, list[str]] = {
     "shuffle_z0.3": ["model.encoder_shuffle=3", "model.z_noise=0.3"],
 }
 
-STRENGTHS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
+STRENGTHS = [0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0]
 DECODING_STRENGTHS = [1.0, 2.0]
 SAMPLE_TEMPERATURES = [0.7, 1.0]
 DECODING_SWEEP = [{"temperature": 0.5}, {"temperature": 0.7}, {"temperature": 1.0},
