@@ -45,7 +45,14 @@ from textwae.data.records import Example
 from textwae.data.splits import load_splits
 from textwae.evaluation.evaluate import evaluate
 from textwae.evaluation.judges import NgramJudge, load_or_fit
-from textwae.evaluation.metrics import LabelJudge, clean_rate, corpus_bleu, transfer_gmean
+from textwae.evaluation.metrics import (
+    LabelJudge,
+    clean_rate,
+    corpus_bleu,
+    distinct_n,
+    self_bleu,
+    transfer_gmean,
+)
 from textwae.models.autoencoder import TextWAE
 from textwae.training.pipeline import train
 
@@ -211,7 +218,36 @@ def sample_figures(model: TextWAE, labels: list[str], judges: Judges, n: int,
         entry["examples"] = texts[:5]
         per_mode[labels[mode] if mode < len(labels) else str(mode)] = entry
     return {**judges.read(every), "accuracy": round(correct / judged, 3) if judged else None,
-            "modes": per_mode}
+            **diversity(every), "modes": per_mode}
+
+
+def diversity(texts: list[str]) -> dict[str, float]:
+    """distinct-2, Self-BLEU (of 300) and the share of distinct lines: a cleaner sampler
+    that repeats itself is no better."""
+    return {"distinct_2": round(distinct_n(texts, 2), 3),
+            "self_bleu": round(self_bleu(texts, max_texts=300), 1),
+            "unique": round(len(set(texts)) / len(texts), 3)}
+
+
+def decoding_diversity(args: argparse.Namespace, sweep: str) -> dict[str, Any]:
+    """Diversity of every mode's samples (as `sample_figures` draws them) under each option
+    of DECODING_SWEEP, for the sweep's finished runs, and of as many real training units."""
+    figures: dict[str, Any] = {}
+    for name in (name for group in groups_of(args) for name in group):
+        model = TextWAE.from_pretrained(RESULTS / "runs" / f"latent-{sweep}-{name}")
+        figures[name] = []
+        for options in DECODING_SWEEP:
+            decoding = generation.DecodingConfig(max_length=model.config.data.max_length,
+                                                 **options)
+            texts = [text for mode in range(model.prior.components)
+                     for text in generation.sample(model, args.n, decoding, mode=mode,
+                                                   seed=mode)[0]]
+            figures[name].append({"decoding": options, **diversity(texts)})
+    train_units = load_splits(model.config.data)[0]
+    count = args.n * model.prior.components
+    real = [u.text for u in random.Random(0).sample(train_units, count)]
+    figures["real_training_units"] = diversity(real)
+    return figures
 
 
 def midpoint_figures(model: TextWAE, held: list[Example], judges: Judges,
@@ -276,6 +312,9 @@ def main() -> None:
                         help="key under sweeps (default CORPUS-TIME, -paired-REF if paired)")
     parser.add_argument("--collect", action="store_true",
                         help="write the sweep from the cases' finished run directories")
+    parser.add_argument("--diversity", action="store_true",
+                        help="add the samples' diversity under each decoding option to a "
+                             "finished sweep")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child: one case
     args = parser.parse_args()
     sweep = args.sweep or (f"{args.corpus}-{args.time:g}"
@@ -287,6 +326,13 @@ def main() -> None:
         result["case"] = args.one
         (run / "latent_quality.json").write_text(json.dumps(result, indent=2) + "\n",
                                                  encoding="utf-8")
+        return
+    payload = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}
+    if args.diversity:  # added to a finished sweep
+        torch.set_num_threads(args.threads)
+        payload["sweeps"][sweep]["decoding_diversity"] = decoding_diversity(args, sweep)
+        RESULTS_FILE.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(payload["sweeps"][sweep]["decoding_diversity"], indent=1))
         return
     results = collect(args, sweep) if args.collect else run_side_by_side(args, sweep)
     payload = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}
