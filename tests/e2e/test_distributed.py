@@ -12,7 +12,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
-from tests.conftest import REPO, TINY_OVERRIDES, toy_texts
+from tests.conftest import REPO, TINY, TINY_OVERRIDES, toy_texts
+from textwae.config.loading import load_config
 from textwae.config.schema import PriorConfig
 from textwae.distributed import gather_with_grad
 from textwae.models.autoencoder import TextWAE
@@ -20,6 +21,8 @@ from textwae.objectives.divergences import LatentAdversary, mmd
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.objectives.regularizers import AdversaryUpdate
 from textwae.runs.checkpoint import STATE_FILE, load_state
+from textwae.training.pipeline import train
+from textwae.training.trainer import Trainer
 
 pytestmark = pytest.mark.slow  # every test here runs scripts or trains
 
@@ -108,3 +111,31 @@ def test_torchrun_trains_with_two_gloo_processes(tmp_path, source):
     assert state["progress"]["step"] == 4
     assert state["rng"].shape[0] == WORLD  # both ranks' generators, for an exact resume
     TextWAE.from_pretrained(run)
+
+
+def straight_and_resumed_on_rank(rank: int, port: int, corpus: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    config = load_config(TINY, overrides=[f"data.train={corpus}", "train.max_steps=4",
+                                          "train.eval_every=2", "model.z_noise=0.5"])
+    train(config, f"{out}/straight")
+    done = Trainer._done
+    Trainer._done = lambda self: self.progress.step >= 2  # stop halfway, as a crash would
+    train(config, f"{out}/resumed")
+    Trainer._done = done
+    train(config, f"{out}/resumed", resume=True)
+    dist.destroy_process_group()
+
+
+def test_a_resumed_two_process_run_ends_exactly_where_an_uninterrupted_one_does(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(toy_texts(200)) + "\n", encoding="utf-8")
+    mp.spawn(straight_and_resumed_on_rank, args=(free_port(), str(corpus), str(tmp_path)),
+             nprocs=WORLD)
+    straight = load_state(tmp_path / "straight" / STATE_FILE)
+    resumed = load_state(tmp_path / "resumed" / STATE_FILE)
+    assert resumed["progress"]["step"] == 4
+    assert not torch.equal(straight["rng"][0], straight["rng"][1])  # ranks draw differently
+    for name, tensor in straight["model"].items():  # rank 1's generator came back too
+        assert torch.equal(tensor, resumed["model"][name]), name
+    assert torch.equal(straight["rng"], resumed["rng"])

@@ -124,9 +124,10 @@ class Trainer:
             raise RunDirectoryError(
                 f"the run was saved by {state['rng'].shape[0]} processes; resume it with as "
                 f"many, not {self.world}")
-        torch.set_rng_state(state["rng"][self.rank])
+        # a copy: set_rng_state reads a view's storage from its start, i.e. rank 0's row
+        torch.set_rng_state(state["rng"][self.rank].clone())
         if "cuda_rng" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"][self.rank], self.device)
+            torch.cuda.set_rng_state(state["cuda_rng"][self.rank].clone(), self.device)
         self.progress = Progress.from_state(state["progress"])
         for callback, callback_state in zip(self.callbacks, state["callbacks"], strict=True):
             callback.load_state_dict(callback_state)
