@@ -1,52 +1,118 @@
-"""Story-level units on ROCStories: reconstruction and samples per mode.
+"""Stories as paths through the sentence space (configs/stories.yaml) vs whole stories as flat
+units, at one training budget each, side by side.
 
-    python benchmarks/stories.py [--time 600]
+    python benchmarks/stories.py [--corpus roc|demo] [--time 600] [--story-time 120]
 
-Trains the default GRU WAE on whole stories (test.csv's four-sentence contexts plus val.csv's
-stories with their right ending, 300 of those held out) and reports held-out reconstruction
-BLEU, reconstruction perplexity, Self-BLEU of prior samples and five sampled stories per mode.
-Writes results/stories.json.
+roc: ROCStories (test.csv's four-sentence contexts plus val.csv's stories with their right
+ending, 300 of those held out); demo: the embedded corpus with its registers as story modes
+(its own 5% hold-out). The story run spends `--time` in all: the sentence stage
+`--time - --story-time`, the story stage `--story-time`; the flat run spends `--time` on
+`data.unit=story`. Both are scored by `textwae.evaluation.stories.evaluate_stories` (story
+reconstruction BLEU, sampled sentences' clean rate and judge perplexity ratio, the coherence
+judge's rate on sampled vs real stories, Self-BLEU, distinct-n, per-mode accuracy) and show
+three stories per mode. Writes results/stories_CORPUS.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import torch
 from lib.corpora import held_out, rocstories_jsonl
-from lib.paths import CONFIGS, ROOT
-from lib.results import add_out_argument, write_results
-from lib.runs import train_and_evaluate
+from lib.paths import CONFIGS, DEMO_CORPUS, RESULTS, ROOT
+from lib.results import add_out_argument, machine, write_results
+from lib.runs import final_record, fresh_run_dir
 
-from textwae import generation
+from textwae.config.loading import load_config
+from textwae.data.records import Example
+from textwae.data.splits import load_records
+from textwae.evaluation.stories import SAMPLE_TEMPERATURE, evaluate_stories
+from textwae.generation.stories import StoryGenerator
 from textwae.models.autoencoder import TextWAE
+from textwae.models.story import STORY_DIR, StoryRun
+from textwae.training.pipeline import train
+
+SHOWN = 3  # stories printed per mode
+
+
+def corpus(name: str) -> tuple[list[str], list[Example], list[Example]]:
+    """Overrides that name the data, the held-out stories and the training stories."""
+    if name == "roc":
+        train_path, valid_path = rocstories_jsonl()
+        overrides = [f"data.train={train_path}", f"data.valid={valid_path}",
+                     "tokenizer.vocab_size=4000"]
+    else:
+        overrides = [f"data.train={DEMO_CORPUS}", "data.label_field=label"]
+    data = load_config(overrides=overrides).data
+    train_stories, valid_stories = load_records(data)
+    if name == "roc":
+        valid_stories = held_out(valid_path, 300)
+    return overrides, valid_stories, train_stories
+
+
+def scored(name: str, kind: str, generator: StoryGenerator, valid: list[Example],
+           train_stories: list[Example], n_samples: int) -> dict:
+    started = time.perf_counter()
+    figures = evaluate_stories(generator, valid, train_stories, n_samples=n_samples,
+                               judge_cache=RESULTS / ".judges")
+    shown = {str(mode): [story.text for story in generator.sample(SHOWN, mode, 100 + mode)]
+             for mode in range(len(generator.labels or [None]))} if generator.labels else {
+        "any": [story.text for story in generator.sample(2 * SHOWN, None, 100)]}
+    print(f"== {name} {kind} ==")
+    print(json.dumps({k: figures[k] for k in ("bleu", "samples", "coherence")}, indent=1))
+    for mode, texts in shown.items():
+        print(f"-- mode {mode}:", *texts, sep="\n   ")
+    return {**figures, "shown": shown, "evaluation_seconds": round(time.perf_counter()
+                                                                    - started, 1)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--time", type=float, default=600, help="train.max_time")
+    parser.add_argument("--corpus", choices=["roc", "demo"], default="roc")
+    parser.add_argument("--time", type=float, default=600, help="seconds of training per run")
+    parser.add_argument("--story-time", type=float, default=120,
+                        help="of which the story run's story stage")
     parser.add_argument("--threads", type=int, default=2)
-    add_out_argument(parser, "stories")
+    parser.add_argument("--n-samples", type=int, default=200)
+    parser.add_argument("--only", choices=["paths", "flat"], default=None)
+    parser.add_argument("--set", nargs="*", default=[], help="overrides of both runs")
+    add_out_argument(parser, "")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    train_path, valid_path = rocstories_jsonl()
-    overrides = [f"data.train={train_path}", f"data.valid={valid_path}", "data.unit=story",
-                 "data.max_length=96",
-                 f"train.max_time={args.time}", "train.max_steps=1000000",
-                 "train.eval_every=250", "train.checkpoint_every=1000000",
-                 "tokenizer.vocab_size=4000"]
-    row = train_and_evaluate("stories", [CONFIGS / "default.yaml"], overrides,
-                             held_out(valid_path, 300), n_samples=200)
-    model = TextWAE.from_pretrained(ROOT / row["run"])
-    decoding = generation.DecodingConfig(temperature=0.8, max_length=96)
-    row["samples"] = {mode: generation.sample(model, 5, decoding, mode, seed=mode)[0]
-                      for mode in range(model.prior.components)}
-    print(json.dumps({k: row[k] for k in ["bleu", "recon_perplexity", "self_bleu"]}))
-    for mode, stories in row["samples"].items():
-        print(f"== mode {mode} ==")
-        print("\n".join(stories))
-    print(json.dumps({"written": str(write_results(args.out, row))}))
+    overrides, valid, train_stories = corpus(args.corpus)
+    budget = ["train.max_steps=1000000", "story.max_steps=1000000",
+              "train.checkpoint_every=1000000", "train.eval_every=500", *args.set]
+    runs = {
+        "paths": ([CONFIGS / "stories.yaml"], [
+            *overrides, *budget, f"train.max_time={args.time - args.story_time}",
+            f"story.max_time={args.story_time}"]),
+        "flat": ([], [*overrides, *budget, "data.unit=story", "data.max_length=96",
+                      f"train.max_time={args.time}"]),
+    }
+    rows = {}
+    for kind, (configs, run_overrides) in runs.items():
+        if args.only not in (None, kind):
+            continue
+        run = fresh_run_dir(f"stories_{args.corpus}_{kind}")
+        started = time.perf_counter()
+        train(load_config(*configs, overrides=run_overrides), run)
+        wall = time.perf_counter() - started
+        generator = (StoryGenerator.of_run(StoryRun.from_pretrained(run), SAMPLE_TEMPERATURE)
+                     if kind == "paths" else
+                     StoryGenerator.of_flat(TextWAE.from_pretrained(run), SAMPLE_TEMPERATURE))
+        stages = {"sentences" if kind == "paths" else "stories": final_record(run)}
+        if kind == "paths":
+            stages["story_level"] = final_record(run / STORY_DIR)
+        rows[kind] = {"run": str(run.relative_to(ROOT)), "overrides": run_overrides,
+                      "wall_seconds": round(wall, 1), "stages": stages,
+                      **scored(args.corpus, kind, generator, valid, train_stories,
+                               args.n_samples)}
+    name = args.out or f"stories_{args.corpus}"
+    payload = {"corpus": args.corpus, "time": args.time, "story_time": args.story_time,
+               "threads": args.threads, **machine(), "runs": rows}
+    print(json.dumps({"written": str(write_results(name, payload))}))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,18 @@ def toy_texts(n: int = 120, seed: int = 0) -> list[str]:
             for _ in range(n)]
 
 
+def toy_stories(n: int = 160, seed: int = 0) -> list[Example]:
+    """Stories of 1-4 toy sentences, labelled by their first sentence's place (3 labels)."""
+    rng = random.Random(seed)
+    sentences = toy_texts(4 * n, seed)
+    stories = []
+    for i in range(n):
+        story = sentences[4 * i : 4 * i + rng.randint(1, 4)]
+        label = str(["cafe", "park", "museum", "station"].index(story[0].split()[-2]) % 3)
+        stories.append(Example(" ".join(story), label))
+    return stories
+
+
 def write_labelled(path: Path, examples: list[Example]) -> Path:
     rows = [json.dumps({"text": ex.text, "label": ex.label}) for ex in examples]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")

@@ -123,13 +123,16 @@ def held_out(args: argparse.Namespace, data: DataConfig) -> list[Example]:
     return load_splits(data)[1]
 
 
-def judge_examples(config: Config, args: argparse.Namespace) -> list[Example] | None:
+def judge_examples(config: Config, args: argparse.Namespace,
+                   unit: str | None = None) -> list[Example] | None:
     """The run's whole training split with every label, for the judge; None if unreadable.
+    `unit` ("story") reads it in other units than the run's.
 
     load_splits keeps every label: data.labeled_fraction only thins them inside training.
     """
+    data = data_config(config, args, text_field=False)
     try:  # the run's own text column: --text-field names the held-out data's
-        return load_splits(data_config(config, args, text_field=False))[0]
+        return load_splits(dataclasses.replace(data, unit=unit or data.unit))[0]
     except DataError as error:
         warnings.warn(f"cannot read the run's training data for the judge ({error}); "
                       "the figures judged against it are left out", stacklevel=2)

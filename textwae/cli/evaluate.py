@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,7 +17,12 @@ from textwae.cli.common import (
 )
 from textwae.evaluation.evaluate import evaluate
 from textwae.evaluation.plots import write_plots
+from textwae.evaluation.stories import SAMPLE_TEMPERATURE, evaluate_stories
+from textwae.generation.stories import StoryGenerator
+from textwae.models.story import StoryRun, has_story_level
 from textwae.runs.checkpoint import atomic_write, check_output_path
+
+STORY_SAMPLES = 200  # stories sampled per mode at most: each is several sentences
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +62,16 @@ def run_evaluate(args: argparse.Namespace) -> None:
         result = evaluate(model, examples, judge_data, n_samples=args.n_samples, seed=args.seed,
                           judge_cache=cache,
                           embedding_judge=False if args.no_embedding_judge else None)
+        if has_story_level(args.model):  # and the story level, on whole held-out stories
+            stories = held_out(args, dataclasses.replace(data_config(model.config, args),
+                                                         unit="story"))
+            train_stories = judge_examples(model.config, args, unit="story")
+            if train_stories is not None:
+                run = StoryRun.from_pretrained(args.model, device=args.device)
+                result["stories"] = evaluate_stories(
+                    StoryGenerator.of_run(run, SAMPLE_TEMPERATURE), stories,
+                    train_stories, n_samples=min(args.n_samples, STORY_SAMPLES),
+                    seed=args.seed, judge_cache=cache)
     text = json.dumps(result, indent=2, allow_nan=False)
     if args.out is not None:
         atomic_write(args.out, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))

@@ -1,4 +1,5 @@
-"""`textwae generate` (generate.py): sample, reconstruct, interpolate, encode, transfer, modes."""
+"""`textwae generate` (generate.py): sample, reconstruct, interpolate, encode, transfer, modes,
+and whole stories of a story run (story; --story on reconstruct, interpolate, transfer)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from pathlib import Path
 
 from textwae import generation
 from textwae.cli.common import UsageError, load_model
+from textwae.config.schema import check_device
 from textwae.data.labels import mode_name, resolve_mode
 from textwae.data.splits import load_splits
 from textwae.errors import DataError
 from textwae.evaluation.mode_report import mode_report
+from textwae.generation import stories
 from textwae.generation.operations import TRANSFER_STRENGTH
+from textwae.generation.stories import Story
+from textwae.models.story import StoryRun
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,10 +47,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="k in z + k (mean_target - mean_source): 1 moves by the means' "
                            "difference, less keeps more of the input (default %(default)s)")
     move.set_defaults(handler=_transfer)
+    story = commands.add_parser("story", help="sample whole stories (a story run: "
+                                "configs/stories.yaml)")
+    story.add_argument("--n", type=int, default=5)
+    story.add_argument("--mode", default=None, help="sample from this mode: label or index")
+    story.add_argument("--max-sentences", type=int, default=None,
+                       help="sentences per story at most (default: the run's "
+                            "story.max_sentences)")
+    story.set_defaults(handler=_story)
+    for sub in (rebuild, between, move):
+        sub.add_argument("--story", action="store_true",
+                         help="the texts are stories: go through the story level")
     for sub in (rebuild, encode, move):
         sub.add_argument("texts", nargs="*")
         sub.add_argument("--input", type=Path, help="file with one text per line")
-    for sub in (sample, rebuild, between, modes, encode, move):
+    for sub in (sample, rebuild, between, modes, encode, move, story):
         sub.add_argument("--model", type=Path, required=True, help="run directory")
         _add_decoding(sub)
 
@@ -101,8 +117,37 @@ def _sample(args: argparse.Namespace) -> None:
     _print_chunks(generation.iter_sample(model, args.n, decoding, mode, args.seed), args.format)
 
 
+def _print_stories(stories: list[Story], labels: list[str] | None, fmt: str) -> None:
+    """One story per line (its sentences joined by spaces), or JSONL with the sentences."""
+    for story in stories:
+        print(json.dumps({"text": story.text, "sentences": story.sentences, "mode": story.mode,
+                          "label": mode_name(labels, story.mode)})
+              if fmt == "jsonl" else story.text)
+    sys.stdout.flush()
+
+
+def _story_run(args: argparse.Namespace) -> StoryRun:
+    check_device("--device", args.device)
+    return StoryRun.from_pretrained(args.model, device=args.device)
+
+
+def _story(args: argparse.Namespace) -> None:
+    decoding = _decoding(args)
+    run = _story_run(args)
+    mode = (None if args.mode is None else resolve_mode(
+        args.mode, run.sentences.config.prior.labels, run.stories.prior.components))
+    _print_stories(stories.sample_stories(run, args.n, decoding, mode, args.seed,
+                                          args.max_sentences),
+                   run.sentences.config.prior.labels, args.format)
+
+
 def _reconstruct(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
+    if args.story:
+        run = _story_run(args)
+        _print_stories(stories.reconstruct_stories(run, _read_texts(args), decoding, args.seed),
+                       run.sentences.config.prior.labels, args.format)
+        return
     model = load_model(args)
     _print_chunks(generation.iter_reconstruct(model, _read_texts(args), decoding, args.seed),
                   args.format)
@@ -110,6 +155,12 @@ def _reconstruct(args: argparse.Namespace) -> None:
 
 def _interpolate(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
+    if args.story:
+        run = _story_run(args)
+        _print_stories(stories.interpolate_stories(run, args.start, args.end, args.steps,
+                                                   decoding, args.seed),
+                       run.sentences.config.prior.labels, args.format)
+        return
     model = load_model(args)
     _print(*generation.interpolate(model, args.start, args.end, args.steps, decoding,
                                    args.seed), args.format)
@@ -117,6 +168,14 @@ def _interpolate(args: argparse.Namespace) -> None:
 
 def _transfer(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
+    if args.story:
+        run = _story_run(args)
+        labels = run.sentences.config.prior.labels
+        target = resolve_mode(args.to, labels, run.stories.prior.components)
+        _print_stories(stories.transfer_stories(run, _read_texts(args), target, decoding,
+                                                args.seed, args.strength),
+                       labels, args.format)
+        return
     model = load_model(args)
     target = resolve_mode(args.to, model.config.prior.labels, model.prior.components)
     _print_chunks(generation.iter_transfer(model, _read_texts(args), target, decoding,

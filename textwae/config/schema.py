@@ -330,6 +330,49 @@ class TrainConfig:
         require_range("train.min_lr_ratio", self.min_lr_ratio, 0, 1)
 
 
+@dataclass
+class StoryConfig:
+    """The story level (Shen et al., 2019's two-level view of long text): a story is a path
+    of sentence codes. With `enabled`, training fits the sentence model on the corpus's
+    sentences, then a small story model over each record's sequence of sentence codes."""
+
+    enabled: bool = False
+    latent_dim: int = 16  # story code size; its prior is `prior` (same modes and labels)
+    hidden_size: int = 256  # story encoder (both directions together) and decoder GRUs
+    code_mixtures: int = 4  # Gaussians of the predicted next sentence code (a mixture
+    #   density: one story can go on in several ways); 1: a regression with learned spread
+    min_std: float = 0.05  # floor on each predicted code's spread, in code units
+    code_noise: float = 0.3  # std of noise on the sentence codes the story decoder reads
+    #   while training: it reads its own predicted codes when sampling
+    z_noise: float = 0.5  # std of noise on the story code the decoder sees while training
+    max_sentences: int = 8  # longer stories are cut for training; sampling stops here
+    # the story stage's own budget; everything else of `train` applies to both stages
+    lr: float = 1e-3
+    batch_size: int = 64
+    max_steps: int = 3000
+    max_time: float | None = 120.0  # seconds, after the sentence stage's train.max_time
+    eval_every: int = 200
+
+    def check(self) -> None:
+        require_positive("story", latent_dim=self.latent_dim, hidden_size=self.hidden_size,
+                         code_mixtures=self.code_mixtures, min_std=self.min_std,
+                         max_sentences=self.max_sentences, lr=self.lr,
+                         batch_size=self.batch_size, max_steps=self.max_steps,
+                         max_time=self.max_time, eval_every=self.eval_every)
+        require_not_negative("story", code_noise=self.code_noise, z_noise=self.z_noise)
+        if self.hidden_size % 2:
+            raise ConfigError(f"story.hidden_size must be even (two encoder directions), got "
+                              f"{self.hidden_size}")
+
+    def budget(self, train: TrainConfig) -> TrainConfig:
+        """The story stage's training settings: `train`'s, with this section's own budget."""
+        return dataclasses.replace(
+            train, lr=self.lr, batch_size=self.batch_size, max_steps=self.max_steps,
+            max_time=self.max_time, eval_every=self.eval_every,
+            checkpoint_every=self.eval_every, eval_batches=None, grad_accumulation=1,
+            warmup_steps=min(train.warmup_steps, self.max_steps // 10))
+
+
 def check_device(key: str, device: str) -> None:
     """A torch device name this machine has: cpu, or cuda[:i] with that GPU present.
 
@@ -356,6 +399,7 @@ class Config:
     prior: PriorConfig = field(default_factory=PriorConfig)
     regularizer: RegularizerConfig = field(default_factory=RegularizerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    story: StoryConfig = field(default_factory=StoryConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -366,6 +410,9 @@ class Config:
     def check(self) -> None:
         """Every section's own check, then the rules that span sections."""
         for section in (self.data, self.tokenizer, self.model, self.prior, self.regularizer,
-                        self.train):
+                        self.train, self.story):
             section.check()
         self.model.check_transformer(self.data.max_length)
+        if self.story.enabled and (self.data.unit != "sentence" or self.data.streaming):
+            raise ConfigError("story.enabled reads each record as a story of sentences: it "
+                              "needs data.unit=sentence and data.streaming=false")

@@ -27,12 +27,17 @@ def load_splits(cfg: DataConfig) -> tuple[list[Example], list[Example]]:
     """
     if cfg.streaming:
         train, valid = sample_splits(cfg)
-    elif cfg.valid is not None:
-        train, valid = read_examples(cfg.train, cfg), read_examples(cfg.valid, cfg)
     else:
-        train_records, valid_records = split_train_valid(read_records(cfg.train, cfg),
-                                                         cfg.valid_fraction, cfg.split_seed)
+        train_records, valid_records = load_records(cfg)
         train, valid = to_units(train_records, cfg.unit), to_units(valid_records, cfg.unit)
     if not valid:
         raise DataError("the validation split is empty")
     return train, valid
+
+
+def load_records(cfg: DataConfig) -> tuple[list[Example], list[Example]]:
+    """Train and validation records, whole (not split into units): the records `load_splits`
+    cuts its units from (a story level reads each as a story of sentences)."""
+    if cfg.valid is not None:
+        return read_records(cfg.train, cfg), read_records(cfg.valid, cfg)
+    return split_train_valid(read_records(cfg.train, cfg), cfg.valid_fraction, cfg.split_seed)

@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from textwae.data.records import Example
 from textwae.errors import DataError
 from textwae.models.autoencoder import TextWAE
+from textwae.models.story import StoryCodes, StoryModel
 from textwae.objectives.divergences import mmd
+from textwae.objectives.priors import MixtureOfGaussians
 from textwae.text.batching import BucketBatchSampler, SampledBatches, TokenizedTexts
 from textwae.text.token_cache import sequence_lengths
 
@@ -73,7 +75,7 @@ def teacher_forced(model: TextWAE, examples: list[Example]) -> TeacherForced:
     return forced_pass(model, model.tokenize([ex.text for ex in examples]))
 
 
-def prior_mmd(model: TextWAE, codes: torch.Tensor, seed: int) -> float:
+def prior_mmd(model: TextWAE | StoryModel, codes: torch.Tensor, seed: int) -> float:
     """MMD of (the first `MAX_MMD_CODES` of) codes (N, D) to as many seeded prior samples,
     with the model's own kernel and scales."""
     z = codes[:MAX_MMD_CODES].float()
@@ -95,9 +97,47 @@ def validation_metrics(model: TextWAE, texts: TokenizedTexts, max_batches: int |
     metrics = {"recon": recon, "accuracy": forced.correct / forced.tokens, "mmd": divergence,
                "loss": recon + model.config.regularizer.weight * divergence}
     if texts.components is not None:
-        components = texts.components[forced.seen].to(forced.codes.device)
-        known = components >= 0
-        if known.any():
-            assigned = model.prior.assign(forced.codes[known])
-            metrics["mode_agreement"] = (assigned == components[known]).float().mean().item()
+        metrics.update(_mode_agreement(model.prior, forced.codes, texts.components[forced.seen]))
+    return metrics
+
+
+def _mode_agreement(prior: MixtureOfGaussians, codes: torch.Tensor,
+                    components: torch.Tensor) -> dict[str, float]:
+    """The share of codes (N, D) with a label-guided mode (N,) assigned that mode, if any."""
+    components = components.to(codes.device)
+    known = components >= 0
+    if not known.any():
+        return {}
+    assigned = prior.assign(codes[known])
+    return {"mode_agreement": (assigned == components[known]).float().mean().item()}
+
+
+@torch.no_grad()
+def story_validation(model: StoryModel, stories: StoryCodes, max_batches: int | None,
+                     seed: int) -> dict[str, float]:
+    """The story level's validation: NLL per dimension of each next sentence code and the
+    end-of-story cross-entropy (per sentence, teacher-forced), their sum ("recon"), the MMD of
+    the story codes to the story prior, the weighted sum that picks the best weights, and the
+    mode agreement of labelled stories."""
+    model.eval()
+    device = next(model.parameters()).device
+    sampler = BucketBatchSampler(stories.lengths, model.config.story.batch_size, shuffle=False)
+    codes, index, code_nll, stop, sentences = [], [], 0.0, 0.0, 0
+    for number, batch in enumerate(SampledBatches(stories, sampler).batches(0)):
+        if max_batches is not None and number >= max_batches:
+            break
+        output = model(batch.to(device))
+        count = int(batch.lengths.sum())
+        code_nll += output.code_nll.item() * count
+        stop += output.stop.item() * count
+        sentences += count
+        codes.append(output.latent.mean.float())
+        index.append(batch.index)
+    codes_seen, seen = torch.cat(codes), torch.cat(index)
+    recon = (code_nll + stop) / sentences
+    divergence = prior_mmd(model, codes_seen, seed)
+    metrics = {"recon": recon, "code_nll": code_nll / sentences, "stop": stop / sentences,
+               "mmd": divergence, "loss": recon + model.config.regularizer.weight * divergence}
+    if stories.components is not None:
+        metrics.update(_mode_agreement(model.prior, codes_seen, stories.components[seen]))
     return metrics

@@ -15,6 +15,7 @@ import torch
 from textwae.errors import ConfigError, DataError
 from textwae.generation.decoding import DecodingConfig, decode_texts
 from textwae.models.autoencoder import TextWAE
+from textwae.models.story import StoryModel
 from textwae.objectives.codes import LatentOutput
 from textwae.text.batching import chunks
 
@@ -104,23 +105,27 @@ def reconstruct(model: TextWAE, texts: list[str], decoding: DecodingConfig,
 def interpolate(model: TextWAE, start: str, end: str, steps: int, decoding: DecodingConfig,
                 seed: int = 0) -> Generated:
     """Decode `steps` codes on the straight line from the code of `start` to that of `end`."""
-    if steps < 2:
-        raise ConfigError("interpolation needs at least 2 steps (the two ends)")
-    codes = encode(model, [start, end]).mean  # (2, D)
-    weights = torch.linspace(0, 1, steps, device=codes.device)[:, None]  # (S, 1)
-    z = (1 - weights) * codes[0] + weights * codes[1]  # (S, D)
+    z = line_between(encode(model, [start, end]).mean, steps)
     generator = torch.Generator().manual_seed(seed)
     return joined(texts_and_modes(model, part, decoding, generator) for part in z.split(CHUNK))
 
 
-def check_transfer(model: TextWAE, to_mode: int, strength: float) -> None:
+def line_between(ends: torch.Tensor, steps: int) -> torch.Tensor:
+    """`steps` evenly spaced codes (S, D) on the line from ends[0] to ends[1] (2, D)."""
+    if steps < 2:
+        raise ConfigError("interpolation needs at least 2 steps (the two ends)")
+    weights = torch.linspace(0, 1, steps, device=ends.device)[:, None]  # (S, 1)
+    return (1 - weights) * ends[0] + weights * ends[1]
+
+
+def check_transfer(model: TextWAE | StoryModel, to_mode: int, strength: float) -> None:
     """A mode of the prior, and a strength that is a finite number >= 0."""
     model.prior.check_component(to_mode)
     if not (math.isfinite(strength) and strength >= 0):
         raise ConfigError(f"transfer strength must be finite and not negative, got {strength}")
 
 
-def transfer_codes(model: TextWAE, z: torch.Tensor, to_mode: int,
+def transfer_codes(model: TextWAE | StoryModel, z: torch.Tensor, to_mode: int,
                    strength: float = TRANSFER_STRENGTH) -> torch.Tensor:
     """Codes (N, D) moved towards mode `to_mode`: z + k (mean_target - mean_source), where
     the source is each code's own (assigned) component and k is `strength`. k = 1 puts the

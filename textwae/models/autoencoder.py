@@ -108,13 +108,8 @@ class TextWAE(nn.Module):
         return self
 
     def optimizer_groups(self, weight_decay: float) -> list[dict]:
-        """`model_parameters` as AdamW groups: a learnable prior's means, scales and weights
-        get no weight decay, which would pull the modes towards the origin."""
-        prior = {id(p) for p in self.prior.parameters()}
-        params = self.model_parameters()
-        return [{"params": [p for p in params if id(p) not in prior],
-                 "weight_decay": weight_decay},
-                {"params": [p for p in params if id(p) in prior], "weight_decay": 0.0}]
+        """`model_parameters` as AdamW groups (a learnable prior's without weight decay)."""
+        return self.prior.optimizer_groups(self.model_parameters(), weight_decay)
 
     def tokenize(self, texts: list[str], cache_dir: str | Path | None = None,
                  features: bool = False) -> TokenizedTexts:
@@ -170,17 +165,6 @@ class TextWAE(nn.Module):
         labels = self.config.prior.labels
         return None if labels is None else {label: k for k, label in enumerate(labels)}
 
-    def label_term(self, z: torch.Tensor, components: torch.Tensor | None) -> torch.Tensor | float:
-        """Cross-entropy of p(k|z) under the prior for codes whose component is known (>= 0).
-
-        It draws a labelled code into its own component's region; the regulariser keeps
-        matching the aggregate of all codes, labelled or not, to the whole mixture.
-        """
-        if components is None or not (components >= 0).any():
-            return 0.0
-        known = components >= 0
-        return F.cross_entropy(self.prior.component_log_probs(z[known]), components[known])
-
     def noisy_source(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """What the encoder reads while training: the batch's source ids with the denoising
         noise of `model.encoder_*` (the decoder still rebuilds the clean ids)."""
@@ -216,7 +200,7 @@ class TextWAE(nn.Module):
                    else recon.new_zeros(()))
             penalty = (self.config.model.logvar_penalty * logvar_penalty(latent.logvar)
                        + self.prior.penalty())  # a learnable prior's safeguard; else 0
-            label = self.label_term(latent.z, components)
+            label = self.prior.label_loss(latent.z, components)
         weights = self.config.regularizer
         loss = recon + weights.weight * reg + penalty + weights.label_weight * label
         correct = (flat_logits.argmax(dim=-1) == flat_targets).sum()
@@ -298,19 +282,7 @@ class TextWAE(nn.Module):
 
     def load_weights(self, weights: dict[str, torch.Tensor], source: Path | str) -> None:
         """Load a state dict, explaining a mismatch instead of dumping shapes."""
-        expected = self.state_dict()
-        missing = sorted(set(expected) - set(weights))
-        unexpected = sorted(set(weights) - set(expected))
-        if missing or unexpected:
-            raise checkpoint.RunDirectoryError(
-                f"{source} does not fit the model in its config.yaml: missing {missing[:3]}, "
-                f"unexpected {unexpected[:3]}")
-        wrong = [name for name in expected if weights[name].shape != expected[name].shape]
-        if wrong:
-            raise checkpoint.RunDirectoryError(
-                f"{source}: shapes of {', '.join(wrong[:3])} do not match config.yaml"
-                + self._encoder_size_hint(weights))
-        self.load_state_dict(weights)
+        checkpoint.load_matching(self, weights, source, lambda: self._encoder_size_hint(weights))
 
     def _encoder_size_hint(self, weights: dict[str, torch.Tensor]) -> str:
         """How to load a run saved before `model.encoder_hidden_size` existed, when each GRU

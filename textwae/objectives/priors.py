@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from textwae.config.schema import PriorConfig
@@ -131,6 +132,26 @@ class MixtureOfGaussians(nn.Module):
     def assign(self, z: torch.Tensor) -> torch.Tensor:
         """The most likely component of each code: (N,) long."""
         return self.component_log_probs(z).argmax(dim=1)
+
+    def label_loss(self, z: torch.Tensor, components: torch.Tensor | None) -> torch.Tensor | float:
+        """Cross-entropy of p(k|z) for codes whose component is known (>= 0); 0 if none is.
+
+        It draws a labelled code into its own component's region; the regulariser keeps
+        matching the aggregate of all codes, labelled or not, to the whole mixture.
+        """
+        if components is None or not (components >= 0).any():
+            return 0.0
+        known = components >= 0
+        return F.cross_entropy(self.component_log_probs(z[known]), components[known])
+
+    def optimizer_groups(self, parameters: list[nn.Parameter],
+                         weight_decay: float) -> list[dict]:
+        """`parameters` as AdamW groups: this prior's means, scales and weights (when
+        learnable) get no weight decay, which would pull the modes towards the origin."""
+        own = {id(p) for p in self.parameters()}
+        return [{"params": [p for p in parameters if id(p) not in own],
+                 "weight_decay": weight_decay},
+                {"params": [p for p in parameters if id(p) in own], "weight_decay": 0.0}]
 
     def mean_squared_distance(self) -> torch.Tensor:
         """E ||a - b||^2 for a, b drawn independently from the prior: the IMQ base scale C.

@@ -166,6 +166,23 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
         raise RunDirectoryError(f"{path} is corrupt or unreadable: {error}") from error
 
 
+def load_matching(module: torch.nn.Module, weights: dict[str, torch.Tensor], source: Path | str,
+                  shape_hint: Callable[[], str] = lambda: "") -> None:
+    """Load a state dict into `module`, explaining a mismatch instead of dumping shapes;
+    `shape_hint()` may add how to load a file whose shapes differ."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise RunDirectoryError(f"{source} does not fit the model in its config.yaml: missing "
+                                f"{missing[:3]}, unexpected {unexpected[:3]}")
+    wrong = [name for name in expected if weights[name].shape != expected[name].shape]
+    if wrong:
+        raise RunDirectoryError(f"{source}: shapes of {', '.join(wrong[:3])} do not match "
+                                f"config.yaml" + shape_hint())
+    module.load_state_dict(weights)
+
+
 def flatten(tree: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
     """JSON-able copy of a nested state (dicts, lists, numbers) with tensors moved to `tensors`.
 

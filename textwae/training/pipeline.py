@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,11 +14,16 @@ import torch
 from textwae.config.schema import Config, check_device
 from textwae.data.labels import mode_labels, unit_components
 from textwae.data.records import Example
-from textwae.data.splits import load_splits
+from textwae.data.splits import load_records, load_splits
+from textwae.data.units import split_sentences
 from textwae.distributed import barrier, rank_and_world
+from textwae.errors import DataError
 from textwae.evaluation.plots import write_plots
+from textwae.evaluation.teacher_forced import story_validation
+from textwae.generation.stories import sentence_codes
 from textwae.models.autoencoder import TextWAE
 from textwae.models.pretrained import needs_sentencepiece
+from textwae.models.story import STORY_DIR, StoryModel
 from textwae.runs import checkpoint
 from textwae.text.batching import TokenizedTexts
 from textwae.text.streamed_batches import StreamedBatches
@@ -54,6 +60,16 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
 
 
 def _train(config: Config, run_dir: Path, resume: bool) -> dict[str, float]:
+    """The sentence model, then (`story.enabled`) the story level over its codes; a resumed
+    run whose story stage has begun goes straight back to it."""
+    story_begun = resume and (run_dir / STORY_DIR / checkpoint.STATE_FILE).is_file()
+    metrics = {} if story_begun else _train_sentences(config, run_dir, resume)
+    if config.story.enabled:
+        metrics = train_story_level(run_dir, resume=story_begun)
+    return metrics
+
+
+def _train_sentences(config: Config, run_dir: Path, resume: bool) -> dict[str, float]:
     rank, _ = rank_and_world()
     train_units, valid_units = prepare_run(config, run_dir, resume)
     model = TextWAE.build(config, run_dir, parts_from_run=resume)
@@ -127,3 +143,39 @@ def build_data(model: TextWAE, train_units: list[Example],
     else:
         train = prepare(train_units, data.labeled_fraction)
     return TrainingData(train=train, valid=prepare(valid_units), valid_units=valid_units)
+
+
+def train_story_level(run_dir: Path, resume: bool) -> dict[str, float]:
+    """Fit the story model on the codes its run's sentence model (best weights) gives each
+    record's sentences, into the run's `story/` folder, through the one training loop."""
+    rank, _ = rank_and_world()
+    sentences = TextWAE.from_pretrained(run_dir)
+    config = sentences.config
+    sentences.to(config.train.device)
+    story_dir = run_dir / STORY_DIR
+    if rank == 0 and not resume:  # what a stopped first attempt left, before its first state
+        shutil.rmtree(story_dir, ignore_errors=True)
+        story_dir.mkdir()
+    barrier()
+    data = config.data
+    codes = [sentence_codes(
+        sentences, [split_sentences(record.text)[: config.story.max_sentences]
+                    for record in records],
+        None if config.prior.labels is None else unit_components(
+            records, config.prior.labels, fraction, data.split_seed))
+        for records, fraction in zip(load_records(data), (data.labeled_fraction, 1.0),
+                                     strict=True)]
+    if len(codes[1]) < 2:  # the MMD of held-out story codes needs two of them
+        raise DataError(f"the story stage holds out {len(codes[1])} story; it needs at least 2 "
+                        "(raise data.valid_fraction or give data.valid)")
+    torch.manual_seed(config.train.seed)  # the same initial weights on every rank
+    model = StoryModel(config)
+    hooks = [RegularizerHook(hook) for hook in model.regularizer.step_hooks(model.prior)]
+    trainer = Trainer(model, codes[0], codes[1], story_dir, callbacks=hooks,
+                      validate=story_validation, cfg=config.story.budget(config.train))
+    torch.manual_seed(config.train.seed + rank)
+    if resume:
+        trainer.resume()
+    elif rank == 0:
+        model.save_pretrained(story_dir)
+    return trainer.fit()

@@ -7,7 +7,7 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +22,10 @@ from textwae.distributed import broadcast_float, gather_rows, rank_and_world
 from textwae.errors import RunDirectoryError, TrainingError, TrainingInterrupted
 from textwae.evaluation.teacher_forced import validation_metrics
 from textwae.models.autoencoder import TextWAE, TextWAEOutput
+from textwae.models.story import StoryCodes, StoryModel, StoryOutput
 from textwae.runs import checkpoint
 from textwae.runs.metrics_log import MetricsLog
 from textwae.text.batching import (
-    Batch,
     BucketBatchSampler,
     SampledBatches,
     TokenizedTexts,
@@ -74,18 +74,27 @@ class Progress:
         return cls(**state)
 
 
-class Trainer:
-    """Trains a TextWAE on token sequences, writing everything into `run_dir`."""
+Trainable = TextWAE | StoryModel  # a sentence model, or the story level over its codes
+TrainData = TokenizedTexts | StreamedBatches | StoryCodes
+Validation = Callable[[Any, Any, int | None, int], dict[str, float]]
 
-    def __init__(self, model: TextWAE, train: TokenizedTexts | StreamedBatches,
-                 valid: TokenizedTexts, run_dir: str | Path,
-                 callbacks: Sequence[Callback] = ()) -> None:
+
+class Trainer:
+    """Trains a TextWAE on token sequences, or a story model on sentence codes, writing
+    everything into `run_dir`."""
+
+    def __init__(self, model: Trainable, train: TrainData, valid: TokenizedTexts | StoryCodes,
+                 run_dir: str | Path, callbacks: Sequence[Callback] = (),
+                 validate: Validation = validation_metrics,
+                 cfg: TrainConfig | None = None) -> None:
         """`train` is in memory (batched by a `BucketBatchSampler` here) or a stream; units'
-        label-guided modes, if any, come with their token ids."""
+        label-guided modes, if any, come with them. `validate(model, valid, max_batches,
+        seed)` gives the validation metrics ("loss" picks the best weights); `cfg` is the
+        budget, by default the model's `train` section."""
         self.model = model
         self.callbacks = list(callbacks)
-        self.cfg = model.config.train
-        self.valid_texts = valid
+        self.cfg = cfg or model.config.train
+        self.valid, self.validate = valid, validate
         self.run_dir = Path(run_dir)
         self.device = torch.device(self.cfg.device)
         self.rank, self.world = rank_and_world()
@@ -95,10 +104,14 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(model.optimizer_groups(self.cfg.weight_decay),
                                            lr=self.cfg.lr,
                                            fused=self.device.type == "cuda" or None)
-        self.train_batches = train if isinstance(train, StreamedBatches) else SampledBatches(
-            train, BucketBatchSampler(sequence_lengths(train.ids), self.cfg.batch_size,
-                                      seed=self.cfg.seed, num_replicas=self.world,
-                                      rank=self.rank))
+        if isinstance(train, StreamedBatches):
+            self.train_batches: StreamedBatches | SampledBatches = train
+        else:
+            lengths = train.lengths if isinstance(train, StoryCodes) else sequence_lengths(
+                train.ids)
+            self.train_batches = SampledBatches(train, BucketBatchSampler(
+                lengths, self.cfg.batch_size, seed=self.cfg.seed, num_replicas=self.world,
+                rank=self.rank))
         self.progress = Progress()
         self.metrics_log = MetricsLog(self.run_dir)
         self.last_metrics: dict[str, float] = {}  # of the latest validation
@@ -225,10 +238,11 @@ class Trainer:
                     self.progress.batch_in_epoch = 0
         return False
 
-    def train_step(self, batches: Batch | Sequence[Batch]) -> TextWAEOutput:
-        """One optimiser step on the gradients of `batches` (micro-batches), each loss divided
-        by their number; returns the last micro-batch's output, which the callbacks see."""
-        batches = [batches] if isinstance(batches, Batch) else list(batches)
+    def train_step(self, batches: Any) -> TextWAEOutput | StoryOutput:
+        """One optimiser step on the gradients of `batches` (a batch, or a list of
+        micro-batches), each loss divided by their number; returns the last micro-batch's
+        output, which the callbacks see."""
+        batches = list(batches) if isinstance(batches, list) else [batches]
         self.model.train()
         lr = learning_rate(self.cfg, self._fraction_done(), self.progress.step)
         for group in self.optimizer.param_groups:
@@ -257,9 +271,9 @@ class Trainer:
         return output
 
     def evaluate(self) -> dict[str, float]:
-        """Teacher-forced reconstruction loss, token accuracy and MMD of codes to the prior."""
-        return validation_metrics(self.model, self.valid_texts, self.cfg.eval_batches,
-                                  self.cfg.seed)
+        """The validation metrics (for texts: teacher-forced reconstruction loss, token
+        accuracy and MMD of codes to the prior)."""
+        return self.validate(self.model, self.valid, self.cfg.eval_batches, self.cfg.seed)
 
     def evaluate_and_keep_best(self) -> dict[str, float]:
         metrics = self.evaluate()
@@ -269,7 +283,7 @@ class Trainer:
             self.model.save_pretrained(self.run_dir)
         return metrics
 
-    def _log_train(self, output: TextWAEOutput, bar: tqdm) -> None:
+    def _log_train(self, output: TextWAEOutput | StoryOutput, bar: tqdm) -> None:
         record = {"split": "train", "loss": output.loss.item(), "recon": output.recon.item(),
                   "reg": output.reg.item(), "lr": self.optimizer.param_groups[0]["lr"]}
         bar.set_postfix(loss=f"{record['loss']:.3f}", recon=f"{record['recon']:.3f}",

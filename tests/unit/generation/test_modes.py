@@ -77,7 +77,7 @@ def test_the_label_term_pulls_labelled_codes_to_their_component(tiny_model):
     for _ in range(60):
         optimizer.zero_grad()
         z = tiny_model.encode(batch.ids, batch.mask).z
-        tiny_model.label_term(z, components).backward()
+        tiny_model.prior.label_loss(z, components).backward()
         optimizer.step()
     assert before < 0.6
     assert agreement() > 0.9
@@ -85,8 +85,8 @@ def test_the_label_term_pulls_labelled_codes_to_their_component(tiny_model):
 
 def test_free_units_add_no_label_term(tiny_model):
     z = torch.randn(4, tiny_model.config.model.latent_dim)
-    assert tiny_model.label_term(z, torch.full((4,), FREE)) == 0.0
-    assert tiny_model.label_term(z, None) == 0.0
+    assert tiny_model.prior.label_loss(z, torch.full((4,), FREE)) == 0.0
+    assert tiny_model.prior.label_loss(z, None) == 0.0
 
 
 def test_transfer_moves_each_code_to_the_target_mode(tiny_model):

@@ -1,0 +1,92 @@
+"""A story run: both levels trained into one run directory, rebuilt, resumed, generating."""
+
+import pytest
+import torch
+
+from tests.conftest import TINY, toy_stories, write_labelled
+from textwae.config.loading import load_config
+from textwae.errors import RunDirectoryError
+from textwae.generation import DecodingConfig
+from textwae.generation.stories import (
+    interpolate_stories,
+    reconstruct_stories,
+    sample_stories,
+    transfer_stories,
+)
+from textwae.models.autoencoder import TextWAE
+from textwae.models.story import STORY_DIR, StoryRun
+from textwae.runs.checkpoint import STATE_FILE, WEIGHTS_FILE, load_state
+from textwae.training.pipeline import train
+from textwae.training.trainer import Trainer
+
+pytestmark = pytest.mark.slow  # every test here trains
+
+STORY = ["story.enabled=true", "story.hidden_size=16", "story.latent_dim=3",
+         "story.batch_size=8", "story.max_steps=4", "story.eval_every=2",
+         "story.max_sentences=3", "data.label_field=label"]
+DECODING = DecodingConfig(max_length=8)
+
+
+@pytest.fixture
+def story_config(tmp_path):
+    corpus = write_labelled(tmp_path / "stories.jsonl", toy_stories())
+    return load_config(TINY, overrides=[f"data.train={corpus}", *STORY])
+
+
+@pytest.fixture
+def story_run(story_config, tmp_path):
+    train(story_config, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_a_story_run_holds_both_levels_and_rebuilds_them(story_run):
+    state = load_state(story_run / STORY_DIR / STATE_FILE)
+    assert state["progress"]["step"] == 4  # the story stage ran its own budget
+    assert load_state(story_run / STATE_FILE)["progress"]["step"] == 4
+    assert (story_run / STORY_DIR / "metrics.jsonl").read_text().count('"valid"') == 2
+    run = StoryRun.from_pretrained(story_run)
+    assert run.sentences.config.prior.labels == ["0", "1", "2"]
+    for name, tensor in run.stories.state_dict().items():
+        assert torch.equal(tensor, state["model"][name]), name
+    TextWAE.from_pretrained(story_run)  # the sentence commands read the same directory
+
+
+def test_stories_are_sampled_from_a_mode_and_reconstructed_per_input(story_run):
+    run = StoryRun.from_pretrained(story_run)
+    stories = sample_stories(run, 5, DECODING, mode=2, seed=1)
+    assert len(stories) == 5 and {story.mode for story in stories} <= {0, 1, 2}
+    assert all(1 <= len(story.sentences) <= 3 for story in stories)
+    assert [s.text for s in stories] == [s.text for s in sample_stories(run, 5, DECODING, 2, 1)]
+    longer = sample_stories(run, 5, DECODING, mode=2, seed=1, max_sentences=1)
+    assert all(len(story.sentences) == 1 for story in longer)
+    texts = [story.text for story in toy_stories(4)]
+    assert len(reconstruct_stories(run, texts, DecodingConfig(greedy=True, max_length=8))) == 4
+    moved = transfer_stories(run, texts, 1, DecodingConfig(greedy=True, max_length=8))
+    assert len(moved) == 4
+    path = interpolate_stories(run, texts[0], texts[1], 4, DecodingConfig(greedy=True,
+                                                                          max_length=8))
+    assert len(path) == 4
+
+
+def test_a_sentence_run_is_refused_as_a_story_run(story_config, tmp_path):
+    story_config.story.enabled = False
+    train(story_config, tmp_path / "sentences")
+    with pytest.raises(RunDirectoryError, match="no story model"):
+        StoryRun.from_pretrained(tmp_path / "sentences")
+
+
+def test_a_resumed_story_stage_ends_exactly_where_an_uninterrupted_one_does(
+        story_config, tmp_path, monkeypatch):
+    train(story_config, tmp_path / "straight")
+    with monkeypatch.context() as patch:  # the story stage stops after 2 of its 4 steps
+        patch.setattr(Trainer, "_done", lambda self: self.progress.step >= (
+            2 if self.run_dir.name == STORY_DIR else 4))
+        train(story_config, tmp_path / "resumed")
+    assert load_state(tmp_path / "resumed" / STORY_DIR / STATE_FILE)["progress"]["step"] == 2
+    sentence_weights = (tmp_path / "resumed" / WEIGHTS_FILE).read_bytes()
+    train(story_config, tmp_path / "resumed", resume=True)
+    assert (tmp_path / "resumed" / WEIGHTS_FILE).read_bytes() == sentence_weights  # not retrained
+    straight = load_state(tmp_path / "straight" / STORY_DIR / STATE_FILE)
+    resumed = load_state(tmp_path / "resumed" / STORY_DIR / STATE_FILE)
+    for name, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name

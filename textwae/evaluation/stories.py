@@ -1,0 +1,95 @@
+"""Evaluate a story run: reconstruction of whole stories, and what its sampled stories read like.
+
+Every judge here is trained on the run's training stories and is independent of the model: the
+n-gram judge reads each sampled sentence (fluency), the coherence judge
+(`textwae.evaluation.coherence`) reads each sampled story's order and consistency, and the
+TF-IDF label judge reads whole stories for the per-mode accuracy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from textwae.data.records import Example
+from textwae.errors import ConfigError, DataError, EvaluationWarning
+from textwae.evaluation import metrics
+from textwae.evaluation.coherence import CoherenceJudge
+from textwae.evaluation.judges import load_or_fit
+from textwae.generation.stories import Story, StoryGenerator, story_sentences
+
+SAMPLE_TEMPERATURE = 0.7  # of sampled stories' sentences (and a story run's paths)
+
+
+def evaluate_stories(generator: StoryGenerator, examples: list[Example],
+                     train_examples: list[Example], n_samples: int = 200, seed: int = 0,
+                     judge_cache: str | Path | None = None) -> dict[str, Any]:
+    """Figures of a story model (a story run, or flat story units: `StoryGenerator`) on
+    held-out stories `examples`, judged by judges fitted on the training stories
+    `train_examples`:
+
+    - bleu: corpus BLEU of greedy story reconstructions to the held-out stories (0-100);
+    - samples (`n_samples` stories of the whole prior, as the generator samples them):
+      sentences per story, clean_rate and judge_ppl_ratio of their sentences (the n-gram
+      judge's perplexity over its perplexity on held-out sentences), self_bleu and
+      distinct_1 / distinct_2 across stories;
+    - coherence: the coherence judge's accuracy on held-out stories and their corruptions,
+      the share of held-out real stories it calls coherent (real_rate), of sampled ones
+      (sample_rate), and sample_rate / real_rate;
+    - per_mode (labelled stories): for each label, n_samples stories of its mode, the share
+      the label judge reads as that label (accuracy), and their sentences' clean_rate.
+    """
+    if n_samples < 2:
+        raise ConfigError(f"n_samples must be at least 2 (Self-BLEU), got {n_samples}")
+    texts = [ex.text for ex in examples]
+    held_out = story_sentences(texts)
+    training = story_sentences([ex.text for ex in train_examples])
+    rebuilt = generator.reconstruct(texts)
+    result: dict[str, Any] = {"n_stories": len(examples)}
+    result["bleu"], result["bleu_signature"] = metrics.corpus_bleu(
+        [story.text for story in rebuilt], texts)
+
+    fluency = load_or_fit([s for story in training for s in story], cache_dir=judge_cache)
+    real_perplexity = fluency.perplexity([s for story in held_out for s in story])
+
+    def fluency_of(stories: list[Story]) -> dict[str, float]:
+        lines = [s for story in stories for s in story.sentences]
+        return {"clean_rate": metrics.clean_rate(lines, fluency.known_words),
+                "judge_ppl_ratio": fluency.perplexity(lines) / real_perplexity}
+
+    samples = generator.sample(n_samples, None, seed)
+    sample_texts = [story.text for story in samples]
+    result["samples"] = {
+        "sentences_per_story": sum(len(s.sentences) for s in samples) / len(samples),
+        **fluency_of(samples), "self_bleu": metrics.self_bleu(sample_texts, seed=seed),
+        "distinct_1": metrics.distinct_n(sample_texts, 1),
+        "distinct_2": metrics.distinct_n(sample_texts, 2)}
+
+    judge = CoherenceJudge.fit([story for story in training if len(story) >= 2], seed=seed)
+    real_rate = judge.rate(held_out)
+    sample_rate = judge.rate([story.sentences for story in samples])
+    result["coherence"] = {"real_rate": real_rate, "sample_rate": sample_rate,
+                           "relative": sample_rate / real_rate if real_rate else 0.0}
+    try:
+        result["coherence"]["judge_accuracy"] = judge.accuracy(held_out, seed=seed)
+    except DataError as error:
+        warnings.warn(f"coherence.judge_accuracy left out: {error}", EvaluationWarning,
+                      stacklevel=2)
+
+    labels = generator.labels
+    labelled = [ex for ex in train_examples if ex.label is not None]
+    if labels and len({ex.label for ex in labelled}) >= 2:
+        label_judge = metrics.LabelJudge().fit([ex.text for ex in labelled],
+                                               [str(ex.label) for ex in labelled])
+        per_mode = {}
+        for mode, label in enumerate(labels):
+            if label not in label_judge.classes:
+                continue
+            stories = generator.sample(n_samples, mode, seed + 1 + mode)
+            story_texts = [story.text for story in stories]
+            per_mode[label] = {"accuracy": label_judge.accuracy(story_texts,
+                                                                [label] * len(stories)),
+                               **fluency_of(stories)}
+        result["per_mode"] = per_mode
+    return result

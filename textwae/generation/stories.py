@@ -1,0 +1,169 @@
+"""Whole stories from a story run: sample from a mode, reconstruct, interpolate, transfer.
+
+Each goes through the story code: the story model turns story codes into paths of sentence
+codes (`StoryModel.generate_codes`) and the sentence decoder turns every code into a
+sentence. Sentence codes are decoded `CHUNK` at a time, as the sentence operations do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from textwae.data.units import split_sentences
+from textwae.errors import ConfigError, DataError
+from textwae.generation.decoding import DecodingConfig, decode_texts
+from textwae.generation.operations import (
+    CHUNK,
+    TRANSFER_STRENGTH,
+    check_texts,
+    check_transfer,
+    encode,
+    line_between,
+    reconstruct,
+    sample,
+    transfer_codes,
+)
+from textwae.models.autoencoder import TextWAE
+from textwae.models.story import StoryCodes, StoryRun
+from textwae.text.batching import chunks
+
+
+@dataclass
+class Story:
+    sentences: list[str]
+    mode: int  # the story prior's component of the story code it was decoded from
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.sentences)
+
+
+def story_sentences(texts: list[str]) -> list[list[str]]:
+    """Each story text split into its sentences (`textwae.data.units.split_sentences`)."""
+    check_texts(texts)
+    return [split_sentences(text) for text in texts]
+
+
+@torch.no_grad()
+def sentence_codes(model: TextWAE, stories: list[list[str]],
+                   components: torch.Tensor | None = None) -> StoryCodes:
+    """The sentence model's code (the posterior mean) of every sentence of every story."""
+    flat = [sentence for story in stories for sentence in story]
+    if not flat:
+        raise DataError("no sentences to encode")
+    codes = torch.cat([encode(model, chunk).mean for chunk in chunks(flat, CHUNK * 4)])
+    return StoryCodes(list(codes.cpu().split([len(story) for story in stories])), components)
+
+
+@torch.no_grad()
+def story_codes(run: StoryRun, texts: list[str]) -> torch.Tensor:
+    """Story codes (N, Z): the posterior means of the story model for each story text."""
+    stories = [story[: run.stories.config.story.max_sentences] for story in story_sentences(texts)]
+    paths = sentence_codes(run.sentences, stories)
+    batch = paths.batch(list(range(len(paths)))).to(_device(run))
+    return run.stories.encode(batch.codes, batch.lengths).mean
+
+
+def decode_stories(run: StoryRun, z: torch.Tensor, decoding: DecodingConfig,
+                   generator: torch.Generator, max_sentences: int | None = None,
+                   sampled_paths: bool = False) -> list[Story]:
+    """Stories of story codes z (N, Z). Paths of sentence codes take each step's most likely
+    code, or with `sampled_paths` (and a decoding that samples) draw it at the decoding's
+    temperature; the sentences are decoded as `decoding` says."""
+    max_sentences = max_sentences or run.stories.config.story.max_sentences
+    temperature = decoding.temperature if sampled_paths and not decoding.greedy else None
+    paths = run.stories.generate_codes(z, max_sentences, temperature, generator)
+    flat = torch.cat(paths)  # (sum S_i, D)
+    sentences = [text for part in flat.split(CHUNK)
+                 for text in decode_texts(run.sentences, part, decoding, generator)]
+    modes = run.stories.prior.assign(z).tolist()
+    stories, start = [], 0
+    for path, mode in zip(paths, modes, strict=True):
+        stories.append(Story(sentences[start : start + len(path)], mode))
+        start += len(path)
+    return stories
+
+
+def sample_stories(run: StoryRun, n: int, decoding: DecodingConfig, mode: int | None = None,
+                   seed: int = 0, max_sentences: int | None = None) -> list[Story]:
+    """n stories from story-prior samples (of one mode if given), their paths sampled."""
+    if n < 1:
+        raise ConfigError(f"the number of stories must be at least 1, got {n}")
+    if max_sentences is not None and max_sentences < 1:
+        raise ConfigError(f"--max-sentences must be at least 1, got {max_sentences}")
+    generator = torch.Generator().manual_seed(seed)
+    stories = []
+    for start in range(0, n, CHUNK):
+        z = run.stories.prior.sample(min(CHUNK, n - start), component=mode,
+                                     generator=generator)
+        stories += decode_stories(run, z, decoding, generator, max_sentences,
+                                  sampled_paths=True)
+    return stories
+
+
+def reconstruct_stories(run: StoryRun, texts: list[str], decoding: DecodingConfig,
+                        seed: int = 0) -> list[Story]:
+    """Decode each story's own story code."""
+    generator = torch.Generator().manual_seed(seed)
+    return [story for part in chunks(texts, CHUNK)
+            for story in decode_stories(run, story_codes(run, part), decoding, generator)]
+
+
+def interpolate_stories(run: StoryRun, start: str, end: str, steps: int,
+                        decoding: DecodingConfig, seed: int = 0) -> list[Story]:
+    """Decode `steps` story codes on the straight line from the code of `start` to `end`'s."""
+    codes = story_codes(run, [start, end])  # (2, Z)
+    z = line_between(codes, steps)
+    return decode_stories(run, z, decoding, torch.Generator().manual_seed(seed))
+
+
+def transfer_stories(run: StoryRun, texts: list[str], to_mode: int, decoding: DecodingConfig,
+                     seed: int = 0, strength: float = TRANSFER_STRENGTH) -> list[Story]:
+    """Rewrite stories into another mode by offset arithmetic on their story codes."""
+    check_transfer(run.stories, to_mode, strength)
+    generator = torch.Generator().manual_seed(seed)
+    return [story for part in chunks(texts, CHUNK) for story in decode_stories(
+        run, transfer_codes(run.stories, story_codes(run, part), to_mode, strength), decoding,
+        generator)]
+
+
+def _device(run: StoryRun) -> torch.device:
+    return next(run.stories.parameters()).device
+
+
+@dataclass
+class StoryGenerator:
+    """What evaluating stories needs of a model, whatever its kind: greedy reconstructions of
+    story texts, and stories sampled at `temperature` (n, mode or None, seed)."""
+
+    reconstruct: Callable[[list[str]], list[Story]]
+    sample: Callable[[int, int | None, int], list[Story]]
+    labels: list[str] | None  # of the modes, in order
+    max_length: int  # tokens per sentence (story run) or per story (flat units)
+
+    @classmethod
+    def of_run(cls, run: StoryRun, temperature: float) -> StoryGenerator:
+        """A story run: through its story level."""
+        length = run.sentences.config.data.max_length
+        greedy = DecodingConfig(greedy=True, max_length=length)
+        sampling = DecodingConfig(temperature=temperature, max_length=length)
+        return cls(lambda texts: reconstruct_stories(run, texts, greedy),
+                   lambda n, mode, seed: sample_stories(run, n, sampling, mode, seed),
+                   run.sentences.config.prior.labels, length)
+
+    @classmethod
+    def of_flat(cls, model: TextWAE, temperature: float) -> StoryGenerator:
+        """A model of whole stories as units (data.unit=story): each decoded text, split."""
+        length = model.config.data.max_length
+        greedy = DecodingConfig(greedy=True, max_length=length)
+        sampling = DecodingConfig(temperature=temperature, max_length=length)
+
+        def stories(generated: tuple[list[str], list[int]]) -> list[Story]:
+            return [Story(split_sentences(text) or [text], mode)
+                    for text, mode in zip(*generated, strict=True)]
+        return cls(lambda texts: stories(reconstruct(model, texts, greedy)),
+                   lambda n, mode, seed: stories(sample(model, n, sampling, mode, seed)),
+                   model.config.prior.labels, length)
