@@ -1,7 +1,7 @@
 """Stories as paths through the sentence space (configs/stories.yaml) vs whole stories as flat
 units, at one training budget each, side by side.
 
-    python benchmarks/stories.py [--corpus roc|demo] [--time 600] [--story-time 120]
+    python benchmarks/stories.py [--corpus roc|demo] [--time 600] [--story-time 60]
 
 roc: ROCStories (test.csv's four-sentence contexts plus val.csv's stories with their right
 ending, 300 of those held out); demo: the embedded corpus with its registers as story modes
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 from lib.corpora import held_out, rocstories_jsonl
@@ -28,8 +29,10 @@ from lib.runs import final_record, fresh_run_dir
 from textwae.config.loading import load_config
 from textwae.data.records import Example
 from textwae.data.splits import load_records
+from textwae.evaluation.metrics import corpus_bleu
 from textwae.evaluation.stories import SAMPLE_TEMPERATURE, evaluate_stories
-from textwae.generation.stories import StoryGenerator
+from textwae.generation import DecodingConfig, reconstruct
+from textwae.generation.stories import StoryGenerator, story_sentences
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import STORY_DIR, StoryRun
 from textwae.training.pipeline import train
@@ -68,11 +71,21 @@ def scored(name: str, kind: str, generator: StoryGenerator, valid: list[Example]
                                                                     - started, 1)}
 
 
+def sentence_bleu(run: Path, stories: list[Example]) -> float:
+    """The sentence model's own greedy reconstruction BLEU on the held-out stories' sentences:
+    what a story reconstruction can at best pass on."""
+    model = TextWAE.from_pretrained(run)
+    sentences = [s for story in story_sentences([ex.text for ex in stories]) for s in story]
+    rebuilt, _ = reconstruct(model, sentences,
+                             DecodingConfig(greedy=True, max_length=model.config.data.max_length))
+    return corpus_bleu(rebuilt, sentences)[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", choices=["roc", "demo"], default="roc")
     parser.add_argument("--time", type=float, default=600, help="seconds of training per run")
-    parser.add_argument("--story-time", type=float, default=120,
+    parser.add_argument("--story-time", type=float, default=60,
                         help="of which the story run's story stage")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n-samples", type=int, default=200)
@@ -105,6 +118,7 @@ def main() -> None:
         stages = {"sentences" if kind == "paths" else "stories": final_record(run)}
         if kind == "paths":
             stages["story_level"] = final_record(run / STORY_DIR)
+            stages["sentences"]["held_out_bleu"] = sentence_bleu(run, valid)
         rows[kind] = {"run": str(run.relative_to(ROOT)), "overrides": run_overrides,
                       "wall_seconds": round(wall, 1), "stages": stages,
                       **scored(args.corpus, kind, generator, valid, train_stories,

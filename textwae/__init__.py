@@ -16,8 +16,17 @@ from textwae.generation import (
     sample,
     transfer,
 )
+from textwae.generation.stories import (
+    interpolate_stories,
+    reconstruct_stories,
+    sample_stories,
+    transfer_stories,
+)
 from textwae.models.autoencoder import TextWAE
+from textwae.models.story import StoryRun
 from textwae.training.pipeline import train
 
-__all__ = ["DecodingConfig", "TextWAE", "TextWAEError", "encode", "evaluate", "interpolate",
-           "load_config", "reconstruct", "sample", "train", "transfer"]
+__all__ = ["DecodingConfig", "StoryRun", "TextWAE", "TextWAEError", "encode", "evaluate",
+           "interpolate", "interpolate_stories", "load_config", "reconstruct",
+           "reconstruct_stories", "sample", "sample_stories", "train", "transfer",
+           "transfer_stories"]

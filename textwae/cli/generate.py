@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     story.add_argument("--max-sentences", type=int, default=None,
                        help="sentences per story at most (default: the run's "
                             "story.max_sentences)")
+    story.add_argument("--path-temperature", type=float, default=None,
+                       help="draw each next sentence code and each end at this temperature "
+                            "(default: the most likely code, which reads more coherent)")
     story.set_defaults(handler=_story)
     for sub in (rebuild, between, move):
         sub.add_argument("--story", action="store_true",
@@ -137,7 +140,7 @@ def _story(args: argparse.Namespace) -> None:
     mode = (None if args.mode is None else resolve_mode(
         args.mode, run.sentences.config.prior.labels, run.stories.prior.components))
     _print_stories(stories.sample_stories(run, args.n, decoding, mode, args.seed,
-                                          args.max_sentences),
+                                          args.max_sentences, args.path_temperature),
                    run.sentences.config.prior.labels, args.format)
 
 

@@ -350,7 +350,7 @@ class StoryConfig:
     lr: float = 1e-3
     batch_size: int = 64
     max_steps: int = 3000
-    max_time: float | None = 120.0  # seconds, after the sentence stage's train.max_time
+    max_time: float | None = 60.0  # seconds, after the sentence stage's train.max_time
     eval_every: int = 200
 
     def check(self) -> None:

@@ -4,10 +4,12 @@ It shares nothing with the project's models, so its verdict on generated stories
 by the generator. It learns from real stories (coherent) against corrupted copies of them
 (incoherent): `shuffled` (the same sentences in another order) and `swapped` (one sentence
 taken from another story). A bag of words cannot tell a story from its shuffle, so the
-features see order and consistency across sentences: words by sentence position, word pairs
-across adjacent sentences, and numeric cues (word overlap between sentences, names of the
-first sentence recurring, pronouns before any name, relative sentence lengths). Words are
-`metrics.words`, the project's one word split.
+features see order and consistency across sentences: words by sentence position, how well
+each sentence's words go with the rest of the story (co-occurrence counts of the training
+stories), and numeric cues (word overlap between sentences, names of the first sentence
+recurring, pronouns before any name, relative sentence lengths). Words are `metrics.words`,
+the project's one word split. It was trained on real sentences only: read its verdict on
+garbled text beside a fluency figure, not alone.
 """
 
 from __future__ import annotations

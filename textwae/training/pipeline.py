@@ -17,7 +17,7 @@ from textwae.data.records import Example
 from textwae.data.splits import load_records, load_splits
 from textwae.data.units import split_sentences
 from textwae.distributed import barrier, rank_and_world
-from textwae.errors import DataError
+from textwae.errors import DataError, TrainingInterrupted
 from textwae.evaluation.plots import write_plots
 from textwae.evaluation.teacher_forced import story_validation
 from textwae.generation.stories import sentence_codes
@@ -178,4 +178,9 @@ def train_story_level(run_dir: Path, resume: bool) -> dict[str, float]:
         trainer.resume()
     elif rank == 0:
         model.save_pretrained(story_dir)
-    return trainer.fit()
+    try:
+        return trainer.fit()
+    except TrainingInterrupted:  # name the run directory, which --resume takes, not story/
+        raise TrainingInterrupted(
+            f"interrupted after step {trainer.progress.step} of the story stage; {run_dir} "
+            "holds a resumable state: continue with --resume") from None

@@ -5,7 +5,7 @@ import torch
 
 from tests.conftest import TINY, toy_stories, write_labelled
 from textwae.config.loading import load_config
-from textwae.errors import RunDirectoryError
+from textwae.errors import ConfigError, RunDirectoryError
 from textwae.generation import DecodingConfig
 from textwae.generation.stories import (
     interpolate_stories,
@@ -57,8 +57,13 @@ def test_stories_are_sampled_from_a_mode_and_reconstructed_per_input(story_run):
     assert len(stories) == 5 and {story.mode for story in stories} <= {0, 1, 2}
     assert all(1 <= len(story.sentences) <= 3 for story in stories)
     assert [s.text for s in stories] == [s.text for s in sample_stories(run, 5, DECODING, 2, 1)]
-    longer = sample_stories(run, 5, DECODING, mode=2, seed=1, max_sentences=1)
-    assert all(len(story.sentences) == 1 for story in longer)
+    shorter = sample_stories(run, 5, DECODING, mode=2, seed=1, max_sentences=1)
+    assert all(len(story.sentences) == 1 for story in shorter)
+    drawn = sample_stories(run, 5, DECODING, mode=2, seed=1, path_temperature=1.0)
+    assert [s.text for s in drawn] == [
+        s.text for s in sample_stories(run, 5, DECODING, 2, 1, path_temperature=1.0)]
+    with pytest.raises(ConfigError, match="path temperature"):
+        sample_stories(run, 1, DECODING, path_temperature=0.0)
     texts = [story.text for story in toy_stories(4)]
     assert len(reconstruct_stories(run, texts, DecodingConfig(greedy=True, max_length=8))) == 4
     moved = transfer_stories(run, texts, 1, DecodingConfig(greedy=True, max_length=8))
