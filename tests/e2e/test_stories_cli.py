@@ -61,5 +61,6 @@ def test_evaluate_scores_the_story_level_of_a_story_run(story_run, tmp_path, cap
     assert 0 <= stories["bleu"] <= 100
     assert 0 <= stories["samples"]["clean_rate"] <= 1
     assert stories["samples"]["sentences_per_story"] >= 1
+    assert 0 <= stories["samples"]["repeats"] <= 1 and stories["real_self_bleu"] >= 0
     assert 0 <= stories["coherence"]["real_rate"] <= 1
     assert set(stories["per_mode"]) == {"0", "1", "2"}

@@ -33,7 +33,8 @@ def evaluate_stories(generator: StoryGenerator, examples: list[Example],
     - samples (`n_samples` stories of the whole prior, as the generator samples them):
       sentences per story, clean_rate and judge_ppl_ratio of their sentences (the n-gram
       judge's perplexity over its perplexity on held-out sentences), self_bleu and
-      distinct_1 / distinct_2 across stories;
+      distinct_1 / distinct_2 across stories, and repeats (the share of stories that say one
+      sentence twice); real_self_bleu is the Self-BLEU of as many held-out stories;
     - coherence: the coherence judge's accuracy on held-out stories and their corruptions,
       the share of held-out real stories it calls coherent (real_rate), of sampled ones
       (sample_rate), and sample_rate / real_rate;
@@ -64,7 +65,10 @@ def evaluate_stories(generator: StoryGenerator, examples: list[Example],
         "sentences_per_story": sum(len(s.sentences) for s in samples) / len(samples),
         **fluency_of(samples), "self_bleu": metrics.self_bleu(sample_texts, seed=seed),
         "distinct_1": metrics.distinct_n(sample_texts, 1),
-        "distinct_2": metrics.distinct_n(sample_texts, 2)}
+        "distinct_2": metrics.distinct_n(sample_texts, 2),
+        "repeats": sum(len(set(s.sentences)) < len(s.sentences) for s in samples) / len(samples)}
+    if len(texts) >= 2:  # what the held-out stories' own diversity is, for comparison
+        result["real_self_bleu"] = metrics.self_bleu(texts, max_texts=n_samples, seed=seed)
 
     judge = CoherenceJudge.fit([story for story in training if len(story) >= 2], seed=seed)
     real_rate = judge.rate(held_out)
