@@ -12,11 +12,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
-from tests.conftest import REPO, TINY, TINY_OVERRIDES, toy_texts
+from tests.conftest import REPO, TINY, TINY_OVERRIDES, toy_stories, toy_texts, write_labelled
 from textwae.config.loading import load_config
 from textwae.config.schema import PriorConfig
 from textwae.distributed import gather_with_grad
 from textwae.models.autoencoder import TextWAE
+from textwae.models.story import STORY_DIR, StoryRun
 from textwae.objectives.divergences import LatentAdversary, mmd
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.objectives.regularizers import AdversaryUpdate
@@ -139,3 +140,20 @@ def test_a_resumed_two_process_run_ends_exactly_where_an_uninterrupted_one_does(
     for name, tensor in straight["model"].items():  # rank 1's generator came back too
         assert torch.equal(tensor, resumed["model"][name]), name
     assert torch.equal(straight["rng"], resumed["rng"])
+
+
+def test_torchrun_trains_both_levels_of_a_story_run(tmp_path):
+    corpus = write_labelled(tmp_path / "stories.jsonl", toy_stories())
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={WORLD}", str(REPO / "train.py"), "--config",
+               str(REPO / "configs" / "stories.yaml"), "--out", str(run), f"data.train={corpus}",
+               "data.label_field=label", *TINY_OVERRIDES, "train.max_steps=2",
+               "story.hidden_size=16", "story.latent_dim=3", "story.batch_size=8",
+               "story.max_steps=4", "story.eval_every=2"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = load_state(run / STORY_DIR / STATE_FILE)
+    assert state["progress"]["step"] == 4 and state["rng"].shape[0] == WORLD
+    StoryRun.from_pretrained(run)
