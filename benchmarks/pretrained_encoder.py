@@ -117,9 +117,10 @@ def full(args) -> dict:
                 f"pretrained-{name}-{fraction}", configs,
                 [*base, *overrides, "data.label_field=label",
                  f"data.labeled_fraction={fraction}"], evaluation, train_examples)
-        figures["unlabelled"] = train_and_evaluate(f"pretrained-{name}-unlabelled", configs,
-                                                   [*base, *overrides], evaluation,
-                                                   train_examples)
+        if not args.skip_unlabelled:
+            figures["unlabelled"] = train_and_evaluate(
+                f"pretrained-{name}-unlabelled", configs, [*base, *overrides], evaluation,
+                train_examples)
         fewest = figures[f"labelled_{min(args.labeled_fractions)}"]
         figures["transfer"] = transfer_figures(ROOT / fewest["run"], train_examples,
                                                valid_path)
@@ -139,6 +140,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="--speed-only: interleaved rounds")
     parser.add_argument("--time", type=float, default=600, help="train.max_time per run")
     parser.add_argument("--labeled-fractions", type=float, nargs="+", default=[0.1, 0.01])
+    parser.add_argument("--skip-unlabelled", action="store_true",
+                        help="no run without labels (NMI of modes and sentiment)")
     add_out_argument(parser, "pretrained_encoder")
     args = parser.parse_args()
     args.threads = args.threads or (1 if args.speed_only else 2)
