@@ -7,6 +7,7 @@ sentence. Sentence codes are decoded `CHUNK` at a time, as the sentence operatio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -93,8 +94,9 @@ def sample_stories(run: StoryRun, n: int, decoding: DecodingConfig, mode: int | 
     default: on ROCStories sampled paths (temperature 0.3 / 0.7 / 1) are called coherent
     0.56 / 0.45 / 0.34 times as often as real stories, greedy ones 0.61, at about the same
     Self-BLEU (benchmarks/stories.py); `path_temperature` samples them."""
-    if path_temperature is not None and not path_temperature > 0:
-        raise ConfigError(f"the path temperature must be positive, got {path_temperature}")
+    if path_temperature is not None and not 0 < path_temperature < math.inf:
+        raise ConfigError(f"the path temperature must be positive and finite, got "
+                          f"{path_temperature}")
     if n < 1:
         raise ConfigError(f"the number of stories must be at least 1, got {n}")
     if max_sentences is not None and max_sentences < 1:

@@ -62,8 +62,9 @@ def test_stories_are_sampled_from_a_mode_and_reconstructed_per_input(story_run):
     drawn = sample_stories(run, 5, DECODING, mode=2, seed=1, path_temperature=1.0)
     assert [s.text for s in drawn] == [
         s.text for s in sample_stories(run, 5, DECODING, 2, 1, path_temperature=1.0)]
-    with pytest.raises(ConfigError, match="path temperature"):
-        sample_stories(run, 1, DECODING, path_temperature=0.0)
+    for bad in (0.0, float("inf"), float("nan")):
+        with pytest.raises(ConfigError, match="path temperature"):
+            sample_stories(run, 1, DECODING, path_temperature=bad)
     texts = [story.text for story in toy_stories(4)]
     assert len(reconstruct_stories(run, texts, DecodingConfig(greedy=True, max_length=8))) == 4
     moved = transfer_stories(run, texts, 1, DecodingConfig(greedy=True, max_length=8))
