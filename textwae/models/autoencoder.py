@@ -19,7 +19,7 @@ from textwae.models import pretrained
 from textwae.models.decoders import DECODERS
 from textwae.models.encoders import ENCODERS
 from textwae.models.latent import LATENTS
-from textwae.models.noise import encoder_noise
+from textwae.models.noise import code_noise, encoder_noise
 from textwae.objectives.codes import LatentOutput, logvar_penalty
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.objectives.regularizers import REGULARIZERS
@@ -176,9 +176,7 @@ class TextWAE(nn.Module):
     def decoder_code(self, z: torch.Tensor) -> torch.Tensor:
         """The code the decoder sees: while training, z plus N(0, z_noise^2) noise, so the
         decoder also learns the codes around each unit's, where prior samples land."""
-        if not self.training or self.config.model.z_noise <= 0:
-            return z
-        return z + self.config.model.z_noise * torch.randn_like(z)
+        return code_noise(z, self.config.model.z_noise, self.training)
 
     def forward(self, batch: Batch, components: torch.Tensor | None = None) -> TextWAEOutput:
         """Loss and parts for a batch; `components` (B,) gives each unit's mode, -1 if free."""

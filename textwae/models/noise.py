@@ -1,4 +1,5 @@
-"""Input noise for the encoder while training, as the denoising adversarial auto-encoder.
+"""Noise while training: on what the encoder reads (as the denoising adversarial
+auto-encoder), and Gaussian noise on codes (`code_noise`).
 
 Shen et al. (2020, "Educating text autoencoders: latent representation guidance via
 denoising") perturb what the encoder reads and train the decoder to rebuild the clean text:
@@ -83,3 +84,9 @@ def encoder_noise(ids: torch.Tensor, mask: torch.Tensor, *, shuffle: int = 0,
     ids = local_shuffle(ids, mask, shuffle, generator)
     ids, mask = word_drop(ids, mask, drop, pad_id, generator)
     return blank(ids, mask, blank_rate, blank_id, generator), mask
+
+
+def code_noise(x: torch.Tensor, std: float, training: bool) -> torch.Tensor:
+    """x plus N(0, std^2) noise while training (a decoder then also learns the codes around
+    the ones it was given); x itself otherwise, or when std is 0."""
+    return x + std * torch.randn_like(x) if training and std > 0 else x

@@ -26,6 +26,7 @@ from textwae.config.schema import Config
 from textwae.errors import ConfigError, RunDirectoryError
 from textwae.models.autoencoder import TextWAE
 from textwae.models.latent import LATENTS
+from textwae.models.noise import code_noise
 from textwae.objectives.codes import LatentOutput
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.objectives.regularizers import REGULARIZERS
@@ -167,17 +168,15 @@ class StoryModel(nn.Module):
         stds = F.softplus(log_stds).view(B, S, K, D) + self.config.story.min_std
         return CodeMixture(logits, means.view(B, S, K, D), stds), end[..., 0], state
 
-    def _noisy(self, x: torch.Tensor, std: float) -> torch.Tensor:
-        return x + std * torch.randn_like(x) if self.training and std > 0 else x
-
     def forward(self, batch: StoryBatch, components: torch.Tensor | None = None) -> StoryOutput:
         """Loss and parts for a batch of stories; `components` (B,) gives each story's mode."""
         cfg = self.config.story
         latent = self.encode(batch.codes, batch.lengths)
         B, S, D = batch.codes.shape
         inputs = torch.cat([self.start.expand(B, 1, D), batch.codes[:, :-1]], dim=1)
-        mixture, end_logits, _ = self._step(self._noisy(latent.z, cfg.z_noise),
-                                            self._noisy(inputs, cfg.code_noise), None)
+        mixture, end_logits, _ = self._step(code_noise(latent.z, cfg.z_noise, self.training),
+                                            code_noise(inputs, cfg.code_noise, self.training),
+                                            None)
         mask = batch.mask  # (B, S)
         code_nll = mixture.nll(batch.codes)[mask].mean() / D
         last = torch.arange(S, device=mask.device) == (batch.lengths - 1)[:, None]  # (B, S)
