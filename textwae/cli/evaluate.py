@@ -67,7 +67,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
                                                          unit="story"))
             train_stories = judge_examples(model.config, args, unit="story")
             if train_stories is not None:
-                run = StoryRun.from_pretrained(args.model, device=args.device)
+                run = StoryRun.from_pretrained(args.model, args.device, sentences=model)
                 result["stories"] = evaluate_stories(
                     StoryGenerator.of_run(run, SAMPLE_TEMPERATURE), stories,
                     train_stories, n_samples=min(args.n_samples, STORY_SAMPLES),

@@ -120,8 +120,9 @@ def _sample(args: argparse.Namespace) -> None:
     _print_chunks(generation.iter_sample(model, args.n, decoding, mode, args.seed), args.format)
 
 
-def _print_stories(stories: list[Story], labels: list[str] | None, fmt: str) -> None:
+def _print_stories(run: StoryRun, stories: list[Story], fmt: str) -> None:
     """One story per line (its sentences joined by spaces), or JSONL with the sentences."""
+    labels = run.sentences.config.prior.labels
     for story in stories:
         print(json.dumps({"text": story.text, "sentences": story.sentences, "mode": story.mode,
                           "label": mode_name(labels, story.mode)})
@@ -139,17 +140,17 @@ def _story(args: argparse.Namespace) -> None:
     run = _story_run(args)
     mode = (None if args.mode is None else resolve_mode(
         args.mode, run.sentences.config.prior.labels, run.stories.prior.components))
-    _print_stories(stories.sample_stories(run, args.n, decoding, mode, args.seed,
-                                          args.max_sentences, args.path_temperature),
-                   run.sentences.config.prior.labels, args.format)
+    _print_stories(run, stories.sample_stories(run, args.n, decoding, mode, args.seed,
+                                               args.max_sentences, args.path_temperature),
+                   args.format)
 
 
 def _reconstruct(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
     if args.story:
         run = _story_run(args)
-        _print_stories(stories.reconstruct_stories(run, _read_texts(args), decoding, args.seed),
-                       run.sentences.config.prior.labels, args.format)
+        _print_stories(run, stories.reconstruct_stories(run, _read_texts(args), decoding,
+                                                        args.seed), args.format)
         return
     model = load_model(args)
     _print_chunks(generation.iter_reconstruct(model, _read_texts(args), decoding, args.seed),
@@ -160,9 +161,8 @@ def _interpolate(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
     if args.story:
         run = _story_run(args)
-        _print_stories(stories.interpolate_stories(run, args.start, args.end, args.steps,
-                                                   decoding, args.seed),
-                       run.sentences.config.prior.labels, args.format)
+        _print_stories(run, stories.interpolate_stories(run, args.start, args.end, args.steps,
+                                                        decoding, args.seed), args.format)
         return
     model = load_model(args)
     _print(*generation.interpolate(model, args.start, args.end, args.steps, decoding,
@@ -173,11 +173,10 @@ def _transfer(args: argparse.Namespace) -> None:
     decoding = _decoding(args)
     if args.story:
         run = _story_run(args)
-        labels = run.sentences.config.prior.labels
-        target = resolve_mode(args.to, labels, run.stories.prior.components)
-        _print_stories(stories.transfer_stories(run, _read_texts(args), target, decoding,
-                                                args.seed, args.strength),
-                       labels, args.format)
+        target = resolve_mode(args.to, run.sentences.config.prior.labels,
+                              run.stories.prior.components)
+        _print_stories(run, stories.transfer_stories(run, _read_texts(args), target, decoding,
+                                                     args.seed, args.strength), args.format)
         return
     model = load_model(args)
     target = resolve_mode(args.to, model.config.prior.labels, model.prior.components)

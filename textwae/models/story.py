@@ -234,9 +234,11 @@ class StoryRun:
     stories: StoryModel
 
     @classmethod
-    def from_pretrained(cls, run_dir: str | Path, device: str = "cpu") -> StoryRun:
+    def from_pretrained(cls, run_dir: str | Path, device: str = "cpu",
+                        sentences: TextWAE | None = None) -> StoryRun:
+        """Both levels of `run_dir`; `sentences`, its sentence model if already loaded."""
         run_dir = Path(run_dir)
-        sentences = TextWAE.from_pretrained(run_dir, device)
+        sentences = sentences or TextWAE.from_pretrained(run_dir, device)
         weights_path = run_dir / STORY_DIR / checkpoint.WEIGHTS_FILE
         if not sentences.config.story.enabled or not weights_path.is_file():
             raise RunDirectoryError(
