@@ -149,7 +149,6 @@ class StoryGenerator:
     reconstruct: Callable[[list[str]], list[Story]]
     sample: Callable[[int, int | None, int], list[Story]]
     labels: list[str] | None  # of the modes, in order
-    max_length: int  # tokens per sentence (story run) or per story (flat units)
 
     @classmethod
     def of_run(cls, run: StoryRun, temperature: float) -> StoryGenerator:
@@ -159,7 +158,7 @@ class StoryGenerator:
         sampling = DecodingConfig(temperature=temperature, max_length=length)
         return cls(lambda texts: reconstruct_stories(run, texts, greedy),
                    lambda n, mode, seed: sample_stories(run, n, sampling, mode, seed),
-                   run.sentences.config.prior.labels, length)
+                   run.sentences.config.prior.labels)
 
     @classmethod
     def of_flat(cls, model: TextWAE, temperature: float) -> StoryGenerator:
@@ -173,4 +172,4 @@ class StoryGenerator:
                     for text, mode in zip(*generated, strict=True)]
         return cls(lambda texts: stories(reconstruct(model, texts, greedy)),
                    lambda n, mode, seed: stories(sample(model, n, sampling, mode, seed)),
-                   model.config.prior.labels, length)
+                   model.config.prior.labels)
