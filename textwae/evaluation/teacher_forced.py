@@ -17,7 +17,7 @@ from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryCodes, StoryModel
 from textwae.objectives.divergences import mmd
 from textwae.objectives.priors import MixtureOfGaussians
-from textwae.text.batching import BucketBatchSampler, SampledBatches, TokenizedTexts
+from textwae.text.batching import TokenizedTexts, evaluation_batches
 from textwae.text.token_cache import sequence_lengths
 
 MAX_MMD_CODES = 1000  # MMD is quadratic in the number of codes
@@ -33,10 +33,10 @@ class TeacherForced:
 
 
 @torch.no_grad()
-def forced_pass(model: TextWAE, texts: TokenizedTexts,
-                max_batches: int | None = None) -> TeacherForced:
+def forced_pass(model: TextWAE, texts: TokenizedTexts, max_batches: int | None = None,
+                seed: int = 0) -> TeacherForced:
     """Posterior-mean codes and summed teacher-forced NLL of tokenised units, in length
-    buckets (the first `max_batches` of them, if given).
+    buckets (of a fixed random `max_batches` of batches of them, if given: `seed` fixes it).
 
     The loss is computed here rather than by `model(batch)` because the forward pass also
     evaluates the regulariser, which evaluation does not need and which fails on a batch of
@@ -44,15 +44,13 @@ def forced_pass(model: TextWAE, texts: TokenizedTexts,
     """
     model.eval()
     device = next(model.parameters()).device
-    sampler = BucketBatchSampler(sequence_lengths(texts.ids), model.config.train.batch_size,
-                                 shuffle=False)
+    order = evaluation_batches(sequence_lengths(texts.ids), model.config.train.batch_size,
+                               max_batches, seed)
     codes = torch.empty(len(texts.ids), model.config.model.latent_dim, device=device)  # (N, D)
     seen = torch.zeros(len(texts.ids), dtype=torch.bool)
     nll, tokens, correct = 0.0, 0, 0
-    for number, batch in enumerate(SampledBatches(texts, sampler).batches(0)):
-        if max_batches is not None and number >= max_batches:
-            break
-        batch = batch.to(device)
+    for indices in order:
+        batch = texts.batch(indices).to(device)
         latent = model.encode(*batch.source, features=batch.features)
         logits = model.decoder(batch.ids[:, :-1], latent.z)  # (B, T-1, V)
         target_mask = batch.mask[:, 1:]  # (B, T-1)
@@ -91,7 +89,7 @@ def validation_metrics(model: TextWAE, texts: TokenizedTexts, max_batches: int |
     """What training logs at each validation: reconstruction loss (nats per token), token
     accuracy, MMD of the codes to the prior, their weighted sum (the loss that picks the best
     weights) and, for units with a label-guided mode, the share assigned their own mode."""
-    forced = forced_pass(model, texts, max_batches)
+    forced = forced_pass(model, texts, max_batches, seed)
     recon = forced.nll / forced.tokens
     divergence = prior_mmd(model, forced.codes, seed)
     metrics = {"recon": recon, "accuracy": forced.correct / forced.tokens, "mmd": divergence,
@@ -121,11 +119,10 @@ def story_validation(model: StoryModel, stories: StoryCodes, max_batches: int | 
     mode agreement of labelled stories."""
     model.eval()
     device = next(model.parameters()).device
-    sampler = BucketBatchSampler(stories.lengths, model.config.story.batch_size, shuffle=False)
     codes, index, code_nll, stop, sentences = [], [], 0.0, 0.0, 0
-    for number, batch in enumerate(SampledBatches(stories, sampler).batches(0)):
-        if max_batches is not None and number >= max_batches:
-            break
+    for indices in evaluation_batches(stories.lengths, model.config.story.batch_size,
+                                      max_batches, seed):
+        batch = stories.batch(indices)
         output = model(batch.to(device))
         count = int(batch.lengths.sum())
         code_nll += output.code_nll.item() * count

@@ -108,8 +108,8 @@ class BucketBatchSampler:
 
     Pools keep batches random across epochs while each batch holds similar lengths. For
     torch.distributed, the epoch's global batch list is dealt round-robin to `num_replicas`
-    ranks after trimming its tail, so every rank runs the same number of steps. With
-    shuffle=False (evaluation) batches follow ascending length and nothing is shuffled.
+    ranks after trimming its tail, so every rank runs the same number of steps. Evaluation
+    takes its batches from `evaluation_batches`.
     """
 
     def __init__(
@@ -117,7 +117,6 @@ class BucketBatchSampler:
         lengths: list[int],
         batch_size: int,
         seed: int = 0,
-        shuffle: bool = True,
         pool_batches: int = 50,
         num_replicas: int = 1,
         rank: int = 0,
@@ -130,7 +129,6 @@ class BucketBatchSampler:
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.seed = seed
-        self.shuffle = shuffle
         self.pool_batches = pool_batches
         self.num_replicas = num_replicas
         self.rank = rank
@@ -149,23 +147,29 @@ class BucketBatchSampler:
 
     def batches(self, epoch: int) -> list[list[int]]:
         """This rank's index batches of one epoch, in the order to run them."""
-        by_length = self.lengths.__getitem__
-        if self.shuffle:
-            rng = random.Random(f"{self.seed}:{epoch}")  # str seeds hash stably across runs
-            order = list(range(len(self.lengths)))
-            rng.shuffle(order)
-            pool = self.pool_batches * self.batch_size
-            pools = (order[s : s + pool] for s in range(0, len(order), pool))
-            order = [i for chunk in pools for i in sorted(chunk, key=by_length)]
-        else:
-            order = sorted(range(len(self.lengths)), key=by_length)
+        rng = random.Random(f"{self.seed}:{epoch}")  # str seeds hash stably across runs
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        pool = self.pool_batches * self.batch_size
+        pools = (order[s : s + pool] for s in range(0, len(order), pool))
+        order = [i for chunk in pools for i in sorted(chunk, key=self.lengths.__getitem__)]
         batches = list(chunks(order, self.batch_size))
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
-        if self.shuffle:
-            rng.shuffle(batches)
+        rng.shuffle(batches)
         usable = len(batches) // self.num_replicas * self.num_replicas
         return batches[self.rank : usable : self.num_replicas]
+
+
+def evaluation_batches(lengths: Sequence[int], batch_size: int, max_batches: int | None = None,
+                       seed: int = 0) -> list[list[int]]:
+    """Index batches for evaluation, in ascending length: of every unit, or of a fixed random
+    subset of `max_batches * batch_size` units (the first batches of the whole sorted order
+    would hold only the shortest units, and a validation of those alone misjudges a model)."""
+    chosen: Sequence[int] = range(len(lengths))
+    if max_batches is not None and max_batches * batch_size < len(lengths):
+        chosen = random.Random(seed).sample(chosen, max_batches * batch_size)
+    return list(chunks(sorted(chosen, key=lambda i: (lengths[i], i)), batch_size))
 
 
 class SampledBatches:

@@ -15,7 +15,7 @@ from textwae.data.splits import load_splits
 from textwae.errors import EvaluationWarning
 from textwae.evaluation.evaluate import evaluate, label_components
 from textwae.evaluation.judges import embedding_judge_available
-from textwae.evaluation.teacher_forced import teacher_forced
+from textwae.evaluation.teacher_forced import forced_pass, teacher_forced
 from textwae.models.autoencoder import TextWAE
 
 # the MiniLM embedding judge reports beside the others where the minilm extra is installed
@@ -274,3 +274,13 @@ def test_non_finite_numbers_in_groups_are_left_out_with_a_warning():
         kept = _finite_only({"bleu": 1.0, "samples": {"judge_ppl_ratio": math.inf,
                                                       "clean_rate": 0.5}})
     assert kept == {"bleu": 1.0, "samples": {"clean_rate": 0.5}}
+
+
+def test_a_limited_validation_reads_a_random_subset_not_the_shortest_units(tiny_model):
+    texts = [" ".join(["word"] * n) for n in range(1, 41)]  # unit i has i + 1 words
+    forced = forced_pass(tiny_model, tiny_model.tokenize(texts), max_batches=2, seed=0)
+    batch_size = tiny_model.config.train.batch_size
+    assert len(forced.seen) == len(forced.codes) == 2 * batch_size
+    assert int(forced.seen.max()) >= 2 * batch_size  # beyond the 16 shortest units
+    again = forced_pass(tiny_model, tiny_model.tokenize(texts), max_batches=2, seed=0)
+    assert torch.equal(forced.seen, again.seen) and forced.nll == again.nll

@@ -8,7 +8,13 @@ import statistics
 import pytest
 import torch
 
-from textwae.text.batching import BucketBatchSampler, SampledBatches, TokenizedTexts, collate
+from textwae.text.batching import (
+    BucketBatchSampler,
+    SampledBatches,
+    TokenizedTexts,
+    collate,
+    evaluation_batches,
+)
 
 
 def test_collate_pads_and_masks():
@@ -72,13 +78,25 @@ def test_bucket_sampler_replicas_get_disjoint_equal_shares():
     assert BucketBatchSampler(lengths, batch_size=10, num_replicas=2, rank=1).__len__() == 10
 
 
-def test_bucket_sampler_without_shuffle_is_sorted_and_fixed():
+def test_evaluation_batches_cover_every_unit_in_ascending_length():
     lengths = random_lengths(100)
-    sampler = BucketBatchSampler(lengths, batch_size=7, shuffle=False)
-    batches = sampler.batches(0)
-    assert batches == sampler.batches(9)
+    batches = evaluation_batches(lengths, batch_size=7)
+    assert [len(b) for b in batches] == [7] * 14 + [2]
     flat = [lengths[i] for b in batches for i in b]
-    assert flat == sorted(lengths) and len(flat) == 100
+    assert flat == sorted(lengths) and sorted(i for b in batches for i in b) == list(range(100))
+
+
+def test_a_limited_evaluation_is_a_fixed_random_subset_not_the_shortest_units():
+    lengths = list(range(1, 1001))  # unit i has length i + 1
+    batches = evaluation_batches(lengths, batch_size=10, max_batches=5, seed=3)
+    chosen = [i for b in batches for i in b]
+    assert len(set(chosen)) == 50 and [lengths[i] for i in chosen] == sorted(
+        lengths[i] for i in chosen)
+    assert max(chosen) > 500  # the first 5 of all 100 sorted batches end at unit 49
+    assert batches == evaluation_batches(lengths, batch_size=10, max_batches=5, seed=3)
+    assert batches != evaluation_batches(lengths, batch_size=10, max_batches=5, seed=4)
+    assert evaluation_batches(lengths[:30], batch_size=10, max_batches=5) == (
+        evaluation_batches(lengths[:30], batch_size=10))  # fewer units than the limit: all
 
 
 def test_bucket_sampler_rejects_an_empty_epoch():
