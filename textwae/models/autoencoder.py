@@ -22,7 +22,7 @@ from textwae.models.latent import LATENTS
 from textwae.models.noise import code_noise, encoder_noise
 from textwae.objectives.codes import LatentOutput, logvar_penalty
 from textwae.objectives.priors import MixtureOfGaussians
-from textwae.objectives.regularizers import REGULARIZERS
+from textwae.objectives.regularizers import REGULARIZERS, trained_by_main_optimizer
 from textwae.runs import checkpoint
 from textwae.text.batching import Batch, TokenizedTexts, chunks
 from textwae.text.feature_cache import unit_features
@@ -95,10 +95,8 @@ class TextWAE(nn.Module):
     def model_parameters(self) -> list[nn.Parameter]:
         """What the main optimiser trains: everything but the regulariser's own parameters
         (and a frozen encoder's)."""
-        own = {id(p) for p in self.regularizer.parameters()}
-        if self.config.model.freeze_encoder:
-            own |= {id(p) for p in self.encoder.parameters()}
-        return [p for p in self.parameters() if id(p) not in own]
+        frozen = [self.encoder] if self.config.model.freeze_encoder else []
+        return trained_by_main_optimizer(self, self.regularizer, *frozen)
 
     def train(self, mode: bool = True) -> TextWAE:
         """As nn.Module's; a frozen encoder stays in eval mode (its features are fixed)."""

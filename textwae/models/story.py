@@ -29,7 +29,7 @@ from textwae.models.latent import LATENTS
 from textwae.models.noise import code_noise
 from textwae.objectives.codes import LatentOutput
 from textwae.objectives.priors import MixtureOfGaussians
-from textwae.objectives.regularizers import REGULARIZERS
+from textwae.objectives.regularizers import REGULARIZERS, trained_by_main_optimizer
 from textwae.runs import checkpoint
 
 STORY_DIR = "story"  # a run directory's folder for the story level
@@ -140,8 +140,7 @@ class StoryModel(nn.Module):
 
     def model_parameters(self) -> list[nn.Parameter]:
         """What the main optimiser trains: everything but the regulariser's own parameters."""
-        own = {id(p) for p in self.regularizer.parameters()}
-        return [p for p in self.parameters() if id(p) not in own]
+        return trained_by_main_optimizer(self, self.regularizer)
 
     def optimizer_groups(self, weight_decay: float) -> list[dict]:
         return self.prior.optimizer_groups(self.model_parameters(), weight_decay)

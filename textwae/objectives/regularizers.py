@@ -56,6 +56,13 @@ class Regularizer(nn.Module):
         return []
 
 
+def trained_by_main_optimizer(model: nn.Module, *apart: nn.Module) -> list[nn.Parameter]:
+    """A model's parameters but those of `apart` (a regulariser's own, which its step hook
+    trains; a frozen encoder's)."""
+    excluded = {id(p) for module in apart for p in module.parameters()}
+    return [p for p in model.parameters() if id(p) not in excluded]
+
+
 class MMDRegularizer(Regularizer):
     """WAE-MMD: the batch's codes against fresh prior samples; under DDP while training, the
     codes of every rank, so the estimate sees the global batch.

@@ -92,6 +92,15 @@ def test_a_learnable_prior_gets_no_weight_decay(tiny_config, tiny_model):
     assert len(decayed["params"]) + len(exempt["params"]) == len(model.model_parameters())
 
 
+def test_the_main_optimizer_leaves_the_latent_adversary_to_its_own(tiny_config, tiny_model):
+    config = load_config(tiny_config.to_dict(), overrides=["model.regularizer=gan"])
+    model = TextWAE(config, tiny_model.tokenizer)
+    adversary = {id(p) for p in model.regularizer.parameters()}
+    trained = {id(p) for p in model.model_parameters()}
+    assert adversary and not adversary & trained
+    assert trained | adversary == {id(p) for p in model.parameters()}
+
+
 def test_evaluation_mode_takes_a_batch_of_one(tiny_model):
     """The regulariser is a batch statistic (MMD needs two codes): eval skips it."""
     tiny_model.eval()
