@@ -2,6 +2,7 @@
 
     python benchmarks/pretrained_encoder.py --speed-only [--threads 1] [--steps 12]
     python benchmarks/pretrained_encoder.py [--time 600] [--threads 2]
+    python benchmarks/pretrained_encoder.py --memory-only [--steps 50]
 
 All three share the default GRU decoder; train on sentiment.test.*, validate on sentiment.dev.*.
 
@@ -18,8 +19,10 @@ modes and sentiment), and the transfer of 500 dev complaints to the praise mode 
 (judge's praise rate, BLEU to the inputs). Training validates on 4,000 other dev sentences.
 The frozen runs share one feature cache, so its features are computed once, by the first
 frozen run, before its training clock starts (its `wall_seconds` include them).
-Writes results/pretrained_encoder_speed.json with --speed-only, else
-results/pretrained_encoder.json (or --out).
+--memory-only: the peak resident memory of `train.py` (a child process) training `--steps`
+steps with each encoder.
+Writes results/pretrained_encoder.json, or pretrained_encoder_speed.json /
+pretrained_encoder_memory.json (or --out).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import resource
 import statistics
 import sys
 import time
@@ -36,10 +38,11 @@ import torch
 from lib.corpora import held_out, write_jsonl, yelp_jsonl
 from lib.paths import CONFIGS, RESULTS, ROOT
 from lib.results import add_out_argument, machine, write_results
-from lib.runs import fresh_run_dir, train_and_evaluate
+from lib.runs import fresh_run_dir, train_and_evaluate, train_in_child
 from modes import transfer_figures
 
 from textwae.config.loading import load_config
+from textwae.data.records import Example
 from textwae.models.autoencoder import TextWAE
 from textwae.training.pipeline import build_data, prepare_run
 from textwae.training.trainer import Trainer
@@ -93,7 +96,7 @@ def speed(args) -> dict:
                 units += len(batch.index)
             rates[name].append(units / (time.perf_counter() - started))
     medians = {name: round(statistics.median(r), 1) for name, r in rates.items()}
-    return {"threads": args.threads, "batch_size": 128, "max_length": 32,
+    return {"batch_size": 128, "max_length": 32,
             "steps_per_round": args.steps, "rounds": args.rounds,
             "train_units_per_second": medians,
             "per_round": {name: [round(r, 1) for r in rs] for name, rs in rates.items()},
@@ -103,21 +106,45 @@ def speed(args) -> dict:
             "frozen_feature_pass": features}
 
 
+def full_run_overrides(args, evaluation: list[Example]) -> list[str]:
+    """What every run of the full comparison (and of --memory-only) shares: all of
+    sentiment.test.* to train on, validated on 4,000 dev sentences outside `evaluation`,
+    features and token ids cached in one place."""
+    valid_path = yelp_jsonl("dev")
+    scored = {e.text for e in evaluation}
+    monitor = RESULTS / "data" / "yelp.dev.monitor4000.jsonl"
+    write_jsonl(monitor, [{"text": e.text, "label": e.label}
+                          for e in held_out(valid_path, 5000, seed=2) if e.text not in scored
+                          ][:4000])
+    return [*base_overrides(yelp_jsonl("test"), monitor, args.threads),
+            f"train.max_time={args.time}", "train.max_steps=1000000", "train.eval_every=500",
+            "train.eval_batches=20", "train.checkpoint_every=1000000",
+            f"data.cache_dir={RESULTS / 'data' / 'cache'}"]
+
+
+def memory(args) -> dict:
+    """Peak resident memory of training with each encoder: `train.py` in a child process
+    for `--steps` steps at 1% labels (the frozen encoder's features from the shared cache,
+    computed first if the full comparison has not)."""
+    base = full_run_overrides(args, held_out(yelp_jsonl("dev"), 1000))
+    peaks = {}
+    for name, (configs, overrides) in ENCODERS.items():
+        usage = train_in_child(fresh_run_dir(f"pretrained-memory-{name}"), [
+            *(["--config", str(configs[-1])] if len(configs) > 1 else []), *base, *overrides,
+            "data.label_field=label", "data.labeled_fraction=0.01",
+            f"train.max_steps={args.steps}", f"train.eval_every={args.steps}"])
+        peaks[name] = round(usage.ru_maxrss / 1024)  # KiB on Linux
+        print(json.dumps({"encoder": name, "peak_rss_mib": peaks[name]}), file=sys.stderr)
+    return {"steps": args.steps, "peak_rss_mib": peaks}
+
+
 def full(args) -> dict:
     """Every encoder at each label setting, the fewest labels first; the results so far are
     written after every run, so a stopped benchmark keeps what it measured."""
     train_path, valid_path = yelp_jsonl("test"), yelp_jsonl("dev")
     train_examples = held_out(train_path, 10**9)
     evaluation = held_out(valid_path, 1000)
-    scored = {e.text for e in evaluation}  # training's own validation: other dev sentences
-    monitor = RESULTS / "data" / "yelp.dev.monitor4000.jsonl"
-    write_jsonl(monitor, [{"text": e.text, "label": e.label}
-                          for e in held_out(valid_path, 5000, seed=2) if e.text not in scored
-                          ][:4000])
-    base = [*base_overrides(train_path, monitor, args.threads),
-            f"train.max_time={args.time}", "train.max_steps=1000000", "train.eval_every=500",
-            "train.eval_batches=20", "train.checkpoint_every=1000000",
-            f"data.cache_dir={RESULTS / 'data' / 'cache'}"]
+    base = full_run_overrides(args, evaluation)
     settings = {f"labelled_{fraction}": ["data.label_field=label",
                                          f"data.labeled_fraction={fraction}"]
                 for fraction in sorted(args.labeled_fractions)}
@@ -133,8 +160,6 @@ def full(args) -> dict:
             if setting == f"labelled_{min(args.labeled_fractions)}":
                 result[name]["transfer"] = transfer_figures(ROOT / figures["run"],
                                                             train_examples, valid_path)
-            result[name]["peak_rss_mb_so_far"] = round(
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
             write_results(args.out, {"machine": machine(), "threads": args.threads,
                                      "max_time": args.time, "partial": True, **result})
     return result
@@ -143,27 +168,31 @@ def full(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--speed-only", action="store_true")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="peak memory of --steps training steps with each encoder")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: 1 with --speed-only, else 2)")
     parser.add_argument("--units", type=int, default=4096, help="--speed-only: training units")
-    parser.add_argument("--steps", type=int, default=12, help="--speed-only: steps per round")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="--speed-only: steps per round (12); --memory-only: steps (50)")
     parser.add_argument("--rounds", type=int, default=3, help="--speed-only: interleaved rounds")
     parser.add_argument("--time", type=float, default=600, help="train.max_time per run")
     parser.add_argument("--labeled-fractions", type=float, nargs="+", default=[0.1, 0.01])
     parser.add_argument("--skip-unlabelled", action="store_true",
                         help="no run without labels (NMI of modes and sentiment)")
-    add_out_argument(parser, "pretrained_encoder[_speed]")
+    add_out_argument(parser, "pretrained_encoder[_speed|_memory]")
     args = parser.parse_args()
-    if args.out == "pretrained_encoder[_speed]":
-        args.out = "pretrained_encoder_speed" if args.speed_only else "pretrained_encoder"
+    mode = "speed" if args.speed_only else "memory" if args.memory_only else None
+    if args.out == "pretrained_encoder[_speed|_memory]":
+        args.out = "pretrained_encoder" + (f"_{mode}" if mode else "")
     args.threads = args.threads or (1 if args.speed_only else 2)
+    args.steps = args.steps or (12 if args.speed_only else 50)
     torch.set_num_threads(args.threads)
     result = {"machine": machine(), "threads": args.threads,
-              **({"speed": speed(args)} if args.speed_only else {"max_time": args.time,
-                                                                   **full(args)})}
-    print(json.dumps(result.get("speed", result), indent=2))
+              **({"speed": speed, "memory": memory}[mode](args) if mode
+                 else {"max_time": args.time, **full(args)})}
+    print(json.dumps(result, indent=2))
     print(json.dumps({"written": str(write_results(args.out, result))}))
-
 
 if __name__ == "__main__":
     main()
