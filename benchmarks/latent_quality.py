@@ -15,6 +15,8 @@ strengths k: the judge's target accuracy, BLEU to the inputs and clean rate. The
 
 demo: the embedded corpus with `data.label_field=label`, the `make demo` setup (4 modes).
 yelp: train on sentiment.test.*, validate on sentiment.dev.*, 10% of the labels, 2 modes.
+A case is overrides after the pre-issue-9 defaults (BASELINE), `default` (default.yaml as it
+stands) or an experiment YAML over default.yaml (`transformer_mmd`).
 
 Each case runs in its own child process (`--one`), which trains with `train.num_threads`
 threads and then scores; the sweep's figures are merged into results/latent_quality.json
@@ -101,6 +103,10 @@ CASES: dict[str, list[str]] = {
     "shuffle_z0.3": ["model.encoder_shuffle=3", "model.z_noise=0.3"],
 }
 
+# case -> an experiment YAML layered over default.yaml as it stands (not over BASELINE)
+CONFIG_CASES = {"transformer_mmd": CONFIGS / "transformer_mmd.yaml"}
+CASES.update(dict.fromkeys(CONFIG_CASES))
+
 STRENGTHS = [0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0]
 DECODING_STRENGTHS = [1.0, 2.0]
 SAMPLE_TEMPERATURES = [0.7, 1.0]
@@ -125,6 +131,13 @@ def case_overrides(case: str) -> list[str]:
     return [] if extra is None else [*BASELINE, *extra]
 
 
+def case_description(case: str) -> list[str] | str:
+    """What a case changes: its overrides after BASELINE, its YAML, or `default`."""
+    if case in CONFIG_CASES:
+        return str(CONFIG_CASES[case].relative_to(CONFIGS.parent))
+    return CASES[case] if CASES[case] is not None else "default"
+
+
 # -- one case, in a child process ---------------------------------------------------------
 
 def run_case(case: str, corpus: str, seconds: float, threads: int, run: Path,
@@ -132,7 +145,9 @@ def run_case(case: str, corpus: str, seconds: float, threads: int, run: Path,
     """Train `case` into `run` and score it; the figures are also written to run/."""
     torch.set_num_threads(threads)
     overrides = [*corpus_overrides(corpus, seconds, threads), *case_overrides(case)]
-    config = load_config(CONFIGS / "default.yaml", overrides=overrides)
+    config = load_config(CONFIGS / "default.yaml",
+                         *([CONFIG_CASES[case]] if case in CONFIG_CASES else []),
+                         overrides=overrides)
     started = time.perf_counter()
     train(config, run)
     wall = time.perf_counter() - started
@@ -140,7 +155,7 @@ def run_case(case: str, corpus: str, seconds: float, threads: int, run: Path,
     model = TextWAE.from_pretrained(run)
     train_units, valid_units = load_splits(model.config.data)
     scores = score(model, train_units, valid_units, n, decoding_sweep)
-    result = {"case": case, "overrides": CASES[case] if CASES[case] is not None else "default",
+    result = {"case": case, "overrides": case_description(case),
               "wall_seconds": round(wall, 1), "steps": last["step"],
               "train_tokens_per_second": last["tokens_per_second"],
               "valid_recon": last.get("recon"), **scores}
