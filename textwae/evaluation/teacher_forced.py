@@ -36,7 +36,8 @@ class TeacherForced:
 def forced_pass(model: TextWAE, texts: TokenizedTexts, max_batches: int | None = None,
                 seed: int = 0) -> TeacherForced:
     """Posterior-mean codes and summed teacher-forced NLL of tokenised units, in length
-    buckets (of a fixed random `max_batches` of batches of them, if given: `seed` fixes it).
+    buckets: of every unit, or of a fixed random subset of `max_batches` batches' worth
+    (`seed` picks it).
 
     The loss is computed here rather than by `model(batch)` because the forward pass also
     evaluates the regulariser, which evaluation does not need and which fails on a batch of
