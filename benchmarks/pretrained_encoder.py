@@ -106,6 +106,11 @@ def speed(args) -> dict:
             "frozen_feature_pass": features}
 
 
+def scored_dev() -> list[Example]:
+    """The 1,000 dev sentences every run of the full comparison is scored on."""
+    return held_out(yelp_jsonl("dev"), 1000)
+
+
 def full_run_overrides(args, evaluation: list[Example]) -> list[str]:
     """What every run of the full comparison (and of --memory-only) shares: all of
     sentiment.test.* to train on, validated on 4,000 dev sentences outside `evaluation`,
@@ -126,7 +131,7 @@ def memory(args) -> dict:
     """Peak resident memory of training with each encoder: `train.py` in a child process
     for `--steps` steps at 1% labels (the frozen encoder's features from the shared cache,
     computed first if the full comparison has not)."""
-    base = full_run_overrides(args, held_out(yelp_jsonl("dev"), 1000))
+    base = full_run_overrides(args, scored_dev())
     peaks = {}
     for name, (configs, overrides) in ENCODERS.items():
         usage = train_in_child(fresh_run_dir(f"pretrained-memory-{name}"), [
@@ -143,7 +148,7 @@ def full(args) -> dict:
     written after every run, so a stopped benchmark keeps what it measured."""
     train_path, valid_path = yelp_jsonl("test"), yelp_jsonl("dev")
     train_examples = held_out(train_path, 10**9)
-    evaluation = held_out(valid_path, 1000)
+    evaluation = scored_dev()
     base = full_run_overrides(args, evaluation)
     settings = {f"labelled_{fraction}": ["data.label_field=label",
                                          f"data.labeled_fraction={fraction}"]
