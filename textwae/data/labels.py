@@ -39,6 +39,17 @@ def unit_components(examples: list[Example], labels: list[str], fraction: float 
         for example in examples], dtype=torch.long)
 
 
+def label_shares(examples: list[Example], labels: list[str], fraction: float = 1.0,
+                 seed: int = 0) -> list[float] | None:
+    """Each label's share of the units whose label guides the modes (as `unit_components`
+    picks them), in `labels` order; None if some label has no such unit."""
+    components = unit_components(examples, labels, fraction, seed)
+    counts = torch.bincount(components[components >= 0], minlength=len(labels))  # (K,)
+    if not bool((counts > 0).all()):
+        return None
+    return (counts / counts.sum()).tolist()
+
+
 def resolve_mode(value: str | int, labels: list[str] | None, components: int) -> int:
     """A component index from a label name or an index; a label name wins over a number."""
     if labels is not None and str(value) in labels:

@@ -25,6 +25,8 @@ from textwae.errors import DataError
 class Example:
     text: str
     label: str | None = None
+    sentence_labels: tuple[str | None, ...] | None = None  # one per sentence, if the data
+    #   has them (data.sentence_label_field); sentence units take them in place of `label`
 
 
 FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv"}
@@ -240,18 +242,19 @@ def check_columns(where: str, columns: list[str], cfg: DataConfig) -> None:
             f"{where}: no text column {', '.join(missing)} (data.text_field); "
             f"columns present: {present}"
         )
-    if cfg.label_field is not None and cfg.label_field not in columns:
-        raise DataError(
-            f"{where}: no label column {cfg.label_field} (data.label_field); "
-            f"columns present: {present}"
-        )
+    for key in ("label_field", "sentence_label_field"):
+        name = getattr(cfg, key)
+        if name is not None and name not in columns:
+            raise DataError(f"{where}: no label column {name} (data.{key}); "
+                            f"columns present: {present}")
 
 
 def record_of_row(row: dict[str, Any], cfg: DataConfig, where: str) -> Example | None:
     """The record of a row of named columns (`where` names it in errors); None if its text is
     empty. A text cell must be a string: a number, a list, an object, null or a missing cell
     is an error, never read as its Python `str()`. A label may be a string, a number or a
-    boolean (read as its text); null or missing means unlabelled."""
+    boolean (read as its text); null or missing means unlabelled. Sentence labels are a list
+    of such labels."""
     cells = []
     for name in _text_fields(cfg):
         value = row.get(name)
@@ -262,12 +265,26 @@ def record_of_row(row: dict[str, Any], cfg: DataConfig, where: str) -> Example |
     text = normalize_whitespace(" ".join(cells))
     if not text:
         return None
-    label = row.get(cfg.label_field) if cfg.label_field else None
-    if label is not None and not isinstance(label, str | int | float | bool):
-        raise DataError(f"{where}: label column {cfg.label_field} holds "
-                        f"{type(label).__name__} {label!r:.40}, not a string or a number")
-    label = str(label).strip() if label is not None else ""
-    return Example(text, label or None)
+    label = _label(row.get(cfg.label_field) if cfg.label_field else None,
+                   f"{where}: label column {cfg.label_field}")
+    sentence_labels = None
+    if cfg.sentence_label_field is not None:
+        column = f"{where}: sentence label column {cfg.sentence_label_field}"
+        cell = row.get(cfg.sentence_label_field)
+        if not isinstance(cell, list):
+            found = "no value" if cell is None else f"{type(cell).__name__} {cell!r:.40}"
+            raise DataError(f"{column} holds {found}, not a list of labels")
+        sentence_labels = tuple(_label(value, column) for value in cell)
+    return Example(text, label, sentence_labels)
+
+
+def _label(value: Any, where: str) -> str | None:
+    """A label cell as text: None for null, missing or blank; a DataError for a list or an
+    object, which have no one text."""
+    if value is not None and not isinstance(value, str | int | float | bool):
+        raise DataError(f"{where} holds {type(value).__name__} {value!r:.40}, "
+                        "not a string or a number")
+    return (str(value).strip() or None) if value is not None else None
 
 
 def _text_fields(cfg: DataConfig) -> list[str]:
@@ -283,7 +300,8 @@ def _load_hf(path: str, cfg: DataConfig, where: str, **kwargs: Any) -> list[Exam
     except (OSError, ValueError) as error:
         raise DataError(f"{where}: cannot load it with `datasets`: {error}") from error
     text_fields = _text_fields(cfg)
-    wanted = [name for name in [*text_fields, cfg.label_field] if name in dataset.column_names]
+    wanted = [name for name in [*text_fields, cfg.label_field, cfg.sentence_label_field]
+              if name in dataset.column_names]
     rows = dataset.select_columns(list(dict.fromkeys(wanted)))
     numbered = ((f"{where}: row {number}", row) for number, row in enumerate(rows, start=1))
     records = _table_records(where, dataset.column_names, numbered, cfg)

@@ -28,7 +28,7 @@ from textwae.data.records import (
     record_of_row,
     sources,
 )
-from textwae.data.units import UNIT_SPLITTERS, hash_coin, to_units
+from textwae.data.units import hash_coin, record_units, to_units
 from textwae.errors import DataError
 
 if TYPE_CHECKING:
@@ -87,12 +87,11 @@ def _hub_units(part: Source, cfg: DataConfig, hold_out: bool,
 
 
 def _units(records: Iterable[Example], cfg: DataConfig, hold_out: bool) -> Iterator[dict[str, Any]]:
-    split = UNIT_SPLITTERS[cfg.unit]
     for record in records:
         held_out = hold_out and hash_coin("valid", cfg.split_seed, record.text,
                                           cfg.valid_fraction)
-        for text in split(record.text):
-            yield {"text": text, "label": record.label, "held_out": held_out}
+        for unit in record_units(record, cfg.unit):
+            yield {"text": unit.text, "label": unit.label, "held_out": held_out}
 
 
 def sample_splits(cfg: DataConfig) -> tuple[list[Example], list[Example]]:

@@ -41,12 +41,23 @@ UNIT_SPLITTERS: dict[str, Callable[[str], list[str]]] = {
 }
 
 
+def record_units(record: Example, unit: str) -> list[Example]:
+    """Units of one record (`unit`: story | sentence). A sentence takes its own label where
+    the record has one per sentence (`Example.sentence_labels`), else the record's."""
+    parts = UNIT_SPLITTERS[unit](record.text)
+    if unit != "sentence" or record.sentence_labels is None:
+        return [Example(part, record.label) for part in parts]
+    if len(record.sentence_labels) != len(parts):
+        raise DataError(f"a record has {len(parts)} sentences but "
+                        f"{len(record.sentence_labels)} sentence labels "
+                        f"(data.sentence_label_field): {record.text[:60]!r}")
+    return [Example(part, label) for part, label in zip(parts, record.sentence_labels,
+                                                        strict=True)]
 
 
 def to_units(records: list[Example], unit: str) -> list[Example]:
-    """Units of `records` (`unit`: story | sentence); a sentence keeps its record's label."""
-    split = UNIT_SPLITTERS[unit]
-    return [Example(part, record.label) for record in records for part in split(record.text)]
+    """Units of `records`, in order (see `record_units`)."""
+    return [part for record in records for part in record_units(record, unit)]
 
 
 def coin_value(purpose: str, seed: int, text: str) -> float:

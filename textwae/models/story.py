@@ -14,7 +14,7 @@ trainer state and metrics while it trains); `config.yaml` at the top describes b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -129,7 +129,9 @@ class StoryModel(nn.Module):
         hidden = cfg.hidden_size
         self.encoder = nn.GRU(code_dim, hidden // 2, batch_first=True, bidirectional=True)
         self.latent = LATENTS[config.model.latent](hidden, cfg.latent_dim)
-        self.prior = MixtureOfGaussians(config.prior, cfg.latent_dim)
+        # the sentence modes' weights are the sentences' label shares, not the stories'
+        self.prior = MixtureOfGaussians(replace(config.prior, weights=None),
+                                        cfg.latent_dim)
         self.regularizer = REGULARIZERS[config.model.regularizer](config.regularizer,
                                                                   cfg.latent_dim)
         self.start = nn.Parameter(torch.zeros(code_dim))  # what the decoder reads first

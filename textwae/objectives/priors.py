@@ -54,7 +54,13 @@ class MixtureOfGaussians(nn.Module):
         K = cfg.components
         means = component_means(K, dim, cfg.spread)  # (K, D)
         log_scales = torch.full((K,), math.log(cfg.scale))  # (K,) raw: see `component_log_scales`
+        # the floor guards a learnable prior against collapse; a fixed one has exactly its weights
+        self.weight_floor = cfg.min_weight / K if self.learnable else 0.0
         logits = torch.zeros(K)  # (K,) mixture weights before softmax and floor
+        if cfg.weights is not None:
+            wanted = torch.tensor(cfg.weights, dtype=torch.float32)
+            wanted = wanted / wanted.sum()  # (K,)
+            logits = (wanted - self.weight_floor).clamp_min(1e-6).log()
         for name, tensor in (("means", means), ("log_scales", log_scales), ("logits", logits)):
             if self.learnable:
                 self.register_parameter(name, nn.Parameter(tensor))
@@ -62,7 +68,6 @@ class MixtureOfGaussians(nn.Module):
                 self.register_buffer(name, tensor)
         self.log_scale_centre = math.log(cfg.scale)
         self.log_scale_range = math.log(cfg.scale_range)
-        self.weight_floor = cfg.min_weight / K
         self.margin = cfg.min_separation * _closest_pair_distance(means)
 
     @property

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from textwae.config.schema import Config, check_device
-from textwae.data.labels import mode_labels, unit_components
+from textwae.data.labels import label_shares, mode_labels, unit_components
 from textwae.data.records import Example
 from textwae.data.splits import load_records, load_splits
 from textwae.data.units import split_sentences
@@ -114,8 +114,13 @@ def prepare_run(config: Config, run_dir: Path,
             checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, tokenizer.save)
     barrier()  # the tokenizer is trained once and shared
     # the label -> mode map, saved with the config
-    config.prior.labels = (mode_labels(train_units, config.prior) if config.data.label_field
-                           else None)
+    labelled = config.data.label_field or config.data.sentence_label_field
+    prior = config.prior
+    prior.labels = mode_labels(train_units, prior) if labelled else None
+    if (prior.labels is not None and len(prior.labels) == prior.components
+            and prior.weights is None and not prior.learnable):
+        prior.weights = label_shares(train_units, prior.labels, config.data.labeled_fraction,
+                                     config.data.split_seed)
     return train_units, valid_units
 
 

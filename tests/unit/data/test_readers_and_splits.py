@@ -106,6 +106,44 @@ def test_sentence_units_keep_the_label(tmp_path):
     ]
 
 
+SCENE = "Tom went to the cafe. The soup was cold. He left."
+
+
+def test_sentence_units_take_their_own_labels_and_a_story_keeps_its_label(tmp_path):
+    row = {"text": SCENE, "label": "complaint",
+           "registers": ["neutral", "complaint", None]}
+    path = write_jsonl(tmp_path / "s.jsonl", [row])
+    cfg = DataConfig(label_field="label", sentence_label_field="registers")
+    assert read_examples(path, cfg) == [Example("Tom went to the cafe.", "neutral"),
+                                        Example("The soup was cold.", "complaint"),
+                                        Example("He left.", None)]
+    streamed = load_splits(DataConfig(train=path, valid=path, label_field="label",
+                                      sentence_label_field="registers", streaming=True))
+    assert streamed[0] == streamed[1] == read_examples(path, cfg)
+    whole = read_examples(path, story(label_field="label"))
+    assert [ex.label for ex in whole] == ["complaint"]
+
+
+@pytest.mark.parametrize("cell, message", [
+    (["neutral", "complaint"], r"3 sentences but 2 sentence labels"),
+    ("complaint", r"registers holds str 'complaint', not a list of labels"),
+    (None, r"registers holds no value, not a list of labels"),
+    (["neutral", {"a": 1}, "x"], r"registers holds dict"),
+])
+def test_sentence_labels_that_do_not_fit_their_record_are_refused(tmp_path, cell, message):
+    path = write_jsonl(tmp_path / "s.jsonl", [{"text": SCENE, "registers": cell}])
+    with pytest.raises(DataError, match=message):
+        read_examples(path, DataConfig(sentence_label_field="registers"))
+
+
+def test_a_missing_sentence_label_column_names_the_setting(tmp_path):
+    path = write_jsonl(tmp_path / "s.jsonl", [{"text": SCENE}])
+    with pytest.raises(DataError, match=r"no label column registers \(data\.sentence_label_fi"):
+        read_examples(path, DataConfig(sentence_label_field="registers"))
+    with pytest.raises(ValueError, match=r"needs data\.unit=sentence"):
+        story(sentence_label_field="registers").check()
+
+
 def test_sentence_splitter_on_lowercased_tokenised_text():
     assert split_sentences("the food was great . i loved it ! why ? ok .") == [
         "the food was great .",

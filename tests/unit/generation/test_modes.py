@@ -4,7 +4,13 @@ import torch
 from tests.conftest import toy_texts
 from textwae import generation
 from textwae.config.schema import PriorConfig
-from textwae.data.labels import FREE, mode_labels, resolve_mode, unit_components
+from textwae.data.labels import (
+    FREE,
+    label_shares,
+    mode_labels,
+    resolve_mode,
+    unit_components,
+)
 from textwae.data.records import Example
 from textwae.errors import ConfigError
 from textwae.evaluation.mode_report import mode_report
@@ -43,6 +49,15 @@ def test_labelled_fraction_keeps_about_that_share_and_is_stable():
     every = unit_components(data, ["a", "b"])
     assert every.tolist() == [0, 1] * 2000
     assert (some[some != FREE] == every[some != FREE]).all()
+
+
+def test_label_shares_count_the_units_whose_labels_guide_the_modes():
+    data = examples(["a", "a", "a", "b"] * 500 + [None] * 1000)  # type: ignore[list-item]
+    assert label_shares(data, ["a", "b"]) == pytest.approx([0.75, 0.25])
+    assert label_shares(data, ["b", "a"]) == pytest.approx([0.25, 0.75])
+    some = label_shares(data, ["a", "b"], fraction=0.2, seed=3)
+    assert some is not None and some[0] == pytest.approx(0.75, abs=0.05)
+    assert label_shares(data, ["a", "b", "c"]) is None  # "c" has no unit: equal weights
 
 
 def test_mode_names_resolve_to_components_and_label_names_win():

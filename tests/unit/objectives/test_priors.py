@@ -31,6 +31,28 @@ def test_mixture_samples_cover_every_component_by_its_weight():
     assert torch.allclose(counts, prior.weights, atol=0.05)
 
 
+def test_given_weights_are_normalised_kept_exactly_and_drawn_by():
+    prior = _prior(weights=[6.0, 2.0, 2.0])
+    assert torch.allclose(prior.weights, torch.tensor([0.6, 0.2, 0.2]))
+    counts = torch.bincount(prior.assign(prior.sample(4000)), minlength=3).float() / 4000
+    assert torch.allclose(counts, prior.weights, atol=0.04)
+    assert torch.allclose(_prior().weights, torch.full((3,), 1 / 3))  # None: equal
+
+
+def test_a_learnable_prior_starts_at_its_given_weights_above_the_floor():
+    prior = _prior(weights=[6.0, 2.0, 2.0], learnable=True, min_weight=0.3)
+    assert torch.allclose(prior.weights, torch.tensor([0.6, 0.2, 0.2]), atol=1e-5)
+    floored = _prior(weights=[98.0, 1.0, 1.0], learnable=True, min_weight=0.3)
+    assert float(floored.weights.detach().min()) >= 0.1 - 1e-6
+
+
+@pytest.mark.parametrize("weights, message", [([1.0, 1.0], "2 weights for 3 components"),
+                                              ([1.0, 0.0, 1.0], r"weights\[1\] must be positive")])
+def test_wrong_weights_are_refused(weights, message):
+    with pytest.raises(ValueError, match=message):
+        PriorConfig(components=3, weights=weights).check()
+
+
 @pytest.mark.parametrize("spread, scale", [(0.0, 1.0), (2.0, 0.5)])
 def test_log_prob_of_one_component_is_the_gaussian_density(spread, scale):
     prior = _prior(components=1, spread=spread, scale=scale)

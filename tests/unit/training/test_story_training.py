@@ -1,10 +1,13 @@
 """A story run: both levels trained into one run directory, rebuilt, resumed, generating."""
 
+from collections import Counter
+
 import pytest
 import torch
 
 from tests.conftest import TINY, toy_stories, write_labelled
 from textwae.config.loading import load_config
+from textwae.data.splits import load_splits
 from textwae.errors import ConfigError, RunDirectoryError
 from textwae.generation import DecodingConfig
 from textwae.generation.stories import (
@@ -46,6 +49,12 @@ def test_a_story_run_holds_both_levels_and_rebuilds_them(story_run):
     assert (story_run / STORY_DIR / "metrics.jsonl").read_text().count('"valid"') == 2
     run = StoryRun.from_pretrained(story_run)
     assert run.sentences.config.prior.labels == ["0", "1", "2"]
+    # the sentence modes weigh as the training sentences' labels do; the story modes equally
+    sentences = load_splits(run.sentences.config.data)[0]
+    counts = Counter(unit.label for unit in sentences)
+    shares = torch.tensor([counts[label] / len(sentences) for label in ["0", "1", "2"]])
+    assert torch.allclose(run.sentences.prior.weights, shares)
+    assert torch.allclose(run.stories.prior.weights, torch.full((3,), 1 / 3))
     for name, tensor in run.stories.state_dict().items():
         assert torch.equal(tensor, state["model"][name]), name
     TextWAE.from_pretrained(story_run)  # the sentence commands read the same directory
