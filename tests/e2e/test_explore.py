@@ -37,7 +37,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--window-size=1400,1600"]
-PAGE_DECODING = decoding_config(greedy=False, temperature=0.7, top_p=1.0)  # the page's default
+PAGE_DECODING = decoding_config(greedy=False, temperature=0.7, top_p=0.9)  # the page's default
 SERVER_START = 180  # seconds the server may take to load the model and map the codes
 ANSWER_WAIT = 120  # seconds an answer may take
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}

@@ -71,11 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_decoding(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding")
-    group.add_argument("--temperature", type=float, default=1.0)
-    group.add_argument("--top-k", type=int, default=0)
-    group.add_argument("--top-p", type=float, default=1.0)
+    defaults = generation.DecodingConfig()
+    group.add_argument("--temperature", type=float, default=defaults.temperature)
+    group.add_argument("--top-k", type=int, default=defaults.top_k)
+    group.add_argument("--top-p", type=float, default=defaults.top_p)
     group.add_argument("--greedy", action="store_true")
-    group.add_argument("--max-length", type=int, default=64)
+    group.add_argument("--max-length", type=int, default=defaults.max_length)
     group.add_argument("--beam", type=int, default=1, help="beam search of this width")
     group.add_argument("--device", default="cpu")
     group.add_argument("--seed", type=int, default=0)

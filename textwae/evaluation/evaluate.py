@@ -80,7 +80,8 @@ def evaluate(model: TextWAE, examples: list[Example],
     """All metrics of `model` on held-out `examples`, as a JSON-ready dict of finite numbers.
 
     Of the held-out text and its reconstruction: bleu, bleu_signature, recon_perplexity, mmd,
-    active_units. Of `n_samples` prior samples (temperature 1): self_bleu, distinct_1,
+    active_units. Of `n_samples` prior samples (the default decoding, `DecodingConfig()`:
+    temperature 0.7, top-p 0.9): self_bleu, distinct_1,
     distinct_2. interpolation: the greedy path between the first two distinct examples. For
     labelled examples: purity, nmi and mode_accuracy (per label, the share of `n_samples`
     samples of its mode the label judge reads as that label). BLEU is on sacrebleu's 0-100
@@ -167,7 +168,7 @@ def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Exam
     else:
         _warn("mmd and active_units need at least 2 examples; left out")
 
-    sampling = generation.DecodingConfig(temperature=1.0, max_length=max_length)
+    sampling = generation.DecodingConfig(max_length=max_length)  # what users get by default
     samples, _ = generation.sample(model, n_samples, sampling, seed=seed)
     if n_samples >= 2:
         result["self_bleu"] = metrics.self_bleu(samples, seed=seed)

@@ -22,10 +22,12 @@ from textwae.errors import TextWAEError
 from textwae.explore import actions
 from textwae.explore.actions import Decoded, Explorer
 from textwae.explore.figure import FONT, Marks, map_figure
+from textwae.generation.decoding import DecodingConfig
 from textwae.generation.operations import TRANSFER_STRENGTH
 
 MODEL_QUEUE = "model"  # the concurrency id of every request that runs the model
 POINT_SAMPLES = 3  # samples decoded from a clicked point, beside its greedy text
+DEFAULT_DECODING = DecodingConfig()  # the sliders start where generate.py's options do
 ANSWERS = itertools.count(1)  # numbers every answer (data-answer), so a repeated one is new
 
 # Gradio's plot emits no click event to Python; plotly's own plotly_click does, in the page:
@@ -106,10 +108,11 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             with gr.Column(scale=2):
                 with gr.Accordion("Decoding", open=True):
                     greedy = gr.Checkbox(False, label="greedy", elem_id="greedy")
-                    temperature = gr.Slider(0.05, 2.0, value=0.7, step=0.05,
-                                            label="temperature", elem_id="temperature")
-                    top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="top-p",
-                                      elem_id="top-p")
+                    temperature = gr.Slider(0.05, 2.0, value=DEFAULT_DECODING.temperature,
+                                            step=0.05, label="temperature",
+                                            elem_id="temperature")
+                    top_p = gr.Slider(0.05, 1.0, value=DEFAULT_DECODING.top_p, step=0.05,
+                                      label="top-p", elem_id="top-p")
                     seed = gr.Number(0, precision=0, label="seed", elem_id="seed")
                 point_out = gr.HTML("<p>Click a point on the map to decode its code.</p>",
                                     elem_id="point-output")
