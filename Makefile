@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(PY) train.py --config configs/stories.yaml --out $(RUN) data.label_field=label \
 	  data.sentence_label_field=sentence_labels
 	@echo "== samples from every prior mode =="
-	$(PY) generate.py modes --model $(RUN) --n 3 --temperature 0.7
+	$(PY) generate.py modes --model $(RUN) --n 3
 	@echo "== interpolation =="
 	$(PY) generate.py interpolate --model $(RUN) --greedy --steps 5 \
 	  "The bread was fresh and the baker was lovely." \
@@ -46,7 +46,7 @@ demo: $(STAMP)
 	@echo "== a story from every register mode =="
 	@for mode in praise sarcasm complaint neutral; do \
 	  echo "-- $$mode"; \
-	  $(PY) generate.py story --model $(RUN) --n 2 --mode $$mode --temperature 0.7; \
+	  $(PY) generate.py story --model $(RUN) --n 2 --mode $$mode; \
 	done
 	@echo "== held-out evaluation (validation split; stories: the story level) =="
 	$(PY) -m textwae evaluate --model $(RUN) --n-samples 200

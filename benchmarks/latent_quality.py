@@ -13,7 +13,8 @@ strengths k: the judge's target accuracy, BLEU to the inputs and clean rate. The
 `LabelJudge` (TF-IDF + logistic regression) on every training unit's label.
 `--decoding` adds a sweep of temperature / top-p for sample and transfer (item 4).
 
-demo: the embedded corpus with `data.label_field=label`, the `make demo` setup (4 modes).
+demo: the embedded corpus with each sentence's register as its label, the `make demo` setup
+(4 modes).
 yelp: train on sentiment.test.*, validate on sentiment.dev.*, 10% of the labels, 2 modes.
 A case is overrides after the pre-issue-9 defaults (BASELINE), `default` (default.yaml as it
 stands) or an experiment YAML over default.yaml (`transformer_mmd`).
@@ -67,7 +68,7 @@ BASELINE = ["model.latent=deterministic", "model.logvar_penalty=0.0", "model.reg
             "model.encoder_word_drop=0.0", "model.encoder_blank=0.0",
             "model.encoder_shuffle=0", "model.z_noise=0.0", "model.latent_dim=32",
             "regularizer.weight=10.0", "regularizer.code_memory=0",
-            "regularizer.prior_samples=0"]
+            "regularizer.prior_samples=0", "model.mode_input=false"]
 
 # case -> overrides after BASELINE; `default` is default.yaml as it stands
 CASES: dict[str, list[str]] = {
@@ -101,10 +102,22 @@ CASES: dict[str, list[str]] = {
     "mix_z0.3": ["model.encoder_word_drop=0.1", "model.encoder_blank=0.1",
                  "model.encoder_shuffle=3", "model.z_noise=0.3"],
     "shuffle_z0.3": ["model.encoder_shuffle=3", "model.z_noise=0.3"],
+    # z_noise caps what a code can carry: about D/2 log2(1 + 1/0.5^2) bits at std 1 per dim
+    "z_latent_64": ["model.z_noise=0.5", "model.latent_dim=64"],
+    "z_latent_128": ["model.z_noise=0.5", "model.latent_dim=128"],
+    "z_mode_input": ["model.z_noise=0.5", "model.mode_input=true"],
+    "z_mode_input_128": ["model.z_noise=0.5", "model.mode_input=true", "model.latent_dim=128"],
 }
 
-# case -> an experiment YAML layered over default.yaml as it stands (not over BASELINE)
-CONFIG_CASES = {"transformer_mmd": CONFIGS / "transformer_mmd.yaml"}
+# case -> an experiment YAML layered over default.yaml as it stands (not over BASELINE), and
+# overrides after it
+CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
+    "transformer_mmd": (CONFIGS / "transformer_mmd.yaml", []),
+    # the width the config's comment names for the most in a few CPU minutes
+    "transformer_128": (CONFIGS / "transformer_mmd.yaml",
+                        ["model.transformer_dim=128", "model.transformer_ff=512",
+                         "train.lr=0.002"]),
+}
 CASES.update(dict.fromkeys(CONFIG_CASES))
 
 STRENGTHS = [0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0]
@@ -119,7 +132,8 @@ def corpus_overrides(corpus: str, seconds: float, threads: int) -> list[str]:
     common = [f"train.max_time={seconds}", "train.max_steps=1000000",
               f"train.num_threads={threads}", "data.label_field=label"]
     if corpus == "demo":
-        return [f"data.train={DEMO_CORPUS}", *common]
+        return [f"data.train={DEMO_CORPUS}", "data.sentence_label_field=sentence_labels",
+                *common]
     return [f"data.train={yelp_jsonl('test')}", f"data.valid={yelp_jsonl('dev')}",
             "data.max_length=32", "prior.components=2", "data.labeled_fraction=0.1",
             "train.eval_every=500", "train.eval_batches=20", "train.checkpoint_every=1000000",
@@ -127,6 +141,8 @@ def corpus_overrides(corpus: str, seconds: float, threads: int) -> list[str]:
 
 
 def case_overrides(case: str) -> list[str]:
+    if case in CONFIG_CASES:
+        return CONFIG_CASES[case][1]
     extra = CASES[case]
     return [] if extra is None else [*BASELINE, *extra]
 
@@ -134,7 +150,8 @@ def case_overrides(case: str) -> list[str]:
 def case_description(case: str) -> list[str] | str:
     """What a case changes: its overrides after BASELINE, its YAML, or `default`."""
     if case in CONFIG_CASES:
-        return str(CONFIG_CASES[case].relative_to(CONFIGS.parent))
+        path, extra = CONFIG_CASES[case]
+        return " ".join([str(path.relative_to(CONFIGS.parent)), *extra])
     return CASES[case] if CASES[case] is not None else "default"
 
 
@@ -146,22 +163,36 @@ def run_case(case: str, corpus: str, seconds: float, threads: int, run: Path,
     torch.set_num_threads(threads)
     overrides = [*corpus_overrides(corpus, seconds, threads), *case_overrides(case)]
     config = load_config(CONFIGS / "default.yaml",
-                         *([CONFIG_CASES[case]] if case in CONFIG_CASES else []),
+                         *([CONFIG_CASES[case][0]] if case in CONFIG_CASES else []),
                          overrides=overrides)
     started = time.perf_counter()
     train(config, run)
     wall = time.perf_counter() - started
-    last = final_record(run)
-    model = TextWAE.from_pretrained(run)
-    train_units, valid_units = load_splits(model.config.data)
-    scores = score(model, train_units, valid_units, n, decoding_sweep)
     result = {"case": case, "overrides": case_description(case),
-              "wall_seconds": round(wall, 1), "steps": last["step"],
-              "train_tokens_per_second": last["tokens_per_second"],
-              "valid_recon": last.get("recon"), **scores}
+              "wall_seconds": round(wall, 1), **scored_run(run, n, decoding_sweep)}
     (run / "latent_quality.json").write_text(json.dumps(result, indent=2) + "\n",
                                              encoding="utf-8")
     return result
+
+
+def scored_run(run: Path, n: int, decoding_sweep: bool) -> dict[str, Any]:
+    """A trained run's steps, speed and validation loss, and its `score`."""
+    last = final_record(run)
+    model = TextWAE.from_pretrained(run)
+    train_units, valid_units = load_splits(model.config.data)
+    return {"steps": last["step"], "train_tokens_per_second": last["tokens_per_second"],
+            "valid_recon": last.get("recon"),
+            **score(model, train_units, valid_units, n, decoding_sweep)}
+
+
+def score_run(run: Path, threads: int, n: int, decoding_sweep: bool) -> None:
+    """Score a run trained elsewhere (`make demo`'s, say) into RUN/latent_quality.json."""
+    torch.set_num_threads(threads)
+    result = {"case": str(run), "overrides": "a trained run",
+              **scored_run(run, n, decoding_sweep)}
+    (run / "latent_quality.json").write_text(json.dumps(result, indent=2) + "\n",
+                                             encoding="utf-8")
+    print(summary_line(result))
 
 
 @dataclass
@@ -330,8 +361,14 @@ def main() -> None:
     parser.add_argument("--diversity", action="store_true",
                         help="add the samples' diversity under each decoding option to a "
                              "finished sweep")
+    parser.add_argument("--score", type=Path, default=None, metavar="RUN",
+                        help="score a trained run directory (a `make demo` run, say) as a "
+                             "case is scored, into RUN/latent_quality.json, and stop")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child: one case
     args = parser.parse_args()
+    if args.score is not None:
+        score_run(args.score, args.threads, args.n, args.decoding)
+        return
     sweep = args.sweep or (f"{args.corpus}-{args.time:g}"
                            + (f"-paired-{args.paired}" if args.paired else ""))
     if args.one is not None:  # NAME is a case, or REF@CASE: REF trained beside CASE
@@ -400,8 +437,9 @@ def run_side_by_side(args: argparse.Namespace, sweep: str) -> list[dict[str, Any
 
 
 def summary_line(case: dict[str, Any]) -> str:
-    """One case's figures: BLEU, speed; samples (t 0.7 here, t 1.0 by evaluate), midpoints and
-    transfers: clean rate, ppl ratio, accuracy; transfers over k: accuracy / BLEU to input."""
+    """One case's figures: BLEU, speed; samples (t 0.7 here, evaluate's at the default decoding),
+    midpoints and transfers: clean rate, ppl ratio, accuracy; transfers over k: accuracy / BLEU
+    to input."""
     ours, theirs = case["samples"]["t0.7"], case["evaluate"].get("samples", {})
     mid = case["evaluate"].get("interpolation_midpoints", {})
     transfer = " ".join(f"{k}:{v['accuracy']:.2f}/{v['bleu_to_input']:.0f}"
@@ -409,8 +447,9 @@ def summary_line(case: dict[str, Any]) -> str:
     return (f"{case['case']:>22} bleu {case['bleu']:5.1f} tok/s "
             f"{case['train_tokens_per_second']:6.0f} steps {case['steps']:5d} | samples t0.7 "
             f"clean {ours['clean']:.2f} ppl {ours.get('ppl_ratio', float('nan')):.2f} acc "
-            f"{ours['accuracy']:.2f}, t1.0 clean {theirs.get('clean_rate', float('nan')):.2f} | "
-            f"mid clean {mid.get('clean_rate', float('nan')):.2f} | transfer {transfer}")
+            f"{ours['accuracy']:.2f}, evaluate's clean "
+            f"{theirs.get('clean_rate', float('nan')):.2f} | mid clean "
+            f"{mid.get('clean_rate', float('nan')):.2f} | transfer {transfer}")
 
 
 if __name__ == "__main__":

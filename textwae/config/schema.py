@@ -147,6 +147,8 @@ class ModelConfig:
     encoder_shuffle: int = 0  # encoder input words move up to this many places; 0: off
     z_noise: float = 0.5  # std of Gaussian noise on the code the decoder sees while training,
     #   so it also learns the codes between units', where prior samples land (0: off)
+    mode_input: bool = True  # the decoder also reads p(k|z), the prior's posterior over its
+    #   modes: which mode a code lies in is then one input, not a direction to find in z
     logvar_penalty: float = 0.0  # gaussian latent: weight of sum |log sigma^2| (stops collapse)
     tie_embeddings: bool = True  # decoder output layer shares the input embedding
     # transformer parts (model.encoder / model.decoder = transformer); sizes of both

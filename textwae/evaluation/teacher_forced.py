@@ -53,7 +53,7 @@ def forced_pass(model: TextWAE, texts: TokenizedTexts, max_batches: int | None =
     for indices in order:
         batch = texts.batch(indices).to(device)
         latent = model.encode(*batch.source, features=batch.features)
-        logits = model.decoder(batch.ids[:, :-1], latent.z)  # (B, T-1, V)
+        logits = model.decoder(batch.ids[:, :-1], model.decoder_code(latent.z))  # (B, T-1, V)
         target_mask = batch.mask[:, 1:]  # (B, T-1)
         flat_logits = logits[target_mask].float()  # (N, V): real target positions only
         flat_targets = batch.ids[:, 1:][target_mask]

@@ -71,7 +71,8 @@ def beam_search(model: TextWAE, z: torch.Tensor, beam: int,
     decoder, bos, eos = model.decoder, model.tokenizer.bos_id, model.tokenizer.eos_id
     B, K = z.shape[0], beam  # codes, beam width
     device = z.device
-    state = decoder.start(z.repeat_interleave(K, dim=0))  # B * K rows, a code's beams adjacent
+    code = model.decoder_code(z).repeat_interleave(K, dim=0)  # B * K rows, a code's beams adjacent
+    state = decoder.start(code)
     tokens = torch.full((B * K,), bos, dtype=torch.long, device=device)
     total = torch.full((B, K), float("-inf"), device=device)  # summed log-probability
     total[:, 0] = 0.0  # one live hypothesis per code at the start
@@ -112,7 +113,7 @@ def decode(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
     model.eval()
     decoder, bos, eos = model.decoder, model.tokenizer.bos_id, model.tokenizer.eos_id
     B = z.shape[0]
-    state = decoder.start(z)
+    state = decoder.start(model.decoder_code(z))
     tokens = torch.full((B,), bos, dtype=torch.long, device=z.device)
     finished = torch.zeros(B, dtype=torch.bool, device=z.device)
     generated = []

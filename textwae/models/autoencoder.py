@@ -90,7 +90,8 @@ class TextWAE(nn.Module):
         self.latent = LATENTS[cfg.latent](width, cfg.latent_dim)
         self.prior = MixtureOfGaussians(config.prior, cfg.latent_dim)
         self.regularizer = REGULARIZERS[cfg.regularizer](config.regularizer, cfg.latent_dim)
-        self.decoder = DECODERS[cfg.decoder](parts, tokenizer.vocab_size)
+        modes = config.prior.components if cfg.mode_input else 0
+        self.decoder = DECODERS[cfg.decoder](parts, tokenizer.vocab_size, cfg.latent_dim + modes)
 
     def model_parameters(self) -> list[nn.Parameter]:
         """What the main optimiser trains: everything but the regulariser's own parameters
@@ -172,9 +173,13 @@ class TextWAE(nn.Module):
                              pad_id=tokenizer.pad_id, blank_id=tokenizer.unk_id)
 
     def decoder_code(self, z: torch.Tensor) -> torch.Tensor:
-        """The code the decoder sees: while training, z plus N(0, z_noise^2) noise, so the
-        decoder also learns the codes around each unit's, where prior samples land."""
-        return code_noise(z, self.config.model.z_noise, self.training)
+        """What the decoder reads of codes z (B, D): while training, z plus N(0, z_noise^2)
+        noise, so the decoder also learns the codes around each unit's, where prior samples
+        land; with `model.mode_input`, beside it p(k|z) (B, K), the mode it lies in."""
+        z = code_noise(z, self.config.model.z_noise, self.training)
+        if not self.config.model.mode_input:
+            return z
+        return torch.cat([z, self.prior.component_log_probs(z).softmax(dim=1)], dim=1)
 
     def forward(self, batch: Batch, components: torch.Tensor | None = None) -> TextWAEOutput:
         """Loss and parts for a batch; `components` (B,) gives each unit's mode, -1 if free."""

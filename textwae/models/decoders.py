@@ -26,12 +26,14 @@ class GRUDecoder(nn.Module):
     """z sets the initial state and is fed beside every input embedding, so the decoder
     cannot ignore it as easily as when z only starts the recurrence."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+    def __init__(self, cfg: ModelConfig, vocab_size: int, code_dim: int | None = None) -> None:
+        """`code_dim`: the width of the code it reads (None: model.latent_dim)."""
         super().__init__()
+        code_dim = code_dim or cfg.latent_dim
         self.num_layers = cfg.num_layers
         self.embedding = nn.Embedding(vocab_size, cfg.embedding_dim, padding_idx=PAD_ID)
-        self.initial_state = nn.Linear(cfg.latent_dim, cfg.num_layers * cfg.hidden_size)
-        self.gru = nn.GRU(cfg.embedding_dim + cfg.latent_dim, cfg.hidden_size,
+        self.initial_state = nn.Linear(code_dim, cfg.num_layers * cfg.hidden_size)
+        self.gru = nn.GRU(cfg.embedding_dim + code_dim, cfg.hidden_size,
                           num_layers=cfg.num_layers, batch_first=True,
                           dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -98,8 +100,10 @@ class TransformerDecoder(nn.Module):
     Generation keeps the cache, so each step runs the new token only.
     """
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+    def __init__(self, cfg: ModelConfig, vocab_size: int, code_dim: int | None = None) -> None:
+        """`code_dim`: the width of the code it reads (None: model.latent_dim)."""
         super().__init__()
+        code_dim = code_dim or cfg.latent_dim
         if cfg.decoder_pretrained is None:
             config = transformers.GPT2Config(
                 vocab_size=vocab_size, n_positions=cfg.transformer_positions,
@@ -120,9 +124,9 @@ class TransformerDecoder(nn.Module):
         self.max_positions = getattr(config, "max_position_embeddings", None)
         use_memory = cfg.z_injection in ("memory", "both")
         use_embedding = cfg.z_injection in ("embedding", "both")
-        self.memory = (nn.Linear(cfg.latent_dim, self.layers * 2 * self.kv_heads * self.head_dim)
+        self.memory = (nn.Linear(code_dim, self.layers * 2 * self.kv_heads * self.head_dim)
                        if use_memory else None)
-        self.z_to_embedding = nn.Linear(cfg.latent_dim, width) if use_embedding else None
+        self.z_to_embedding = nn.Linear(code_dim, width) if use_embedding else None
         # the keyword naming the cache: `cache` in recent transformers, `past_key_values` before
         parameters = inspect.signature(self.lm.forward).parameters
         self._cache_keyword = "cache" if "cache" in parameters else "past_key_values"

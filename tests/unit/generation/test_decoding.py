@@ -25,7 +25,10 @@ def tokenizer() -> Tokenizer:
 def build(tokenizer: Tokenizer, decoder: str, seed: int = 0) -> TextWAE:
     torch.manual_seed(seed)
     sources = [TINY] if decoder == "gru" else [TINY, TINY_TRANSFORMER]
-    return TextWAE(load_config(*sources, overrides=[f"model.decoder={decoder}"]), tokenizer).eval()
+    # the decoding routines over a decoder that reads the code alone (the mode input is
+    # tested with the model); the untrained weights each seed gives stay as they were
+    overrides = [f"model.decoder={decoder}", "model.mode_input=false"]
+    return TextWAE(load_config(*sources, overrides=overrides), tokenizer).eval()
 
 
 def codes(n: int, seed: int = 1) -> torch.Tensor:
@@ -40,7 +43,8 @@ def score(model: TextWAE, z: torch.Tensor, rows: list[list[int]], max_length: in
         generated = [*ids, EOS_ID] if len(ids) < max_length else ids
         inputs = torch.tensor([[BOS_ID, *generated[:-1]]])
         with torch.no_grad():
-            logp = model.decoder(inputs, code[None]).log_softmax(dim=-1)[0]  # (T, V)
+            read = model.decoder_code(code[None])  # (1, what the decoder reads of it)
+            logp = model.decoder(inputs, read).log_softmax(dim=-1)[0]  # (T, V)
         scores.append(logp[torch.arange(len(generated)), torch.tensor(generated)].mean())
     return torch.stack(scores)
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from tests.conftest import assert_round_trip, toy_texts
+from textwae import generation
 from textwae.config.loading import load_config
 from textwae.config.schema import ModelConfig
 from textwae.errors import RunDirectoryError
@@ -124,7 +125,7 @@ def test_a_run_from_before_encoder_hidden_size_is_told_how_to_load(tiny_model, t
 
 
 def test_z_noise_is_added_to_the_decoders_code_while_training_only(tiny_model):
-    tiny_model.config.model.z_noise = 0.5
+    tiny_model.config.model.z_noise, tiny_model.config.model.mode_input = 0.5, False
     z = torch.zeros(4000, 4)
     tiny_model.eval()
     assert tiny_model.decoder_code(z) is z
@@ -133,6 +134,24 @@ def test_z_noise_is_added_to_the_decoders_code_while_training_only(tiny_model):
     assert noisy.std().item() == pytest.approx(0.5, rel=0.05)
     tiny_model.config.model.z_noise = 0.0
     assert tiny_model.decoder_code(z) is z
+
+
+@pytest.mark.parametrize("decoder", ["gru", "transformer"])
+def test_mode_input_gives_the_decoder_the_mode_each_code_lies_in(tiny_config, decoder,
+                                                                  tmp_path):
+    tiny_config.model.mode_input, tiny_config.model.decoder = True, decoder
+    tiny_config.model.transformer_dim, tiny_config.model.transformer_layers = 16, 1
+    model = TextWAE(tiny_config, Tokenizer.train(toy_texts(), tiny_config.tokenizer)).eval()
+    z = model.prior.sample(300, generator=torch.Generator().manual_seed(0))  # (300, 4)
+    read = model.decoder_code(z)
+    assert read.shape == (300, 4 + 3)  # the code, then p(k|z) over the 3 modes
+    assert torch.equal(read[:, :4], z)
+    torch.testing.assert_close(read[:, 4:].sum(dim=1), torch.ones(300))
+    assert torch.equal(read[:, 4:].argmax(dim=1), model.prior.assign(z))
+    moved = z + model.prior.means[1] - model.prior.means[model.prior.assign(z)]
+    assert (model.decoder_code(moved)[:, 4:].argmax(dim=1) == 1).float().mean() > 0.95
+    assert_round_trip(model, batch_of(model, toy_texts(4)), tmp_path)
+    assert len(generation.sample(model, 3, generation.DecodingConfig(max_length=5))[0]) == 3
 
 
 def spy(monkeypatch, owner, name: str, calls: list) -> None:
@@ -154,7 +173,8 @@ def test_z_noise_reaches_the_decoder_but_not_the_regulariser(tiny_model, monkeyp
     spy(monkeypatch, tiny_model.regularizer, "forward", regularised)
     output = tiny_model(batch_of(tiny_model, toy_texts(8)))
     torch.testing.assert_close(regularised[-1][0].z, output.latent.z)
-    assert (decoded[-1][1] - output.latent.z).abs().mean() > 0.5
+    read = decoded[-1][1][:, :4]  # the code the decoder read, before any mode input
+    assert (read - output.latent.z).abs().mean() > 0.5
 
 
 def test_encoder_noise_changes_what_the_encoder_reads_in_training_only(tiny_model, monkeypatch):
