@@ -6,8 +6,9 @@ each trained for the same `train.max_time`, two side by side so both see the sam
 
 For each case: held-out greedy reconstruction BLEU, training tokens/s and steps, and on
 GENERATED text the clean rate (share of lines whose words all occur in the training split)
-and the judge's mode accuracy of prior samples per mode (temperature 0.7 and 1.0), the clean
-rate of interpolation midpoints between held-out pairs (greedy), and transfers of held-out
+and the judge's mode accuracy of prior samples per mode (temperature 0.7 and 1.0, top-p 1;
+evaluate's figures sample at the default decoding), the clean rate of interpolation
+midpoints between held-out pairs (greedy), and transfers of held-out
 sentences to another label's mode by offset arithmetic z + k (mean_target - mean_source) over
 strengths k: the judge's target accuracy, BLEU to the inputs and clean rate. The judge is
 `LabelJudge` (TF-IDF + logistic regression) on every training unit's label.
@@ -122,10 +123,11 @@ CASES.update(dict.fromkeys(CONFIG_CASES))
 
 STRENGTHS = [0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0]
 DECODING_STRENGTHS = [1.0, 2.0]
-SAMPLE_TEMPERATURES = [0.7, 1.0]
-DECODING_SWEEP = [{"temperature": 0.5}, {"temperature": 0.7}, {"temperature": 1.0},
-                  {"temperature": 1.0, "top_p": 0.9}, {"temperature": 0.7, "top_p": 0.9},
-                  {"greedy": True}]
+SAMPLE_TEMPERATURES = [0.7, 1.0]  # with top-p 1, as before the decoding defaults moved
+# every option named, so that a sweep's labels keep their meaning when the defaults move
+DECODING_SWEEP = [{"temperature": 0.5, "top_p": 1.0}, {"temperature": 0.7, "top_p": 1.0},
+                  {"temperature": 1.0, "top_p": 1.0}, {"temperature": 1.0, "top_p": 0.9},
+                  {"temperature": 0.7, "top_p": 0.9}, {"greedy": True}]
 
 
 def corpus_overrides(corpus: str, seconds: float, threads: int) -> list[str]:
@@ -229,7 +231,8 @@ def score(model: TextWAE, train_units: list[Example], valid_units: list[Example]
 
     figures["samples"] = {
         f"t{t}": sample_figures(model, labels, judges, n,
-                                generation.DecodingConfig(temperature=t, max_length=max_length))
+                                generation.DecodingConfig(temperature=t, top_p=1.0,
+                                                          max_length=max_length))
         for t in SAMPLE_TEMPERATURES}
     figures["midpoints"] = midpoint_figures(model, held, judges, n)
     sources = [u for u in held if u.label in labels][: 2 * n]
