@@ -12,7 +12,7 @@ import torch
 import torch.distributed
 
 from textwae.cli.common import UsageError
-from textwae.config.loading import load_config
+from textwae.config.loading import load_config, load_run_config
 from textwae.config.schema import Config
 from textwae.training.pipeline import train
 
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> None:
     if args.resume:
         if args.out is None or args.config is not None:
             raise UsageError("--resume needs --out RUN and takes its config from RUN/config.yaml")
-        config = load_config(args.out / "config.yaml", overrides=args.overrides)
+        config = load_run_config(args.out / "config.yaml", overrides=args.overrides)
         out = args.out
     else:
         config_path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)

@@ -130,6 +130,16 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return loaded or {}
 
 
+# what a run directory's config.yaml means by a key it lacks because it was written before the
+# key existed, where that differs from today's default
+BEFORE_KEYS_EXISTED: dict[str, Any] = {"model": {"mode_input": False}}
+
+
+def load_run_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """A run directory's saved config.yaml, read as the run was trained."""
+    return load_config(BEFORE_KEYS_EXISTED, path, overrides=overrides)
+
+
 def load_config(*sources: str | Path | dict[str, Any], overrides: list[str] = ()) -> Config:
     """Merge YAML files or dicts, in order, then `key=value` overrides, onto the defaults."""
     config = Config()

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textwae.config.loading import load_config
+from textwae.config.loading import load_run_config
 from textwae.config.schema import Config, ModelConfig
 from textwae.errors import ConfigError, TokenizerError
 from textwae.models import pretrained
@@ -259,7 +259,7 @@ class TextWAE(nn.Module):
         config_path = run_dir / checkpoint.CONFIG_FILE
         try:
             # without config.yaml, the defaults name the other files; all missing are reported
-            config = load_config(config_path) if config_path.is_file() else Config()
+            config = load_run_config(config_path) if config_path.is_file() else Config()
         except ConfigError as error:
             raise checkpoint.RunDirectoryError(f"{run_dir}: {error}") from error
         parts = pretrained.in_run_directory(config.model, run_dir)

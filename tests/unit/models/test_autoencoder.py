@@ -124,6 +124,20 @@ def test_a_run_from_before_encoder_hidden_size_is_told_how_to_load(tiny_model, t
     TextWAE.from_pretrained(tmp_path)
 
 
+def test_a_run_from_before_mode_input_loads_as_it_was_trained(tiny_config, tmp_path):
+    tiny_config.model.mode_input = False  # what every run saved before the key existed did
+    model = TextWAE(tiny_config, Tokenizer.train(toy_texts(), tiny_config.tokenizer)).eval()
+    model.save_pretrained(tmp_path)
+    config = tmp_path / "config.yaml"
+    assert "  mode_input: false\n" in config.read_text()
+    config.write_text(config.read_text().replace("  mode_input: false\n", ""))
+    loaded = TextWAE.from_pretrained(tmp_path)
+    assert loaded.config.model.mode_input is False
+    batch = batch_of(model, toy_texts(4))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(batch).logits, model(batch).logits, rtol=0, atol=0)
+
+
 def test_z_noise_is_added_to_the_decoders_code_while_training_only(tiny_model):
     tiny_model.config.model.z_noise, tiny_model.config.model.mode_input = 0.5, False
     z = torch.zeros(4000, 4)
