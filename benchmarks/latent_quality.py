@@ -108,6 +108,9 @@ CASES: dict[str, list[str]] = {
     "z_latent_128": ["model.z_noise=0.5", "model.latent_dim=128"],
     "z_mode_input": ["model.z_noise=0.5", "model.mode_input=true"],
     "z_mode_input_128": ["model.z_noise=0.5", "model.mode_input=true", "model.latent_dim=128"],
+    "mix_z0.3_mode_input": ["model.encoder_word_drop=0.1", "model.encoder_blank=0.1",
+                            "model.encoder_shuffle=3", "model.z_noise=0.3",
+                            "model.mode_input=true"],
 }
 
 # case -> an experiment YAML layered over default.yaml as it stands (not over BASELINE), and
