@@ -259,8 +259,8 @@ def record_of_row(row: dict[str, Any], cfg: DataConfig, where: str) -> Example |
     for name in _text_fields(cfg):
         value = row.get(name)
         if not isinstance(value, str):
-            found = "no value" if value is None else f"{type(value).__name__} {value!r:.40}"
-            raise DataError(f"{where}: text column {name} holds {found}, not a string")
+            raise DataError(f"{where}: text column {name} holds {_described(value)}, "
+                            "not a string")
         cells.append(value)
     text = normalize_whitespace(" ".join(cells))
     if not text:
@@ -272,8 +272,7 @@ def record_of_row(row: dict[str, Any], cfg: DataConfig, where: str) -> Example |
         column = f"{where}: sentence label column {cfg.sentence_label_field}"
         cell = row.get(cfg.sentence_label_field)
         if not isinstance(cell, list):
-            found = "no value" if cell is None else f"{type(cell).__name__} {cell!r:.40}"
-            raise DataError(f"{column} holds {found}, not a list of labels")
+            raise DataError(f"{column} holds {_described(cell)}, not a list of labels")
         sentence_labels = tuple(_label(value, column) for value in cell)
     return Example(text, label, sentence_labels)
 
@@ -282,9 +281,13 @@ def _label(value: Any, where: str) -> str | None:
     """A label cell as text: None for null, missing or blank; a DataError for a list or an
     object, which have no one text."""
     if value is not None and not isinstance(value, str | int | float | bool):
-        raise DataError(f"{where} holds {type(value).__name__} {value!r:.40}, "
-                        "not a string or a number")
+        raise DataError(f"{where} holds {_described(value)}, not a string or a number")
     return (str(value).strip() or None) if value is not None else None
+
+
+def _described(value: Any) -> str:
+    """A cell's type and the start of its value, for an error message."""
+    return "no value" if value is None else f"{type(value).__name__} {value!r:.40}"
 
 
 def _text_fields(cfg: DataConfig) -> list[str]:
