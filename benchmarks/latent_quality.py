@@ -164,7 +164,7 @@ def case_description(case: str) -> list[str] | str:
 
 def run_case(case: str, corpus: str, seconds: float, threads: int, run: Path,
              n: int, decoding_sweep: bool) -> dict[str, Any]:
-    """Train `case` into `run` and score it; the figures are also written to run/."""
+    """Train `case` into `run` and score it."""
     torch.set_num_threads(threads)
     overrides = [*corpus_overrides(corpus, seconds, threads), *case_overrides(case)]
     config = load_config(CONFIGS / "default.yaml",
@@ -173,11 +173,8 @@ def run_case(case: str, corpus: str, seconds: float, threads: int, run: Path,
     started = time.perf_counter()
     train(config, run)
     wall = time.perf_counter() - started
-    result = {"case": case, "overrides": case_description(case),
-              "wall_seconds": round(wall, 1), **scored_run(run, n, decoding_sweep)}
-    (run / "latent_quality.json").write_text(json.dumps(result, indent=2) + "\n",
-                                             encoding="utf-8")
-    return result
+    return {"case": case, "overrides": case_description(case),
+            "wall_seconds": round(wall, 1), **scored_run(run, n, decoding_sweep)}
 
 
 def scored_run(run: Path, n: int, decoding_sweep: bool) -> dict[str, Any]:
@@ -195,9 +192,14 @@ def score_run(run: Path, threads: int, n: int, decoding_sweep: bool) -> None:
     torch.set_num_threads(threads)
     result = {"case": str(run), "overrides": "a trained run",
               **scored_run(run, n, decoding_sweep)}
+    write_figures(run, result)
+    print(summary_line(result))
+
+
+def write_figures(run: Path, result: dict[str, Any]) -> None:
+    """A run's figures into RUN/latent_quality.json, where `collect` reads them."""
     (run / "latent_quality.json").write_text(json.dumps(result, indent=2) + "\n",
                                              encoding="utf-8")
-    print(summary_line(result))
 
 
 @dataclass
@@ -382,8 +384,7 @@ def main() -> None:
         result = run_case(args.one.split("@")[0], args.corpus, args.time, args.threads, run,
                           args.n, args.decoding)
         result["case"] = args.one
-        (run / "latent_quality.json").write_text(json.dumps(result, indent=2) + "\n",
-                                                 encoding="utf-8")
+        write_figures(run, result)
         return
     payload = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}
     if args.diversity:  # added to a finished sweep
