@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> None:
                          "agrees")
     try:
         metrics = train(config, out, resume=args.resume)
+        if local_rank is not None:  # no rank closes its connections while another still talks
+            torch.distributed.barrier()
     finally:
         if local_rank is not None:
             torch.distributed.destroy_process_group()
