@@ -112,17 +112,22 @@ def main() -> None:
         started = time.perf_counter()
         train(load_config(*configs, overrides=run_overrides), run)
         wall = time.perf_counter() - started
-        generator = (StoryGenerator.of_run(StoryRun.from_pretrained(run), SAMPLE_TEMPERATURE)
-                     if kind == "paths" else
-                     StoryGenerator.of_flat(TextWAE.from_pretrained(run), SAMPLE_TEMPERATURE))
         stages = {"sentences" if kind == "paths" else "stories": final_record(run)}
-        if kind == "paths":
-            stages["story_level"] = final_record(run / STORY_DIR)
-            stages["sentences"]["held_out_bleu"] = sentence_bleu(run, valid)
-        rows[kind] = {"run": str(run.relative_to(ROOT)), "overrides": run_overrides,
-                      "wall_seconds": round(wall, 1), "stages": stages,
-                      **scored(args.corpus, kind, generator, valid, train_stories,
-                               args.n_samples)}
+        row = {"run": str(run.relative_to(ROOT)), "overrides": run_overrides,
+               "wall_seconds": round(wall, 1), "stages": stages}
+        if kind == "flat":
+            generator = StoryGenerator.of_flat(TextWAE.from_pretrained(run), SAMPLE_TEMPERATURE)
+            rows[kind] = {**row, **scored(args.corpus, kind, generator, valid, train_stories,
+                                          args.n_samples)}
+            continue
+        stages["story_level"] = final_record(run / STORY_DIR)
+        stages["sentences"]["held_out_bleu"] = sentence_bleu(run, valid)
+        story_run = StoryRun.from_pretrained(run)
+        # the same run with and without the rule that a story says each sentence once
+        for name, allow_repeats in (("paths", False), ("paths_repeats_allowed", True)):
+            generator = StoryGenerator.of_run(story_run, SAMPLE_TEMPERATURE, allow_repeats)
+            rows[name] = {**row, **scored(args.corpus, name, generator, valid,
+                                          train_stories, args.n_samples)}
     name = args.out or f"stories_{args.corpus}"
     payload = {"corpus": args.corpus, "time": args.time, "story_time": args.story_time,
                "threads": args.threads, **machine(), "runs": rows}

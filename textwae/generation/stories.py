@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -30,6 +30,8 @@ from textwae.generation.operations import (
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryCodes, StoryRun
 from textwae.text.batching import chunks
+
+REDRAWS = 4  # fresh decodings of a sentence that says again what its story said before
 
 
 @dataclass
@@ -70,26 +72,57 @@ def story_codes(run: StoryRun, texts: list[str]) -> torch.Tensor:
 
 def decode_stories(run: StoryRun, z: torch.Tensor, decoding: DecodingConfig,
                    generator: torch.Generator, max_sentences: int | None = None,
-                   path_temperature: float | None = None) -> list[Story]:
+                   path_temperature: float | None = None,
+                   allow_repeats: bool = False) -> list[Story]:
     """Stories of story codes z (N, Z). Paths of sentence codes take each step's most likely
     code and end once the end is more likely than not, or with `path_temperature` draw both
-    (the code's spread scaled by it); the sentences are decoded as `decoding` says."""
+    (the code's spread scaled by it); the sentences are decoded as `decoding` says, and a
+    story says each sentence once unless `allow_repeats` (`without_repeats`)."""
     max_sentences = max_sentences or run.stories.config.story.max_sentences
     paths = run.stories.generate_codes(z, max_sentences, path_temperature, generator)
     flat = torch.cat(paths)  # (sum S_i, D)
-    sentences = [text for part in flat.split(CHUNK)
-                 for text in decode_texts(run.sentences, part, decoding, generator)]
-    modes = run.stories.prior.assign(z).tolist()
-    stories, start = [], 0
-    for path, mode in zip(paths, modes, strict=True):
-        stories.append(Story(sentences[start : start + len(path)], mode))
+    sentences = _decoded(run, flat, decoding, generator)
+    texts, start = [], 0
+    for path in paths:
+        texts.append(sentences[start : start + len(path)])
         start += len(path)
-    return stories
+    if not allow_repeats:
+        texts = without_repeats(run, paths, texts, decoding, generator)
+    modes = run.stories.prior.assign(z).tolist()
+    return [Story(story, mode) for story, mode in zip(texts, modes, strict=True)]
+
+
+def without_repeats(run: StoryRun, paths: list[torch.Tensor], stories: list[list[str]],
+                    decoding: DecodingConfig, generator: torch.Generator) -> list[list[str]]:
+    """The stories with no sentence said twice. A greedy path can come back to a code it has
+    decoded already, and a story that says one sentence twice reads as broken: a sentence equal
+    to an earlier one of its story is decoded again from its code (sampled, even where
+    `decoding` is greedy) up to `REDRAWS` times, and left out if it still repeats."""
+    stories = [list(story) for story in stories]
+    redraw = replace(decoding, greedy=False, beam=1)
+    for _ in range(REDRAWS):
+        repeats = [(i, j) for i, story in enumerate(stories)
+                   for j, sentence in enumerate(story) if sentence in story[:j]]
+        if not repeats:
+            break
+        codes = torch.stack([paths[i][j] for i, j in repeats])
+        for (i, j), text in zip(repeats, _decoded(run, codes, redraw, generator), strict=True):
+            stories[i][j] = text
+    return [[sentence for j, sentence in enumerate(story) if sentence not in story[:j]]
+            for story in stories]
+
+
+def _decoded(run: StoryRun, codes: torch.Tensor, decoding: DecodingConfig,
+             generator: torch.Generator) -> list[str]:
+    """The sentence of each sentence code (N, D), `CHUNK` codes at a time."""
+    return [text for part in codes.split(CHUNK)
+            for text in decode_texts(run.sentences, part, decoding, generator)]
 
 
 def sample_stories(run: StoryRun, n: int, decoding: DecodingConfig, mode: int | None = None,
                    seed: int = 0, max_sentences: int | None = None,
-                   path_temperature: float | None = None) -> list[Story]:
+                   path_temperature: float | None = None,
+                   allow_repeats: bool = False) -> list[Story]:
     """n stories from story-prior samples (of one mode if given). Their paths are greedy by
     default: on ROCStories sampled paths (temperature 0.3 / 0.7 / 1) are called coherent
     0.56 / 0.45 / 0.34 times as often as real stories, greedy ones 0.61, at about the same
@@ -107,7 +140,7 @@ def sample_stories(run: StoryRun, n: int, decoding: DecodingConfig, mode: int | 
         z = run.stories.prior.sample(min(CHUNK, n - start), component=mode,
                                      generator=generator)
         stories += decode_stories(run, z, decoding, generator, max_sentences,
-                                  path_temperature)
+                                  path_temperature, allow_repeats)
     return stories
 
 
@@ -151,13 +184,15 @@ class StoryGenerator:
     labels: list[str] | None  # of the modes, in order
 
     @classmethod
-    def of_run(cls, run: StoryRun, temperature: float) -> StoryGenerator:
+    def of_run(cls, run: StoryRun, temperature: float,
+               allow_repeats: bool = False) -> StoryGenerator:
         """A story run: through its story level."""
         length = run.sentences.config.data.max_length
         greedy = DecodingConfig(greedy=True, max_length=length)
         sampling = DecodingConfig(temperature=temperature, max_length=length)
         return cls(lambda texts: reconstruct_stories(run, texts, greedy),
-                   lambda n, mode, seed: sample_stories(run, n, sampling, mode, seed),
+                   lambda n, mode, seed: sample_stories(run, n, sampling, mode, seed,
+                                                        allow_repeats=allow_repeats),
                    run.sentences.config.prior.labels)
 
     @classmethod

@@ -10,11 +10,13 @@ from textwae.config.loading import load_config
 from textwae.data.splits import load_splits
 from textwae.errors import ConfigError, RunDirectoryError
 from textwae.generation import DecodingConfig
+from textwae.generation.decoding import decode_texts
 from textwae.generation.stories import (
     interpolate_stories,
     reconstruct_stories,
     sample_stories,
     transfer_stories,
+    without_repeats,
 )
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import STORY_DIR, StoryRun
@@ -81,6 +83,33 @@ def test_stories_are_sampled_from_a_mode_and_reconstructed_per_input(story_run):
     path = interpolate_stories(run, texts[0], texts[1], 4, DecodingConfig(greedy=True,
                                                                           max_length=8))
     assert len(path) == 4
+
+
+def test_a_story_says_each_sentence_once(story_run):
+    run = StoryRun.from_pretrained(story_run)
+    codes = torch.randn(3, run.sentences.config.model.latent_dim,
+                        generator=torch.Generator().manual_seed(0))
+    paths = [codes, codes[:1]]
+    stories = [["a", "b", "a"], ["c"]]
+    rewritten = without_repeats(run, paths, stories, DecodingConfig(greedy=True, max_length=8),
+                                torch.Generator().manual_seed(0))
+    assert stories == [["a", "b", "a"], ["c"]]  # the input is left as it was
+    first, second = rewritten
+    assert first[:2] == ["a", "b"] and len(set(first)) == len(first)
+    assert second == ["c"]
+    # a sentence that every redraw decodes the same (near-greedy sampling) is left out
+    near_greedy = DecodingConfig(temperature=1e-4, max_length=8)
+    text = decode_texts(run.sentences, codes[:1], DecodingConfig(greedy=True, max_length=8))[0]
+    assert without_repeats(run, [codes[[0, 0]]], [[text, text]], near_greedy,
+                           torch.Generator()) == [[text]]
+    # sampled stories hold no repeat; allowed, the same draws repeat (an untrained decoder)
+    stories = sample_stories(run, 8, DecodingConfig(greedy=True, max_length=8), seed=3)
+    assert all(len(set(story.sentences)) == len(story.sentences) for story in stories)
+    allowed = sample_stories(run, 8, DecodingConfig(greedy=True, max_length=8), seed=3,
+                             allow_repeats=True)
+    assert any(len(set(story.sentences)) < len(story.sentences) for story in allowed)
+    assert [story.sentences[0] for story in allowed] == [
+        story.sentences[0] for story in stories]
 
 
 def test_a_sentence_run_is_refused_as_a_story_run(story_config, tmp_path):
