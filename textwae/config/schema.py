@@ -114,14 +114,14 @@ class DataConfig:
 @dataclass
 class TokenizerConfig:
     type: str = "sentencepiece"
-    model_type: str = "unigram"  # unigram | bpe
-    vocab_size: int = 1000
+    model_type: str = "bpe"  # bpe | unigram
+    vocab_size: int = 2000
     character_coverage: float = 1.0
 
 
     def check(self) -> None:
         require_choice("tokenizer.type", self.type, ["sentencepiece"])
-        require_choice("tokenizer.model_type", self.model_type, ["unigram", "bpe"])
+        require_choice("tokenizer.model_type", self.model_type, ["bpe", "unigram"])
         require_positive("tokenizer", vocab_size=self.vocab_size)
         require_range("tokenizer.character_coverage", self.character_coverage, 0, 1, True)
 
