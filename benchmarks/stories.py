@@ -10,7 +10,9 @@ ending, 300 of those held out); demo: the embedded corpus with its registers as 
 `data.unit=story`. Both are scored by `textwae.evaluation.stories.evaluate_stories` (story
 reconstruction BLEU, sampled sentences' clean rate and judge perplexity ratio, the coherence
 judge's rate on sampled vs real stories, Self-BLEU, distinct-n, per-mode accuracy) and show
-three stories per mode. Writes results/stories_CORPUS.json.
+three stories per mode; the story run is scored twice, as it samples (each sentence said once)
+and with repeats allowed. Writes results/stories_CORPUS.json. `--score RUN` scores a story run
+trained elsewhere (`make demo`'s: --corpus demo) the same two ways and trains nothing.
 """
 
 from __future__ import annotations
@@ -81,6 +83,19 @@ def sentence_bleu(run: Path, stories: list[Example]) -> float:
     return corpus_bleu(rebuilt, sentences)[0]
 
 
+def scored_paths(run: Path, row: dict, name: str, valid: list[Example],
+                 train_stories: list[Example], n_samples: int) -> dict[str, dict]:
+    """A story run scored with and without the rule that a story says each sentence once."""
+    row["stages"]["story_level"] = final_record(run / STORY_DIR)
+    row["stages"]["sentences"]["held_out_bleu"] = sentence_bleu(run, valid)
+    story_run = StoryRun.from_pretrained(run)
+    rows = {}
+    for kind, allow_repeats in (("paths", False), ("paths_repeats_allowed", True)):
+        generator = StoryGenerator.of_run(story_run, SAMPLE_TEMPERATURE, allow_repeats)
+        rows[kind] = {**row, **scored(name, kind, generator, valid, train_stories, n_samples)}
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", choices=["roc", "demo"], default="roc")
@@ -91,10 +106,21 @@ def main() -> None:
     parser.add_argument("--n-samples", type=int, default=200)
     parser.add_argument("--only", choices=["paths", "flat"], default=None)
     parser.add_argument("--set", nargs="*", default=[], help="overrides of both runs")
+    parser.add_argument("--score", type=Path, default=None, metavar="RUN",
+                        help="score a story run trained elsewhere (`make demo`'s, with "
+                             "--corpus demo) instead of training")
     add_out_argument(parser, "")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     overrides, valid, train_stories = corpus(args.corpus)
+    if args.score is not None:
+        rows = scored_paths(args.score, {"run": str(args.score), "stages": {
+            "sentences": final_record(args.score)}}, args.corpus, valid, train_stories,
+            args.n_samples)
+        print(json.dumps({"written": str(write_results(
+            args.out or f"stories_{args.corpus}_scored", {"corpus": args.corpus, **machine(),
+                                                          "runs": rows}))}))
+        return
     budget = ["train.max_steps=1000000", "story.max_steps=1000000",
               "train.checkpoint_every=1000000", "train.eval_every=500", *args.set]
     runs = {
@@ -120,14 +146,7 @@ def main() -> None:
             rows[kind] = {**row, **scored(args.corpus, kind, generator, valid, train_stories,
                                           args.n_samples)}
             continue
-        stages["story_level"] = final_record(run / STORY_DIR)
-        stages["sentences"]["held_out_bleu"] = sentence_bleu(run, valid)
-        story_run = StoryRun.from_pretrained(run)
-        # the same run with and without the rule that a story says each sentence once
-        for name, allow_repeats in (("paths", False), ("paths_repeats_allowed", True)):
-            generator = StoryGenerator.of_run(story_run, SAMPLE_TEMPERATURE, allow_repeats)
-            rows[name] = {**row, **scored(args.corpus, name, generator, valid,
-                                          train_stories, args.n_samples)}
+        rows.update(scored_paths(run, row, args.corpus, valid, train_stories, args.n_samples))
     name = args.out or f"stories_{args.corpus}"
     payload = {"corpus": args.corpus, "time": args.time, "story_time": args.story_time,
                "threads": args.threads, **machine(), "runs": rows}
