@@ -4,7 +4,9 @@ each trained for the same `train.max_time`, two side by side so both see the sam
     python benchmarks/latent_quality.py [--corpus demo|yelp] [--time 180] [--cases A B ...]
                                         [--parallel 2] [--threads 1] [--sweep NAME]
 
-For each case: held-out greedy reconstruction BLEU, training tokens/s and steps, and on
+For each case: held-out greedy reconstruction BLEU, training tokens/s and steps, the code gain
+at each validation (nats per token the right code saves over another unit's: whether the
+decoder reads z), and on
 GENERATED text the clean rate (share of lines whose words all occur in the training split)
 and the judge's mode accuracy of prior samples per mode (temperature 0.7 and 1.0, top-p 1;
 evaluate's figures sample at the default decoding), the clean rate of interpolation
@@ -17,8 +19,8 @@ strengths k: the judge's target accuracy, BLEU to the inputs and clean rate. The
 demo: the embedded corpus with each sentence's register as its label, the `make demo` setup
 (4 modes).
 yelp: train on sentiment.test.*, validate on sentiment.dev.*, 10% of the labels, 2 modes.
-A case is overrides after the pre-issue-9 defaults (BASELINE), `default` (default.yaml as it
-stands) or an experiment YAML over default.yaml (`transformer_mmd`).
+A case is overrides after the pre-issue-9 defaults (lib.baseline), `default` (default.yaml as
+it stands) or an experiment YAML over default.yaml (`transformer_mmd`).
 
 Each case runs in its own child process (`--one`), which trains with `train.num_threads`
 threads and then scores; the sweep's figures are merged into results/latent_quality.json
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lib.baseline import BEFORE_ISSUE_9
 from lib.corpora import yelp_jsonl
 from lib.paths import CONFIGS, DEMO_CORPUS, RESULTS, ROOT
 from lib.results import machine
@@ -58,22 +61,13 @@ from textwae.evaluation.metrics import (
     transfer_gmean,
 )
 from textwae.models.autoencoder import TextWAE
+from textwae.runs.metrics_log import read_metrics
 from textwae.training.pipeline import train
 
 RESULTS_FILE = RESULTS / "latent_quality.json"
 JUDGES = RESULTS / "runs" / ".judges"  # the n-gram judge of each training corpus, fitted once
 
-# the defaults before issue 9, stated in full so that `baseline` keeps meaning them after
-# default.yaml changes (tokenizer.vocab_size went from 1000 to 2000: on the demo corpus
-# unigram trains the same 948 pieces for either)
-BASELINE = ["model.latent=deterministic", "model.logvar_penalty=0.0", "model.regularizer=mmd",
-            "model.encoder_word_drop=0.0", "model.encoder_blank=0.0",
-            "model.encoder_shuffle=0", "model.z_noise=0.0", "model.latent_dim=32",
-            "regularizer.weight=10.0", "regularizer.code_memory=0",
-            "regularizer.prior_samples=0", "model.mode_input=false",
-            "tokenizer.model_type=unigram"]
-
-# case -> overrides after BASELINE; `default` is default.yaml as it stands
+# case -> overrides after BEFORE_ISSUE_9; `default` is default.yaml as it stands
 CASES: dict[str, list[str]] = {
     "baseline": [],
     "default": None,  # type: ignore[dict-item]
@@ -119,8 +113,8 @@ CASES: dict[str, list[str]] = {
                  "tokenizer.vocab_size=2000"],
 }
 
-# case -> an experiment YAML layered over default.yaml as it stands (not over BASELINE), and
-# overrides after it
+# case -> an experiment YAML layered over default.yaml as it stands (not over the pre-issue-9
+# defaults), and overrides after it
 CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
     "transformer_mmd": (CONFIGS / "transformer_mmd.yaml", []),
     # the width the config's comment names for the most in a few CPU minutes
@@ -155,11 +149,11 @@ def case_overrides(case: str) -> list[str]:
     if case in CONFIG_CASES:
         return CONFIG_CASES[case][1]
     extra = CASES[case]
-    return [] if extra is None else [*BASELINE, *extra]
+    return [] if extra is None else [*BEFORE_ISSUE_9, *extra]
 
 
 def case_description(case: str) -> list[str] | str:
-    """What a case changes: its overrides after BASELINE, its YAML, or `default`."""
+    """What a case changes: its overrides after BEFORE_ISSUE_9, its YAML, or `default`."""
     if case in CONFIG_CASES:
         path, extra = CONFIG_CASES[case]
         return " ".join([str(path.relative_to(CONFIGS.parent)), *extra])
@@ -185,12 +179,15 @@ def run_case(case: str, corpus: str, seconds: float, threads: int, run: Path,
 
 
 def scored_run(run: Path, n: int, decoding_sweep: bool) -> dict[str, Any]:
-    """A trained run's steps, speed and validation loss, and its `score`."""
+    """A trained run's steps, speed and validation loss, how the code gain (nats per token the
+    right code saves: does the decoder read z?) grew over its validations, and its `score`."""
     last = final_record(run)
     model = TextWAE.from_pretrained(run)
     train_units, valid_units = load_splits(model.config.data)
+    curve = [[record["step"], round(record["recon"], 3), round(record["code_gain"], 3)]
+             for record in read_metrics(run)["valid"] if "code_gain" in record]
     return {"steps": last["step"], "train_tokens_per_second": last["tokens_per_second"],
-            "valid_recon": last.get("recon"),
+            "valid_recon": last.get("recon"), "code_gain_curve": curve,
             **score(model, train_units, valid_units, n, decoding_sweep)}
 
 
@@ -462,7 +459,8 @@ def summary_line(case: dict[str, Any]) -> str:
     mid = case["evaluate"].get("interpolation_midpoints", {})
     transfer = " ".join(f"{k}:{v['accuracy']:.2f}/{v['bleu_to_input']:.0f}"
                         for k, v in case["transfer"].items())
-    return (f"{case['case']:>22} bleu {case['bleu']:5.1f} tok/s "
+    return (f"{case['case']:>22} bleu {case['bleu']:5.1f} code gain "
+            f"{case['evaluate'].get('code_gain', float('nan')):.2f} tok/s "
             f"{case['train_tokens_per_second']:6.0f} steps {case['steps']:5d} | samples t0.7 "
             f"clean {ours['clean']:.2f} ppl {ours.get('ppl_ratio', float('nan')):.2f} acc "
             f"{ours['accuracy']:.2f}, evaluate's clean "

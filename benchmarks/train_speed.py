@@ -30,6 +30,11 @@ after the step (MFU*: against the best matmul of the whole run). torch's FlopCou
 one step as a check of the formula. Extra rows (`--widths`) widen the Transformer config and
 its GPT-2 on whole stories cut to 64 tokens, to show how MFU grows with the matmuls' size.
 
+The default GRU WAE also runs beside the defaults before issue 9 (`lib.baseline`: unigram
+tokenizer, no z noise, no mode input) over the same sentences, each side with its own
+tokenizer; their step time ratio is the ratio of sentences per second (goal: the default keeps
+at least 90%). Tokens per second do not compare across tokenizers: a BPE token is a whole word.
+
 Where a goal is missed (a WAE step over 2x its LM's, or Transformer MFU under 40%), the WAE step
 and its LM's are profiled with torch.profiler: top operators by self CPU time. Writes
 results/train_speed.json (`--out`).
@@ -54,6 +59,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 import transformers
+from lib.baseline import BEFORE_ISSUE_9
 from lib.paths import CONFIGS, DEMO_CORPUS, ROOT
 from lib.results import add_out_argument, machine, write_results
 from lib.timing import PEAK_SIZE, matmul_peak, median_ratio, thread_scaling
@@ -226,6 +232,18 @@ def corpus(config: Config, batch_size: int, count: int) -> Corpus:
                   full(stories, chunks(long, batch_size)))
 
 
+def same_units(data: Corpus, config: Config) -> Corpus:
+    """`data`'s units tokenised by a tokenizer trained as `config.tokenizer` says, batched in
+    the same groups: both sides of a comparison step over the same sentences."""
+    train_units, valid_units = load_splits(config.data)
+    tokenizer = Tokenizer.train((unit.text for unit in train_units), config.tokenizer)
+    train, valid = (tokenize_texts([unit.text for unit in units], tokenizer, tokenizer,
+                                   config.data.max_length)
+                    for units in (train_units, valid_units))
+    return Corpus(tokenizer, train, valid,
+                  [train.batch(batch.index.tolist()) for batch in data.batches], [])
+
+
 def load(name: str, overrides: list[str]) -> Config:
     return load_config(CONFIGS / name, overrides=[f"data.train={DEMO_CORPUS}", *overrides])
 
@@ -386,6 +404,10 @@ def main() -> None:
         case, trainers[regularizer] = wae_case(f"gru_wae_{regularizer}", config, data,
                                                run_dir, batches)
         cases.append(case)
+    before = load(GRU_CONFIGS["mmd"], [*sized, *BEFORE_ISSUE_9])
+    before_data = same_units(data, before)
+    cases.append(wae_case("gru_wae_before_issue9", before, before_data, run_dir,
+                          before_data.batches)[0])
     cases.append(lm_case("gru_lm", gru["mmd"], vocab, batches))
     for suffix, (config, its_batches) in transformer.items():
         cases.append(wae_case(f"transformer_wae{suffix}", config, data, run_dir, its_batches,
@@ -409,6 +431,9 @@ def main() -> None:
     ratios = {f"{a}/{b}": median_ratio(by_name[a].seconds, by_name[b].seconds)
               for a, b in pairs}
     flop_ratios = {f"{a}/{b}": counted[a] / counted[b] for a, b in pairs}  # the same batch
+    # the same sentences, each side tokenised its own way: step time is time per sentence
+    default_over_before = median_ratio(by_name["gru_wae_mmd"].seconds,
+                                       by_name["gru_wae_before_issue9"].seconds)
     shares = {}
     for regularizer in gru:
         alone, step = by_name[f"{regularizer}_alone"], by_name[f"gru_wae_{regularizer}"]
@@ -430,6 +455,9 @@ def main() -> None:
           " (FlopCounterMode, first batch):")
     for pair, ratio in ratios.items():
         print(f"  {pair:<36} {ratio:.2f}x time  {flop_ratios[pair]:.2f}x FLOPs")
+    print(f"\ndefault step time / the pre-issue-9 defaults' (unigram tokenizer, no z noise or mode"
+          f" input) over the same sentences: {default_over_before:.2f}x, that is "
+          f"{1 / default_over_before:.0%} of their sentences per second (goal: at least 90%)")
     print("\nregulariser alone (forward + backward + callbacks) as a share of its GRU step:")
     for regularizer, share in shares.items():
         print(f"  {regularizer:<4} {share['alone_ms']:>7.2f} ms of {share['step_ms']:>6.0f} ms"
@@ -453,6 +481,8 @@ def main() -> None:
         "warmup": args.warmup, "vocab_size": vocab, "long_length": LONG_LENGTH,
         **machine(), "load_average_before": load_before, "load_average_after": load_after,
         "configs": {**{f"gru_wae_{r}": f"configs/{name}" for r, name in GRU_CONFIGS.items()},
+                    "gru_wae_before_issue9": f"configs/{GRU_CONFIGS['mmd']}, "
+                                             f"{' '.join(BEFORE_ISSUE_9)}",
                     "transformer_wae": f"configs/{TRANSFORMER_CONFIG}",
                     **{f"transformer_wae_d{w}": f"configs/{TRANSFORMER_CONFIG}, "
                        f"{' '.join(widened(w))}, units of {LONG_LENGTH} tokens"
@@ -462,6 +492,7 @@ def main() -> None:
         "matmul_gflops_by_threads": scaling,
         "matmul_peak_gflops": peak / 1e9, "matmul_peak_gflops_per_round": [p / 1e9 for p in peaks],
         "results": rows, "wae_over_lm": ratios,
+        "default_over_before_issue9_step_time": default_over_before,
         "wae_over_lm_counted_flops": flop_ratios, "regularizer_share": shares,
         "profiles": profiles,
     }

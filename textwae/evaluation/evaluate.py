@@ -79,7 +79,8 @@ def evaluate(model: TextWAE, examples: list[Example],
              embedding_judge: bool | None = None) -> dict[str, Any]:
     """All metrics of `model` on held-out `examples`, as a JSON-ready dict of finite numbers.
 
-    Of the held-out text and its reconstruction: bleu, bleu_signature, recon_perplexity, mmd,
+    Of the held-out text and its reconstruction: bleu, bleu_signature, recon_perplexity,
+    code_gain (nats per token the right code saves over another's: near 0, z is ignored), mmd,
     active_units. Of `n_samples` prior samples (the default decoding, `DecodingConfig()`:
     temperature 0.7, top-p 0.9): self_bleu, distinct_1,
     distinct_2. interpolation: the greedy path between the first two distinct examples. For
@@ -161,6 +162,7 @@ def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Exam
     reconstructions = reconstruct_codes(model, codes, max_length, batch_size)
     result["bleu"], result["bleu_signature"] = metrics.corpus_bleu(reconstructions, texts)
     result["recon_perplexity"] = metrics.perplexity(forced.nll, forced.tokens)
+    result["code_gain"] = forced.code_gain
 
     if len(examples) >= 2:
         result["mmd"] = prior_mmd(model, codes, seed)

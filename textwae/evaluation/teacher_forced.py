@@ -27,9 +27,15 @@ MAX_MMD_CODES = 1000  # MMD is quadratic in the number of codes
 class TeacherForced:
     codes: torch.Tensor  # (N, D) posterior means of the units seen, in the units' order
     nll: float  # summed cross-entropy of every target token, in nats
+    nll_other_code: float  # the same, each unit decoded from another unit's code
     tokens: int  # number of target tokens (eos included, bos not)
     correct: int  # target tokens predicted right (argmax)
     seen: torch.Tensor  # (N,) index of each unit of `codes` among the units passed in
+
+    @property
+    def code_gain(self) -> float:
+        """Nats per token the right code saves over another unit's; near 0: z is ignored."""
+        return (self.nll_other_code - self.nll) / self.tokens
 
 
 @torch.no_grad()
@@ -42,6 +48,10 @@ def forced_pass(model: TextWAE, texts: TokenizedTexts, max_batches: int | None =
     The loss is computed here rather than by `model(batch)` because the forward pass also
     evaluates the regulariser, which evaluation does not need and which fails on a batch of
     one code.
+
+    `nll_other_code` decodes each unit of a batch from the next unit's code (the batch's codes
+    rolled by one): what the decoder loses without the right code. A decoder that ignores z
+    (posterior collapse) loses nothing; a batch of one unit is its own neighbour.
     """
     model.eval()
     device = next(model.parameters()).device
@@ -49,21 +59,27 @@ def forced_pass(model: TextWAE, texts: TokenizedTexts, max_batches: int | None =
                                max_batches, seed)
     codes = torch.empty(len(texts.ids), model.config.model.latent_dim, device=device)  # (N, D)
     seen = torch.zeros(len(texts.ids), dtype=torch.bool)
-    nll, tokens, correct = 0.0, 0, 0
+    nll, nll_other_code, tokens, correct = 0.0, 0.0, 0, 0
     for indices in order:
         batch = texts.batch(indices).to(device)
         latent = model.encode(*batch.source, features=batch.features)
-        logits = model.decoder(batch.ids[:, :-1], model.decoder_code(latent.z))  # (B, T-1, V)
         target_mask = batch.mask[:, 1:]  # (B, T-1)
-        flat_logits = logits[target_mask].float()  # (N, V): real target positions only
         flat_targets = batch.ids[:, 1:][target_mask]
-        nll += F.cross_entropy(flat_logits, flat_targets, reduction="sum").item()
-        correct += int((flat_logits.argmax(dim=-1) == flat_targets).sum())
+        for z, own in ((latent.z, True), (latent.z.roll(1, dims=0), False)):
+            logits = model.decoder(batch.ids[:, :-1], model.decoder_code(z))  # (B, T-1, V)
+            flat_logits = logits[target_mask].float()  # (N, V): real target positions only
+            loss = F.cross_entropy(flat_logits, flat_targets, reduction="sum").item()
+            if own:
+                nll += loss
+                correct += int((flat_logits.argmax(dim=-1) == flat_targets).sum())
+            else:
+                nll_other_code += loss
         tokens += int(target_mask.sum())
         codes[batch.index] = latent.mean.float()
         seen[batch.index.cpu()] = True
     index = seen.nonzero()[:, 0]
-    return TeacherForced(codes=codes[index.to(device)], nll=nll, tokens=tokens,
+    return TeacherForced(codes=codes[index.to(device)], nll=nll,
+                         nll_other_code=nll_other_code, tokens=tokens,
                          correct=correct, seen=index)
 
 
@@ -88,12 +104,16 @@ def prior_mmd(model: TextWAE | StoryModel, codes: torch.Tensor, seed: int) -> fl
 def validation_metrics(model: TextWAE, texts: TokenizedTexts, max_batches: int | None,
                        seed: int) -> dict[str, float]:
     """What training logs at each validation: reconstruction loss (nats per token), token
-    accuracy, MMD of the codes to the prior, their weighted sum (the loss that picks the best
-    weights) and, for units with a label-guided mode, the share assigned their own mode."""
+    accuracy, code gain (nats per token the right code saves over another unit's: near 0, the
+    decoder ignores z), MMD of the codes to the prior, the weighted sum of loss and MMD (which
+    picks the best weights) and, for units with a label-guided mode, the share assigned their
+    own mode."""
     forced = forced_pass(model, texts, max_batches, seed)
     recon = forced.nll / forced.tokens
     divergence = prior_mmd(model, forced.codes, seed)
-    metrics = {"recon": recon, "accuracy": forced.correct / forced.tokens, "mmd": divergence,
+    metrics = {"recon": recon, "accuracy": forced.correct / forced.tokens,
+               "code_gain": forced.code_gain,
+               "mmd": divergence,
                "loss": recon + model.config.regularizer.weight * divergence}
     if texts.components is not None:
         metrics.update(_mode_agreement(model.prior, forced.codes, texts.components[forced.seen]))

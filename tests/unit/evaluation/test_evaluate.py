@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import toy_texts, train_tiny_run, write_labelled
+from tests.conftest import TINY, toy_texts, train_tiny_run, write_labelled
 from textwae import generation
 from textwae.cli.main import main
+from textwae.config.loading import load_config
 from textwae.data.records import Example
 from textwae.data.splits import load_splits
 from textwae.errors import EvaluationWarning
@@ -17,11 +18,12 @@ from textwae.evaluation.evaluate import evaluate, label_components
 from textwae.evaluation.judges import embedding_judge_available
 from textwae.evaluation.teacher_forced import forced_pass, teacher_forced
 from textwae.models.autoencoder import TextWAE
+from textwae.training.pipeline import train
 
 # the MiniLM embedding judge reports beside the others where the minilm extra is installed
 EMBEDDING_KEYS = {"embedding_judge"} if embedding_judge_available() else set()
-BASE_KEYS = {"bleu", "bleu_signature", "recon_perplexity", "mmd", "active_units", "self_bleu",
-             "distinct_1", "distinct_2", "interpolation"} | EMBEDDING_KEYS
+BASE_KEYS = {"bleu", "bleu_signature", "recon_perplexity", "code_gain", "mmd", "active_units",
+             "self_bleu", "distinct_1", "distinct_2", "interpolation"} | EMBEDDING_KEYS
 LABEL_KEYS = {"purity", "nmi", "mode_accuracy"}
 FLUENCY_KEYS = {"judge_perplexity", "samples", "interpolation_midpoints"}  # need training texts
 NEW_KEYS = FLUENCY_KEYS | {"transfer"}  # what the judges say of generated text
@@ -274,6 +276,18 @@ def test_non_finite_numbers_in_groups_are_left_out_with_a_warning():
         kept = _finite_only({"bleu": 1.0, "samples": {"judge_ppl_ratio": math.inf,
                                                       "clean_rate": 0.5}})
     assert kept == {"bleu": 1.0, "samples": {"clean_rate": 0.5}}
+
+
+def test_code_gain_is_what_the_right_code_saves_over_another_units(corpus, tmp_path):
+    config = load_config(TINY, overrides=[f"data.train={corpus}", "train.max_steps=150",
+                                          "train.lr=0.01", "train.eval_every=1000",
+                                          "train.checkpoint_every=1000"])
+    train(config, tmp_path / "run")
+    model = TextWAE.from_pretrained(tmp_path / "run")
+    unseen = model.tokenize(toy_texts(40, seed=1))
+    assert forced_pass(model, unseen).code_gain > 0.1  # 150 steps: the decoder reads z
+    same = model.tokenize(toy_texts(1, seed=1) * 8)  # every code the same: nothing to gain
+    assert forced_pass(model, same).code_gain == pytest.approx(0.0, abs=1e-6)
 
 
 def test_a_limited_validation_reads_a_random_subset_not_the_shortest_units(tiny_model):
