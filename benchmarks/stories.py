@@ -11,7 +11,8 @@ ending, 300 of those held out); demo: the embedded corpus with its registers as 
 reconstruction BLEU, sampled sentences' clean rate and judge perplexity ratio, the coherence
 judge's rate on sampled vs real stories, Self-BLEU, distinct-n, per-mode accuracy) and show
 three stories per mode; the story run is scored twice, as it samples (each sentence said once)
-and with repeats allowed. Writes results/stories_CORPUS.json. `--score RUN` scores a story run
+and with repeats allowed. Writes results/OUT.json (default stories_CORPUS), its runs under
+results/runs/OUT_KIND. `--score RUN` scores a story run
 trained elsewhere (`make demo`'s: --corpus demo) the same two ways and trains nothing.
 """
 
@@ -130,11 +131,12 @@ def main() -> None:
         "flat": ([], [*overrides, *budget, "data.unit=story", "data.max_length=96",
                       f"train.max_time={args.time}"]),
     }
+    name = args.out or f"stories_{args.corpus}"
     rows = {}
     for kind, (configs, run_overrides) in runs.items():
         if args.only not in (None, kind):
             continue
-        run = fresh_run_dir(f"stories_{args.corpus}_{kind}")
+        run = fresh_run_dir(f"{name}_{kind}")  # by --out: two benchmarks can run side by side
         started = time.perf_counter()
         train(load_config(*configs, overrides=run_overrides), run)
         wall = time.perf_counter() - started
@@ -147,7 +149,6 @@ def main() -> None:
                                           args.n_samples)}
             continue
         rows.update(scored_paths(run, row, args.corpus, valid, train_stories, args.n_samples))
-    name = args.out or f"stories_{args.corpus}"
     payload = {"corpus": args.corpus, "time": args.time, "story_time": args.story_time,
                "threads": args.threads, **machine(), "runs": rows}
     print(json.dumps({"written": str(write_results(name, payload))}))
