@@ -123,6 +123,9 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
                          "train.lr=0.002"]),
     # the GRU's learning rate: diverges at width 256 (see the config's comment)
     "transformer_lr2e-3": (CONFIGS / "transformer_mmd.yaml", ["train.lr=0.002"]),
+    # between the two, with a longer warmup
+    "transformer_lr1e-3": (CONFIGS / "transformer_mmd.yaml",
+                           ["train.lr=0.001", "train.warmup_steps=500"]),
 }
 CASES.update(dict.fromkeys(CONFIG_CASES))
 
