@@ -121,7 +121,7 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
     "transformer_128": (CONFIGS / "transformer_mmd.yaml",
                         ["model.transformer_dim=128", "model.transformer_ff=512",
                          "train.lr=0.002"]),
-    # the GRU's learning rate: diverges at width 256 (see the config's comment)
+    # the GRU's learning rate: stalls at width 256 (see the config's comment)
     "transformer_lr2e-3": (CONFIGS / "transformer_mmd.yaml", ["train.lr=0.002"]),
     # between the two, with a longer warmup
     "transformer_lr1e-3": (CONFIGS / "transformer_mmd.yaml",

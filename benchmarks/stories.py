@@ -12,8 +12,8 @@ reconstruction BLEU, sampled sentences' clean rate and judge perplexity ratio, t
 judge's rate on sampled vs real stories, Self-BLEU, distinct-n, per-mode accuracy) and show
 three stories per mode; the story run is scored twice, as it samples (each sentence said once)
 and with repeats allowed. Writes results/OUT.json (default stories_CORPUS), its runs under
-results/runs/OUT_KIND. `--score RUN` scores a story run
-trained elsewhere (`make demo`'s: --corpus demo) the same two ways and trains nothing.
+results/runs/OUT_KIND. `--score RUN` scores a story run trained elsewhere (`make demo`'s:
+--corpus demo) the same two ways and trains nothing.
 """
 
 from __future__ import annotations
