@@ -14,7 +14,9 @@ midpoints between held-out pairs (greedy), and transfers of held-out
 sentences to another label's mode by offset arithmetic z + k (mean_target - mean_source) over
 strengths k: the judge's target accuracy, BLEU to the inputs and clean rate. The judge is
 `LabelJudge` (TF-IDF + logistic regression) on every training unit's label.
-`--decoding` adds a sweep of temperature / top-p for sample and transfer (item 4).
+`--decoding` adds a sweep of temperature / top-p for sample and transfer (item 4). Samples
+are also drawn at the default decoding with codes at 1, 0.8 and 0.6 times each mode's spread
+(`sample --code-scale`).
 
 demo: the embedded corpus with each sentence's register as its label, the `make demo` setup
 (4 modes).
@@ -131,6 +133,7 @@ CASES.update(dict.fromkeys(CONFIG_CASES))
 
 STRENGTHS = [0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0]
 DECODING_STRENGTHS = [1.0, 2.0]
+CODE_SCALES = [1.0, 0.8, 0.6]  # `sample --code-scale`, at the default decoding
 SAMPLE_TEMPERATURES = [0.7, 1.0]  # with top-p 1, as before the decoding defaults moved
 # every option named, so that a sweep's labels keep their meaning when the defaults move
 DECODING_SWEEP = [{"temperature": 0.5, "top_p": 1.0}, {"temperature": 0.7, "top_p": 1.0},
@@ -248,6 +251,10 @@ def score(model: TextWAE, train_units: list[Example], valid_units: list[Example]
                                 generation.DecodingConfig(temperature=t, top_p=1.0,
                                                           max_length=max_length))
         for t in SAMPLE_TEMPERATURES}
+    figures["code_scale"] = {
+        f"s{scale}": sample_figures(model, labels, judges, n,
+                                    generation.DecodingConfig(max_length=max_length), scale)
+        for scale in CODE_SCALES}
     figures["midpoints"] = midpoint_figures(model, held, judges, n)
     sources = [u for u in held if u.label in labels][: 2 * n]
     greedy = generation.DecodingConfig(greedy=True, max_length=max_length)
@@ -266,12 +273,14 @@ def score(model: TextWAE, train_units: list[Example], valid_units: list[Example]
 
 
 def sample_figures(model: TextWAE, labels: list[str], judges: Judges, n: int,
-                   decoding: generation.DecodingConfig) -> dict[str, Any]:
-    """n samples of every mode: clean rate, judge perplexity ratio and (for labelled modes)
-    the label judge's accuracy."""
+                   decoding: generation.DecodingConfig, code_scale: float = 1.0,
+                   ) -> dict[str, Any]:
+    """n samples of every mode (codes at `code_scale` times its spread): clean rate, judge
+    perplexity ratio, diversity and (for labelled modes) the label judge's accuracy."""
     per_mode, every, correct, judged = {}, [], 0, 0
     for mode in range(model.prior.components):
-        texts, _ = generation.sample(model, n, decoding, mode=mode, seed=mode)
+        texts, _ = generation.sample(model, n, decoding, mode=mode, seed=mode,
+                                     code_scale=code_scale)
         every += texts
         entry: dict[str, Any] = judges.read(texts)
         if mode < len(labels):

@@ -184,6 +184,7 @@ def test_a_nan_loss_stops_with_a_message_and_keeps_the_run(trained_run, tmp_path
     (["transfer", "--to", "9", "anna went ."], "mode 9 is out of range"),
     (["transfer", "--to", "happy", "anna went ."], "neither a label nor a component index"),
     (["interpolate", "anna went .", "ben went .", "--steps", "1"], "at least 2 steps"),
+    (["modes", "--code-scale", "-1"], "code scale must be a finite number >= 0, got -1.0"),
 ])
 def test_generate_refuses_what_it_cannot_use(trained_run, tmp_path, capfd, args, message):
     (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")

@@ -24,6 +24,14 @@ def test_sample_from_one_mode_as_jsonl(trained_run):
     assert all(set(record) == {"text", "mode"} for record in records)
 
 
+def test_sample_at_code_scale_0_decodes_the_modes_mean_every_time(trained_run):
+    result = run("generate.py", "sample", "--model", trained_run, "--n", 3, "--mode", 1,
+                 "--code-scale", 0, "--greedy", "--max-length", 8, "--format", "jsonl")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 3 and len({record["text"] for record in records}) == 1
+    assert {record["mode"] for record in records} == {1}
+
+
 def test_reconstruct_interpolate_and_modes(trained_run, tmp_path):
     texts = tmp_path / "texts.txt"
     texts.write_text("anna went to the park .\n\nben went to the cafe .\n", encoding="utf-8")

@@ -58,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="draw each next sentence code and each end at this temperature "
                             "(default: the most likely code, which reads more coherent)")
     story.set_defaults(handler=_story)
+    for sub in (sample, modes):
+        sub.add_argument("--code-scale", type=float, default=1.0,
+                         help="draw codes at this multiple of each mode's standard deviation: "
+                              "below 1 nearer the mode's mean, where samples read as the mode "
+                              "more often and vary less (default 1: the prior)")
     for sub in (rebuild, between, move):
         sub.add_argument("--story", action="store_true",
                          help="the texts are stories: go through the story level")
@@ -118,7 +123,8 @@ def _sample(args: argparse.Namespace) -> None:
     model = load_model(args)
     mode = (None if args.mode is None else
             resolve_mode(args.mode, model.config.prior.labels, model.prior.components))
-    _print_chunks(generation.iter_sample(model, args.n, decoding, mode, args.seed), args.format)
+    _print_chunks(generation.iter_sample(model, args.n, decoding, mode, args.seed,
+                                         args.code_scale), args.format)
 
 
 def _print_stories(run: StoryRun, stories: list[Story], fmt: str) -> None:
@@ -209,7 +215,8 @@ def _modes(args: argparse.Namespace) -> None:
         report = None
     labels = model.config.prior.labels
     for mode in range(model.prior.components):
-        samples = generation.iter_sample(model, args.n, decoding, mode, args.seed)
+        samples = generation.iter_sample(model, args.n, decoding, mode, args.seed,
+                                         args.code_scale)
         if args.format == "jsonl":
             _print_chunks(samples, args.format)
             continue

@@ -63,22 +63,30 @@ def joined(parts: Iterator[Generated]) -> Generated:
 
 
 def iter_sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | None = None,
-                seed: int = 0) -> Iterator[Generated]:
-    """`sample`, a chunk at a time."""
+                seed: int = 0, code_scale: float = 1.0) -> Iterator[Generated]:
+    """`sample`, a chunk at a time; the arguments are checked at the call, before any output."""
     if n < 1:
         raise ConfigError(f"the number of samples must be at least 1, got {n}")
+    if not 0 <= code_scale < math.inf:
+        raise ConfigError(f"the code scale must be a finite number >= 0, got {code_scale}")
     if mode is not None:
         model.prior.check_component(mode)
     generator = torch.Generator().manual_seed(seed)
-    for start in range(0, n, CHUNK):
-        z = model.prior.sample(min(CHUNK, n - start), component=mode, generator=generator)
-        yield texts_and_modes(model, z, decoding, generator)  # decoding draws after the codes
+    # each chunk's decoding draws after its codes
+    return (texts_and_modes(model, model.prior.sample(min(CHUNK, n - start), mode, generator,
+                                                      code_scale), decoding, generator)
+            for start in range(0, n, CHUNK))
 
 
 def sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | None = None,
-           seed: int = 0) -> Generated:
-    """n texts decoded from prior samples (of one mode if given), with each sample's mode."""
-    return joined(iter_sample(model, n, decoding, mode, seed))
+           seed: int = 0, code_scale: float = 1.0) -> Generated:
+    """n texts decoded from prior samples (of one mode if given), with each sample's mode.
+
+    `code_scale` below 1 draws codes nearer each mode's mean, where the training codes are
+    densest: samples read as their mode more often and vary less (on the demo run, 0.8 read
+    0.945-0.995 per mode against 0.875-0.98 at 1, with 72% distinct lines against 80%;
+    benchmarks/latent_quality.py). 1 samples the model's prior itself."""
+    return joined(iter_sample(model, n, decoding, mode, seed, code_scale))
 
 
 def _iter_moved(model: TextWAE, texts: list[str], move: Callable[[torch.Tensor], torch.Tensor],

@@ -95,8 +95,10 @@ class MixtureOfGaussians(nn.Module):
                              f"0..{self.components - 1}")
 
     def sample(self, n: int, component: int | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """n codes from the whole mixture, or from one component when `component` is given."""
+               generator: torch.Generator | None = None, code_scale: float = 1.0,
+               ) -> torch.Tensor:
+        """n codes from the whole mixture, or from one component when `component` is given;
+        `code_scale` multiplies each component's standard deviation (1: the prior itself)."""
         device = self.means.device
         if component is None:
             chosen = torch.multinomial(self.weights.detach().cpu(), n, replacement=True,
@@ -105,7 +107,8 @@ class MixtureOfGaussians(nn.Module):
             self.check_component(component)
             chosen = torch.full((n,), component, dtype=torch.long, device=device)
         noise = torch.randn(n, self.dim, generator=generator).to(device)  # (n, D)
-        return self.means[chosen] + self.component_log_scales()[chosen].exp()[:, None] * noise
+        spread = code_scale * self.component_log_scales()[chosen].exp()[:, None]
+        return self.means[chosen] + spread * noise
 
     def sample_weighted(self, n: int, generator: torch.Generator | None = None,
                         ) -> tuple[torch.Tensor, torch.Tensor]:

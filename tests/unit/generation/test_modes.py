@@ -170,3 +170,16 @@ def test_a_meaningless_transfer_strength_is_refused_before_any_output(tiny_model
     with pytest.raises(ConfigError, match="strength"):
         generation.iter_transfer(tiny_model, toy_texts(2), 1, generation.DecodingConfig(),
                                  strength=strength)
+
+
+def test_code_scale_0_samples_the_modes_mean_and_a_bad_scale_is_refused_at_the_call(
+        tiny_model, monkeypatch):
+    decoded = []
+    monkeypatch.setattr(operations, "texts_and_modes",
+                        lambda model, z, decoding, generator: decoded.append(z) or ([], []))
+    operations.sample(tiny_model, 3, generation.DecodingConfig(), mode=1, code_scale=0.0)
+    torch.testing.assert_close(decoded[0], tiny_model.prior.means[1].expand(3, -1))
+    for scale in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="code scale must be a finite number >= 0"):
+            operations.iter_sample(tiny_model, 3, generation.DecodingConfig(), code_scale=scale)
+    assert len(decoded) == 1  # nothing decoded for a refused scale

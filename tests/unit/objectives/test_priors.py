@@ -147,3 +147,14 @@ def test_safeguards_keep_weights_above_the_floor_and_means_apart():
     with torch.no_grad():  # the same forces collapse a prior without safeguards
         assert unguarded.weights.min() < 0.02
         assert torch.pdist(unguarded.means).min() < 0.25 * prior.margin
+
+
+def test_code_scale_multiplies_each_samples_distance_from_its_mean():
+    prior = _prior(scale=2.0)
+    full = prior.sample(50, component=1, generator=torch.Generator().manual_seed(3))
+    half = prior.sample(50, component=1, generator=torch.Generator().manual_seed(3),
+                        code_scale=0.5)
+    mean = prior.means[1]
+    torch.testing.assert_close(half - mean, 0.5 * (full - mean))
+    at_mean = prior.sample(4, component=2, code_scale=0.0)
+    torch.testing.assert_close(at_mean, prior.means[2].expand(4, D))
