@@ -156,16 +156,19 @@ def interpolate_texts(explorer: Explorer, start: str | None, end: str | None, st
 
 
 def sample_mode(explorer: Explorer, mode: str | int | None, n: float, decoding: DecodingConfig,
-                seed: int = 0) -> Samples:
-    """n texts decoded from prior samples of one mode."""
+                seed: int = 0, code_scale: float = 1.0) -> Samples:
+    """n texts decoded from prior samples of one mode, codes at `code_scale` times its spread."""
     chosen = resolve(explorer, mode)
     n = check_count(n, "the number of samples", 1, MAX_SAMPLES)
-    texts, modes = sample(explorer.model, n, decoding, mode=chosen, seed=seed)
+    code_scale = float(code_scale)
+    texts, modes = sample(explorer.model, n, decoding, mode=chosen, seed=seed,
+                          code_scale=code_scale)
     names = explorer.map.mode_names
+    scale = [] if code_scale == 1 else ["--code-scale", f"{code_scale:g}"]
     return Samples(mode_name=names[chosen],
                    samples=[Decoded(t, m, names[m]) for t, m in zip(texts, modes, strict=True)],
-                   command=command(explorer, "sample", ["--n", str(n), "--mode", str(chosen)],
-                                   decoding, seed))
+                   command=command(explorer, "sample", ["--n", str(n), "--mode", str(chosen),
+                                                        *scale], decoding, seed))
 
 
 def decode_point(explorer: Explorer, index: int, n: int, decoding: DecodingConfig,

@@ -141,6 +141,9 @@ def build_page(explorer: Explorer) -> gr.Blocks:
                                    elem_id="sample-mode")
                 count = gr.Slider(1, 20, value=5, step=1, label="samples",
                                   elem_id="sample-count")
+                code_scale = gr.Slider(0.0, 1.5, value=1.0, step=0.05,
+                                       label="code scale (below 1: nearer the mode's mean)",
+                                       elem_id="code-scale")
                 sample_button = gr.Button("Sample", variant="primary", elem_id="sample-button")
                 sample_out = gr.HTML(elem_id="sample-output")
 
@@ -166,9 +169,10 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             return result_html(rows, commands=[path.command]), map_figure(lmap, colour, marks), \
                 marks
 
-        def on_sample(chosen, n, greedy, temperature, top_p, seed):
+        def on_sample(chosen, n, scale, greedy, temperature, top_p, seed):
             drawn = actions.sample_mode(explorer, chosen, n,
-                                        _decoding(greedy, temperature, top_p), _seed(seed))
+                                        _decoding(greedy, temperature, top_p), _seed(seed),
+                                        scale)
             rows = [(f"sample {i + 1}", row) for i, row in enumerate(drawn.samples)]
             head = f"<p>from mode <b>{html.escape(drawn.mode_name)}</b></p>"
             return result_html(rows, head, [drawn.command])
@@ -193,7 +197,7 @@ def build_page(explorer: Explorer) -> gr.Blocks:
         interpolate_button.click(_shown(on_interpolate, 3),
                                  [start, end, steps, *decoding_inputs, colour, marks],
                                  [interpolate_out, plot, marks], **listen)
-        sample_button.click(_shown(on_sample, 1), [mode, count, *decoding_inputs],
+        sample_button.click(_shown(on_sample, 1), [mode, count, code_scale, *decoding_inputs],
                             [sample_out], **listen)
         clicked.change(_shown(on_click, 3), [clicked, *decoding_inputs, colour, marks],
                        [point_out, plot, marks], **listen)

@@ -109,7 +109,16 @@ def test_samples_of_a_mode_by_label_or_index_are_the_cli_samples(explorer):
     assert [row.mode for row in drawn.samples] == modes
     assert drawn.mode_name == "1 b"
     assert actions.sample_mode(explorer, " 1 ", 5, DECODING, seed=2) == drawn
-    assert "--mode 1" in drawn.command
+    assert "--mode 1" in drawn.command and "--code-scale" not in drawn.command
+
+
+def test_samples_at_a_code_scale_are_the_cli_samples_at_that_scale(explorer):
+    drawn = actions.sample_mode(explorer, 1, 4, DECODING, seed=2, code_scale=0.5)
+    texts, _ = generation.sample(explorer.model, 4, DECODING, mode=1, seed=2, code_scale=0.5)
+    assert [row.text for row in drawn.samples] == texts
+    assert "--code-scale 0.5" in drawn.command
+    at_mean = actions.sample_mode(explorer, 1, 4, GREEDY, code_scale=0)
+    assert len({row.text for row in at_mean.samples}) == 1
 
 
 def test_a_clicked_point_decodes_its_own_code(explorer):
