@@ -71,11 +71,16 @@ def iter_sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | No
         raise ConfigError(f"the code scale must be a finite number >= 0, got {code_scale}")
     if mode is not None:
         model.prior.check_component(mode)
-    generator = torch.Generator().manual_seed(seed)
-    # each chunk's decoding draws after its codes
-    return (texts_and_modes(model, model.prior.sample(min(CHUNK, n - start), mode, generator,
-                                                      code_scale), decoding, generator)
-            for start in range(0, n, CHUNK))
+    return _iter_sampled(model, n, decoding, mode, torch.Generator().manual_seed(seed),
+                         code_scale)
+
+
+def _iter_sampled(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | None,
+                  generator: torch.Generator, code_scale: float) -> Iterator[Generated]:
+    for start in range(0, n, CHUNK):
+        z = model.prior.sample(min(CHUNK, n - start), component=mode, generator=generator,
+                               code_scale=code_scale)
+        yield texts_and_modes(model, z, decoding, generator)  # decoding draws after the codes
 
 
 def sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | None = None,
