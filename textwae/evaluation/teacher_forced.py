@@ -91,10 +91,15 @@ def teacher_forced(model: TextWAE, examples: list[Example]) -> TeacherForced:
 
 
 def prior_mmd(model: TextWAE | StoryModel, codes: torch.Tensor, seed: int) -> float:
-    """MMD of (the first `MAX_MMD_CODES` of) codes (N, D) to as many seeded prior samples,
-    with the model's own kernel and scales."""
-    z = codes[:MAX_MMD_CODES].float()
+    """MMD of codes (N, D), or of a seeded random `MAX_MMD_CODES` of them, to as many seeded
+    prior samples, with the model's own kernel and scales. A random subset, not the first:
+    codes come in corpus order, and a corpus whose files hold one label each would otherwise
+    be measured on one mode alone (Yelp's first 1,000 held-out codes are all complaints)."""
     generator = torch.Generator().manual_seed(seed)
+    if len(codes) > MAX_MMD_CODES:
+        codes = codes[torch.randperm(len(codes), generator=generator)[:MAX_MMD_CODES]
+                      .to(codes.device)]
+    z = codes.float()
     samples = model.prior.sample(len(z), generator=generator).to(z.device, z.dtype)
     reg = model.config.regularizer
     return float(mmd(z, samples, model.prior.mean_squared_distance(), reg.scales,

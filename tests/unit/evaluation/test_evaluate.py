@@ -16,7 +16,12 @@ from textwae.data.splits import load_splits
 from textwae.errors import EvaluationWarning
 from textwae.evaluation.evaluate import evaluate, label_components
 from textwae.evaluation.judges import embedding_judge_available
-from textwae.evaluation.teacher_forced import forced_pass, teacher_forced
+from textwae.evaluation.teacher_forced import (
+    MAX_MMD_CODES,
+    forced_pass,
+    prior_mmd,
+    teacher_forced,
+)
 from textwae.models.autoencoder import TextWAE
 from textwae.training.pipeline import train
 
@@ -298,3 +303,15 @@ def test_a_limited_validation_reads_a_random_subset_not_the_shortest_units(tiny_
     assert int(forced.seen.max()) >= 2 * batch_size  # beyond the 16 shortest units
     again = forced_pass(tiny_model, tiny_model.tokenize(texts), max_batches=2, seed=0)
     assert torch.equal(forced.seen, again.seen) and forced.nll == again.nll
+
+
+def test_the_prior_mmd_reads_codes_of_every_mode_whatever_their_order(tiny_model):
+    """Codes come in corpus order, and a corpus may hold one label per file: the MMD must not
+    be measured on the first codes alone, which may all lie in one mode."""
+    generator = torch.Generator().manual_seed(1)
+    codes = tiny_model.prior.sample(3 * MAX_MMD_CODES, generator=generator)
+    by_mode = codes[tiny_model.prior.component_log_probs(codes).argmax(dim=1).argsort()]
+    one_mode = prior_mmd(tiny_model, by_mode[:MAX_MMD_CODES], seed=0)
+    every_mode = prior_mmd(tiny_model, by_mode, seed=0)
+    assert every_mode < 0.01 < one_mode  # prior samples themselves match the prior
+    assert prior_mmd(tiny_model, by_mode, seed=0) == every_mode  # the subset is seeded
