@@ -12,6 +12,7 @@ import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,14 @@ class ModelConfig:
     mode_input: bool = True  # the decoder also reads p(k|z), the prior's posterior over its
     #   modes: which mode a code lies in is then one input, not a direction to find in z
     logvar_penalty: float = 0.0  # gaussian latent: weight of sum |log sigma^2| (stops collapse)
-    tie_embeddings: bool = True  # decoder output layer shares the input embedding
+    tie_embeddings: bool = True  # a full softmax's weight is the input embedding
+    # GRU decoder on a vocabulary larger than the first cutoff: an adaptive softmax (Grave et
+    # al., 2017) scores the ids below it at every position, and each further cluster of ids
+    # (to the next cutoff, the last to the vocabulary's end) through a 4x narrower projection
+    # of its own, only where a target lies in it (BPE numbers frequent pieces roughly first).
+    # Cutoffs at or past the vocabulary's size are dropped; none left, or null: a full softmax.
+    # A transformer decoder keeps its LM head
+    output_cutoffs: list[int] | None = field(default_factory=lambda: [2000])
     # transformer parts (model.encoder / model.decoder = transformer); sizes of both
     transformer_layers: int = 4  # blocks in each transformer part
     transformer_heads: int = 4  # attention heads; must divide transformer_dim
@@ -199,6 +207,11 @@ class ModelConfig:
         require_range("model.encoder_blank", self.encoder_blank, 0, 1, high_open=True)
         require_not_negative("model", encoder_shuffle=self.encoder_shuffle, z_noise=self.z_noise)
         require_not_negative("model", logvar_penalty=self.logvar_penalty)
+        cutoffs = self.output_cutoffs
+        if cutoffs is not None and (not cutoffs or cutoffs[0] < 1
+                                    or any(b <= a for a, b in pairwise(cutoffs))):
+            raise ConfigError(f"model.output_cutoffs must be increasing positive token ids "
+                              f"(null: a full softmax), got {cutoffs}")
         for key in ("encoder_pretrained", "decoder_pretrained"):
             if getattr(self, key) == "":
                 raise ConfigError(f"model.{key}: empty; use null for no pretrained part")

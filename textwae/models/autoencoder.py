@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from textwae.config.loading import load_run_config
@@ -41,8 +40,6 @@ class TextWAEOutput:
     penalty: torch.Tensor | float  # weighted log-variance penalty + learnable prior's penalty
     label: torch.Tensor | float  # cross-entropy of labelled codes' components; 0 without labels
     latent: LatentOutput
-    logits: torch.Tensor  # (B, T-1, V) predictions of ids[:, 1:]
-    correct: torch.Tensor  # number of target tokens predicted right (argmax)
     tokens: torch.Tensor  # number of target tokens
 
 
@@ -189,13 +186,11 @@ class TextWAE(nn.Module):
         if self.training and self.config.model.word_dropout > 0:
             inputs = word_dropout(inputs, self.config.model.word_dropout, self.tokenizer.unk_id,
                                   self.tokenizer.pad_id)
-        logits = self.decoder(inputs, self.decoder_code(latent.z))  # (B, T-1, V)
+        target_mask = batch.mask[:, 1:]  # real target positions
+        nll = self.decoder.target_nll(inputs, self.decoder_code(latent.z), targets, target_mask)
         # the loss terms in fp32, also when the parts above ran under bf16 autocast
-        with torch.autocast(logits.device.type, enabled=False):
-            latent, target_mask = latent.float(), batch.mask[:, 1:]
-            flat_logits = logits[target_mask].float()  # (N, V): real target positions only
-            flat_targets = targets[target_mask]  # (N,)
-            recon = F.cross_entropy(flat_logits, flat_targets)
+        with torch.autocast(nll.device.type, enabled=False):
+            latent, recon = latent.float(), nll.float().mean()
             # a batch statistic: evaluation measures it over all held-out codes instead
             reg = (self.regularizer(latent, self.prior) if self.training
                    else recon.new_zeros(()))
@@ -204,10 +199,8 @@ class TextWAE(nn.Module):
             label = self.prior.label_loss(latent.z, components)
         weights = self.config.regularizer
         loss = recon + weights.weight * reg + penalty + weights.label_weight * label
-        correct = (flat_logits.argmax(dim=-1) == flat_targets).sum()
         return TextWAEOutput(loss=loss, recon=recon, reg=reg, penalty=penalty, label=label,
-                             latent=latent, logits=logits, correct=correct,
-                             tokens=target_mask.sum())
+                             latent=latent, tokens=target_mask.sum())
 
     def _tokenizers(self) -> dict[str, AnyTokenizer]:
         return {"encoder": self.encoder_tokenizer, "decoder": self.tokenizer}

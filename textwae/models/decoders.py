@@ -11,6 +11,7 @@ import inspect
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 import transformers
 from torch import nn
 
@@ -38,32 +39,57 @@ class GRUDecoder(nn.Module):
                           dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(cfg.dropout)
         self.to_embedding = nn.Linear(cfg.hidden_size, cfg.embedding_dim)
-        self.output = nn.Linear(cfg.embedding_dim, vocab_size)
-        if cfg.tie_embeddings:
-            self.output.weight = self.embedding.weight
+        self.output: nn.Linear | nn.AdaptiveLogSoftmaxWithLoss
+        cutoffs = [cut for cut in cfg.output_cutoffs or [] if cut < vocab_size]
+        if cutoffs:  # on 8,000 pieces a full softmax is most of a step's cost
+            self.output = nn.AdaptiveLogSoftmaxWithLoss(cfg.embedding_dim, vocab_size, cutoffs,
+                                                        div_value=4.0)
+        else:
+            self.output = nn.Linear(cfg.embedding_dim, vocab_size)
+            if cfg.tie_embeddings:
+                self.output.weight = self.embedding.weight
 
     def start(self, z: torch.Tensor) -> GRUState:
         B = z.shape[0]
         hidden = torch.tanh(self.initial_state(z))  # (B, L * H)
         return hidden.view(B, self.num_layers, -1).transpose(0, 1).contiguous(), z
 
-    def _run(self, ids: torch.Tensor, state: GRUState) -> tuple[torch.Tensor, GRUState]:
+    def _features(self, ids: torch.Tensor,
+                  state: GRUState) -> tuple[torch.Tensor, GRUState]:
+        """What the output layer reads (B, T, E) at each input of `ids` (B, T)."""
         hidden, z = state
         B, T = ids.shape  # batch, time
         embedded = self.dropout(self.embedding(ids))  # (B, T, E)
         inputs = torch.cat([embedded, z[:, None, :].expand(B, T, z.shape[1])], dim=-1)
         outputs, hidden = self.gru(inputs, hidden)  # (B, T, H)
-        logits = self.output(torch.tanh(self.to_embedding(self.dropout(outputs))))  # (B, T, V)
-        return logits, (hidden, z)
+        return torch.tanh(self.to_embedding(self.dropout(outputs))), (hidden, z)
+
+    def _logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Scores (..., V) of every token; the adaptive softmax gives its log-probabilities."""
+        if isinstance(self.output, nn.Linear):
+            return self.output(features)
+        flat = self.output.log_prob(features.reshape(-1, features.shape[-1]))
+        return flat.view(*features.shape[:-1], -1)
 
     def forward(self, ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, T, V) for inputs `ids` (B, T)."""
-        return self._run(ids, self.start(z))[0]
+        return self._logits(self._features(ids, self.start(z))[0])
+
+    def target_nll(self, ids: torch.Tensor, z: torch.Tensor, targets: torch.Tensor,
+                   mask: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced negative log-likelihood (N,) of `targets[mask]` after inputs `ids`
+        (B, T). The output layer runs at those N positions only, and an adaptive softmax
+        scores a rare token's cluster only where the target lies in it: on a large
+        vocabulary most of a step's cost."""
+        features = self._features(ids, self.start(z))[0][mask]  # (N, E)
+        if isinstance(self.output, nn.Linear):
+            return F.cross_entropy(self.output(features), targets[mask], reduction="none")
+        return -self.output(features, targets[mask]).output
 
     def step(self, tokens: torch.Tensor, state: GRUState) -> tuple[torch.Tensor, GRUState]:
         """Logits (B, V) for the next token after `tokens` (B,)."""
-        logits, state = self._run(tokens[:, None], state)
-        return logits[:, 0], state
+        features, state = self._features(tokens[:, None], state)
+        return self._logits(features[:, 0]), state
 
     @staticmethod
     def reorder_state(state: GRUState, order: torch.Tensor) -> GRUState:
@@ -165,6 +191,12 @@ class TransformerDecoder(nn.Module):
         """Teacher-forced logits (B, T, V) for inputs `ids` (B, T)."""
         cache = self._prefix(z) if self.memory is not None else None
         return self._run(ids, cache, self._embed_z(z), 0)
+
+    def target_nll(self, ids: torch.Tensor, z: torch.Tensor, targets: torch.Tensor,
+                   mask: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced negative log-likelihood (N,) of `targets[mask]` after inputs `ids`
+        (B, T)."""
+        return F.cross_entropy(self(ids, z)[mask], targets[mask], reduction="none")
 
     def start(self, z: torch.Tensor) -> TransformerState:
         return TransformerState(self._prefix(z), self._embed_z(z), 0)

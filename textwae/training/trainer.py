@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -99,8 +100,11 @@ class Trainer:
         self.device = torch.device(self.cfg.device)
         self.rank, self.world = rank_and_world()
         model.to(self.device)
-        # what a training step calls: under torchrun, DDP averages the ranks' gradients
-        self.network = DistributedDataParallel(model) if self.world > 1 else model
+        # what a training step calls: under torchrun, DDP averages the ranks' gradients. An
+        # adaptive softmax leaves a cluster without gradient in a batch with no target in it
+        adaptive = any(isinstance(m, nn.AdaptiveLogSoftmaxWithLoss) for m in model.modules())
+        self.network = (DistributedDataParallel(model, find_unused_parameters=adaptive)
+                        if self.world > 1 else model)
         self.optimizer = torch.optim.AdamW(model.optimizer_groups(self.cfg.weight_decay),
                                            lr=self.cfg.lr,
                                            fused=self.device.type == "cuda" or None)
