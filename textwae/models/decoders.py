@@ -1,7 +1,8 @@
 """Autoregressive decoders conditioned on a code z.
 
-Every decoder offers the same two calls: `forward(ids, z)` for teacher forcing and
-`start(z)` / `step(tokens, state)` for generation, so one decoding routine serves all.
+Every decoder offers the same calls: `forward(ids, z)` for teacher-forced logits,
+`target_nll(ids, z, targets, mask)` for the training loss, and `start(z)` / `step(tokens,
+state)` for generation, so one training step and one decoding routine serve all.
 """
 
 from __future__ import annotations
@@ -78,9 +79,9 @@ class GRUDecoder(nn.Module):
     def target_nll(self, ids: torch.Tensor, z: torch.Tensor, targets: torch.Tensor,
                    mask: torch.Tensor) -> torch.Tensor:
         """Teacher-forced negative log-likelihood (N,) of `targets[mask]` after inputs `ids`
-        (B, T). The output layer runs at those N positions only, and an adaptive softmax
-        scores a rare token's cluster only where the target lies in it: on a large
-        vocabulary most of a step's cost."""
+        (B, T). The output layer, on a large vocabulary most of a step, runs at those N
+        positions only, and an adaptive softmax scores a rare cluster only where a target
+        lies in it."""
         features = self._features(ids, self.start(z))[0][mask]  # (N, E)
         if isinstance(self.output, nn.Linear):
             return F.cross_entropy(self.output(features), targets[mask], reduction="none")
