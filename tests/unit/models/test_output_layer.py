@@ -54,7 +54,7 @@ def test_the_adaptive_softmax_gives_a_distribution_over_the_whole_vocabulary(tin
     assert step_logits.shape == (2, model.tokenizer.vocab_size)
 
 
-def test_an_adaptive_model_trains_every_weight_saves_and_decodes(model, tmp_path):
+def test_either_output_layer_trains_every_weight_saves_and_decodes(model, tmp_path):
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimizer = torch.optim.AdamW(model.model_parameters(), lr=1e-2)
     model.train()
