@@ -81,10 +81,11 @@ def evaluate(model: TextWAE, examples: list[Example],
 
     Of the held-out text and its reconstruction: bleu, bleu_signature, recon_perplexity,
     code_gain (nats per token the right code saves over another's: near 0, z is ignored), mmd,
-    active_units. Of `n_samples` prior samples (the default decoding, `DecodingConfig()`:
-    temperature 0.7, top-p 0.9): self_bleu, distinct_1,
-    distinct_2. interpolation: the greedy path between the first two distinct examples. For
-    labelled examples: purity, nmi and mode_accuracy (per label, the share of `n_samples`
+    active_units, thin_directions (the share of latent directions where held-out codes vary
+    under a quarter as much as the prior: its samples there leave the codes' region). Of
+    `n_samples` prior samples (the default decoding, `DecodingConfig()`: temperature 0.7,
+    top-p 0.9): self_bleu, distinct_1, distinct_2. interpolation: the greedy path between
+    the first two distinct examples. For labelled examples: purity, nmi and mode_accuracy (per label, the share of `n_samples`
     samples of its mode the label judge reads as that label). BLEU is on sacrebleu's 0-100
     scale.
 
@@ -169,6 +170,13 @@ def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Exam
         result["active_units"] = metrics.active_units(codes)
     else:
         _warn("mmd and active_units need at least 2 examples; left out")
+    if len(examples) >= metrics.MIN_EXAMPLES_PER_DIM * codes.shape[1]:
+        with torch.no_grad():
+            offsets = model.prior.standardised_offsets(codes)
+        result["thin_directions"] = metrics.thin_directions(offsets)
+    else:
+        _warn(f"thin_directions needs {metrics.MIN_EXAMPLES_PER_DIM} examples per latent "
+              "dimension; left out")
 
     sampling = generation.DecodingConfig(max_length=max_length)  # what users get by default
     samples, _ = generation.sample(model, n_samples, sampling, seed=seed)

@@ -34,6 +34,7 @@ __all__ = [
     "perplexity",
     "purity",
     "self_bleu",
+    "thin_directions",
     "transfer_gmean",
     "words",
 ]
@@ -253,6 +254,35 @@ def active_units(means: torch.Tensor, threshold: float = 0.01) -> int:
         raise ValueError("means contains NaN or infinite values")
     variance = values.var(dim=0, correction=1)
     return int((variance > threshold).sum().item())
+
+
+THIN = 0.25  # a direction is thin where codes vary less than this share of the prior there
+MIN_EXAMPLES_PER_DIM = 10  # fewer, and the smallest sample eigenvalues fall well under the true
+
+
+def thin_directions(offsets: torch.Tensor, threshold: float = THIN) -> float:
+    """Share of latent directions in which the codes vary less than `threshold` times the
+    prior does: prior samples move there as far as anywhere, onto codes the decoder has
+    hardly seen. `offsets` (N, D) are codes minus the mean of their own prior component,
+    divided by its scale (so the prior's variance is 1 in every direction); the directions
+    are the eigenvectors of their covariance. N must be at least `MIN_EXAMPLES_PER_DIM` x D:
+    with fewer, sampling noise alone pushes the smallest eigenvalues under the threshold
+    (for N = 2D and isotropic codes, down to about 0.09)."""
+    if not isinstance(offsets, torch.Tensor) or offsets.dim() != 2:
+        raise ValueError("offsets must be a torch.Tensor of shape (N, D)")
+    n, dim = offsets.shape
+    if dim == 0:
+        raise ValueError("offsets has no latent dimensions")
+    if n < MIN_EXAMPLES_PER_DIM * dim:
+        raise ValueError(f"thin_directions needs at least {MIN_EXAMPLES_PER_DIM} examples per "
+                         f"latent dimension ({MIN_EXAMPLES_PER_DIM * dim}), got {n}")
+    if not 0 < threshold < math.inf:
+        raise ValueError(f"threshold must be positive and finite, got {threshold}")
+    values = offsets.detach().to(torch.float64)
+    if not torch.isfinite(values).all():
+        raise ValueError("offsets contains NaN or infinite values")
+    eigenvalues = torch.linalg.eigvalsh(torch.cov(values.T).reshape(dim, dim))
+    return float((eigenvalues < threshold).double().mean().item())
 
 
 def perplexity(total_nll: float, total_tokens: int) -> float:

@@ -137,6 +137,12 @@ class MixtureOfGaussians(nn.Module):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return self.component_log_probs(z).logsumexp(dim=1)  # (N,)
 
+    def standardised_offsets(self, z: torch.Tensor) -> torch.Tensor:
+        """Each code (N, D) minus the mean of its assigned component, over that component's
+        scale: under the prior, N(0, I) whatever the component."""
+        chosen = self.assign(z)
+        return (z - self.means[chosen]) / self.component_log_scales()[chosen].exp()[:, None]
+
     def assign(self, z: torch.Tensor) -> torch.Tensor:
         """The most likely component of each code: (N,) long."""
         return self.component_log_probs(z).argmax(dim=1)

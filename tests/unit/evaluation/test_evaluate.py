@@ -315,3 +315,16 @@ def test_the_prior_mmd_reads_codes_of_every_mode_whatever_their_order(tiny_model
     every_mode = prior_mmd(tiny_model, by_mode, seed=0)
     assert every_mode < 0.01 < one_mode  # prior samples themselves match the prior
     assert prior_mmd(tiny_model, by_mode, seed=0) == every_mode  # the subset is seeded
+
+
+def test_thin_directions_is_reported_given_ten_examples_per_latent_dimension(model, splits):
+    train_examples, valid = splits
+    enough = (train_examples + valid)[: 10 * model.config.model.latent_dim]
+    result = evaluate(model, enough, n_samples=2)
+    assert 0 <= result["thin_directions"] <= 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate(model, enough[:-1], n_samples=2)
+    assert "thin_directions" not in result
+    assert "thin_directions needs 10 examples per latent dimension" in " ".join(
+        str(w.message) for w in caught)

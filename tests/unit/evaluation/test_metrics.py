@@ -20,6 +20,7 @@ from textwae.evaluation.metrics import (
     perplexity,
     purity,
     self_bleu,
+    thin_directions,
 )
 
 # ---------------------------------------------------------------------------------------- BLEU
@@ -263,3 +264,28 @@ def test_judge_rejects_bad_input(judge):
         mode_accuracy({"food": []}, judge)
     with pytest.raises(ValueError):
         mode_accuracy({"music": ["a song"]}, judge)
+
+
+# --------------------------------------------------------------------------- thin directions
+
+
+def test_thin_directions_are_the_share_of_directions_where_codes_barely_vary():
+    generator = torch.Generator().manual_seed(0)
+    codes = torch.randn(2000, 8, generator=generator)
+    assert thin_directions(codes) == 0.0  # the prior's own spread everywhere
+    squashed = codes * torch.tensor([1.0] * 6 + [0.3] * 2)  # variance 0.09 in two dims
+    assert thin_directions(squashed) == 0.25
+    rotation, _ = torch.linalg.qr(torch.randn(8, 8, generator=generator))
+    assert thin_directions(squashed @ rotation) == 0.25  # directions, not axes
+    assert thin_directions(squashed, threshold=0.05) == 0.0
+
+
+def test_thin_directions_refuses_too_few_examples_and_bad_input():
+    with pytest.raises(ValueError, match="at least 10 examples per latent dimension"):
+        thin_directions(torch.randn(79, 8))
+    with pytest.raises(ValueError, match="threshold"):
+        thin_directions(torch.randn(100, 2), threshold=0.0)
+    with pytest.raises(ValueError, match="NaN"):
+        thin_directions(torch.full((100, 2), float("nan")))
+    with pytest.raises(ValueError, match="shape"):
+        thin_directions(torch.zeros(100))

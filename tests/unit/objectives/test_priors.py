@@ -158,3 +158,12 @@ def test_code_scale_multiplies_each_samples_distance_from_its_mean():
     torch.testing.assert_close(half - mean, 0.5 * (full - mean))
     at_mean = prior.sample(4, component=2, code_scale=0.0)
     torch.testing.assert_close(at_mean, prior.means[2].expand(4, D))
+
+
+def test_standardised_offsets_measure_each_code_from_its_own_component_in_its_scale():
+    prior = _prior(scale=2.0)
+    noise = torch.randn(300, D, generator=torch.Generator().manual_seed(0)) * 0.25
+    components = torch.arange(300) % prior.components
+    z = prior.means[components] + 2.0 * noise  # near their own means: assigned to them
+    assert torch.equal(prior.assign(z), components)
+    assert torch.allclose(prior.standardised_offsets(z), noise, atol=1e-5)
