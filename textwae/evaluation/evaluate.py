@@ -85,9 +85,9 @@ def evaluate(model: TextWAE, examples: list[Example],
     under a quarter as much as the prior: its samples there leave the codes' region). Of
     `n_samples` prior samples (the default decoding, `DecodingConfig()`: temperature 0.7,
     top-p 0.9): self_bleu, distinct_1, distinct_2. interpolation: the greedy path between
-    the first two distinct examples. For labelled examples: purity, nmi and mode_accuracy (per label, the share of `n_samples`
-    samples of its mode the label judge reads as that label). BLEU is on sacrebleu's 0-100
-    scale.
+    the first two distinct examples. For labelled examples: purity, nmi and mode_accuracy
+    (per label, the share of `n_samples` samples of its mode the label judge reads as that
+    label). BLEU is on sacrebleu's 0-100 scale.
 
     What the generated text looks like, judged by models trained on `train_examples` (the
     training split) and independent of `model`:

@@ -19,7 +19,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 import torch
-from sacrebleu.metrics import BLEU
+from sacrebleu.metrics import BLEU, BLEUScore
 from sacrebleu.metrics.helpers import extract_all_word_ngrams
 
 __all__ = [
@@ -98,9 +98,15 @@ def _check_paired(a: Sequence[Any], b: Sequence[Any], name_a: str, name_b: str) 
         raise ValueError(f"{name_a} and {name_b} differ in length: {len(a)} != {len(b)}")
 
 
+def _bleu_value(score: BLEUScore) -> float:
+    """A sacrebleu score on 0-100. Its float arithmetic gives a perfect match
+    100.00000000000004, which the range checks downstream (`transfer_gmean`) would refuse."""
+    return min(float(score.score), 100.0)
+
+
 def _sentence_bleu(hypothesis: str, references: Sequence[str]) -> float:
     """Sentence BLEU with effective order, as sacrebleu recommends for single segments."""
-    return float(BLEU(effective_order=True).sentence_score(hypothesis, list(references)).score)
+    return _bleu_value(BLEU(effective_order=True).sentence_score(hypothesis, list(references)))
 
 
 def corpus_bleu(hypotheses: list[str], references: list[str]) -> tuple[float, str]:
@@ -114,7 +120,7 @@ def corpus_bleu(hypotheses: list[str], references: list[str]) -> tuple[float, st
     _check_paired(hypotheses, references, "hypotheses", "references")
     bleu = BLEU()
     score = bleu.corpus_score(list(hypotheses), [list(references)])
-    return float(score.score), str(bleu.get_signature())
+    return _bleu_value(score), str(bleu.get_signature())
 
 
 def self_bleu(texts: list[str], max_texts: int = 500, seed: int = 0) -> float:
@@ -174,7 +180,7 @@ def self_bleu(texts: list[str], max_texts: int = 500, seed: int = 0) -> float:
             effective_order=True,
             max_ngram_order=order,
         )
-        scores.append(score.score)
+        scores.append(_bleu_value(score))
     return float(sum(scores) / len(scores))
 
 
