@@ -358,7 +358,8 @@ def transfer_figures(model: TextWAE, sources: list[Example], labels: list[str],
         if chosen:
             inputs += chosen
             wanted += [target] * len(chosen)
-            outputs += transfer_texts(model, chosen, label_map[target], strength, decoding)
+            outputs += generation.transfer(model, chosen, label_map[target], decoding,
+                                           strength=strength)[0]
     accuracy = judges.labels.accuracy(outputs, wanted)
     bleu = corpus_bleu(outputs, inputs)[0]
     return {"accuracy": round(accuracy, 3), "bleu_to_input": round(bleu, 2),
@@ -366,14 +367,6 @@ def transfer_figures(model: TextWAE, sources: list[Example], labels: list[str],
             "examples": [{"input": a, "to": t, "output": b}
                          for a, t, b in list(zip(inputs, wanted, outputs, strict=True))[:: max(
                              1, len(outputs) // 6)][:6]]}
-
-
-def transfer_texts(model: TextWAE, texts: list[str], to_mode: int, strength: float,
-                   decoding: generation.DecodingConfig) -> list[str]:
-    z = generation.encode(model, texts).mean  # (N, D)
-    means = model.prior.means
-    moved = z + strength * (means[to_mode] - means[model.prior.assign(z)])
-    return generation.decode_texts(model, moved, decoding, torch.Generator().manual_seed(0))
 
 
 # -- the sweep: children two at a time ----------------------------------------------------

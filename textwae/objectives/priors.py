@@ -139,7 +139,8 @@ class MixtureOfGaussians(nn.Module):
 
     def standardised_offsets(self, z: torch.Tensor) -> torch.Tensor:
         """Each code (N, D) minus the mean of its assigned component, over that component's
-        scale: under the prior, N(0, I) whatever the component."""
+        scale: for the prior's own samples about N(0, I) whatever the component (the
+        assignment cuts the tails where modes meet)."""
         chosen = self.assign(z)
         return (z - self.means[chosen]) / self.component_log_scales()[chosen].exp()[:, None]
 
