@@ -137,6 +137,11 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
     # latent_64 is configs/open_domain.yaml
     "z_noise_0.25": (CONFIGS / "default.yaml", ["model.z_noise=0.25"]),
     "latent_64": (CONFIGS / "default.yaml", ["model.latent_dim=64"]),
+    # can the regulariser or the noise fill a wider code's thin directions (evaluate's
+    # thin_directions: 0.17-0.23 at D 64, 0 at D 32)?
+    "latent_64_weight_30": (CONFIGS / "default.yaml",
+                            ["model.latent_dim=64", "regularizer.weight=30.0"]),
+    "latent_64_z0.7": (CONFIGS / "default.yaml", ["model.latent_dim=64", "model.z_noise=0.7"]),
 }
 CASES.update(dict.fromkeys(CONFIG_CASES))
 
