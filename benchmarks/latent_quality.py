@@ -142,6 +142,18 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
     "latent_64_weight_30": (CONFIGS / "default.yaml",
                             ["model.latent_dim=64", "regularizer.weight=30.0"]),
     "latent_64_z0.7": (CONFIGS / "default.yaml", ["model.latent_dim=64", "model.z_noise=0.7"]),
+    # or a covariance match (regularizer.spread_weight), on the batch and 640 recent codes
+    "latent_64_spread": (CONFIGS / "default.yaml",
+                         ["model.latent_dim=64", "regularizer.code_memory=640",
+                          "regularizer.spread_weight=1.0"]),
+    # each label's codes matched to its own mode (regularizer.label_mmd_weight)
+    "label_mmd": (CONFIGS / "default.yaml", ["regularizer.label_mmd_weight=10.0"]),
+    "latent_64_label_mmd": (CONFIGS / "default.yaml",
+                            ["model.latent_dim=64", "regularizer.label_mmd_weight=10.0"]),
+    "latent_64_label_mmd_3": (CONFIGS / "default.yaml",
+                              ["model.latent_dim=64", "regularizer.label_mmd_weight=3.0"]),
+    "latent_64_memory": (CONFIGS / "default.yaml",
+                         ["model.latent_dim=64", "regularizer.code_memory=640"]),
 }
 CASES.update(dict.fromkeys(CONFIG_CASES))
 

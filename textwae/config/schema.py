@@ -21,6 +21,9 @@ import yaml
 
 from textwae.errors import ConfigError
 
+SPREAD_CODES_PER_DIM = 10  # codes a step for the covariance match: with fewer, sampling noise
+#   alone shrinks its smallest eigenvalues (and the match pushes codes out along them)
+
 
 def require_choice(key: str, value: Any, choices: Iterable[Any]) -> None:
     choices = list(choices)
@@ -297,6 +300,8 @@ class PriorConfig:
 class RegularizerConfig:
     weight: float = 10.0  # lambda in  recon + lambda * D(Q_Z, P_Z)
     label_weight: float = 1.0  # weight of the term drawing labelled codes to their component
+    label_mmd_weight: float = 0.0  # while training: weight of the MMD of each label's codes
+    #   to its own component (the same spread of content in every mode)
     kernel: str = "imq"  # imq | rbf
     scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0])
     adversary_hidden: int = 256  # gan: width of each hidden layer of the latent discriminator
@@ -308,13 +313,18 @@ class RegularizerConfig:
     # codes (detached: only the batch's carry gradients) joins them in the estimate
     code_memory: int = 0  # mmd: codes of recent steps kept (first in, first out); 0: off
     prior_samples: int = 0  # mmd: prior samples per estimate; 0: as many as the codes
+    # mmd, while training: weight (relative to the MMD) of a covariance match of the batch's
+    # and the memory's codes, measured from their own modes; fills thin directions
+    spread_weight: float = 0.0
 
 
     def check(self) -> None:
         require_choice("regularizer.kernel", self.kernel, ["imq", "rbf"])
         require_not_negative("regularizer", weight=self.weight, label_weight=self.label_weight,
+                             label_mmd_weight=self.label_mmd_weight,
                              kl_anneal_steps=self.kl_anneal_steps, free_bits=self.free_bits,
-                             code_memory=self.code_memory, prior_samples=self.prior_samples)
+                             code_memory=self.code_memory, prior_samples=self.prior_samples,
+                             spread_weight=self.spread_weight)
         if self.prior_samples == 1:
             raise ConfigError("regularizer.prior_samples: the MMD needs at least 2 (or 0: as "
                               "many as the codes)")
@@ -440,12 +450,27 @@ class Config:
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
 
+    def check_spread(self) -> None:
+        """The covariance match estimates a D x D covariance: it needs many codes a step."""
+        if self.regularizer.spread_weight == 0:
+            return
+        if self.model.regularizer != "mmd":
+            raise ConfigError(f"regularizer.spread_weight joins the MMD; model.regularizer is "
+                              f"{self.model.regularizer!r} (use mmd, or spread_weight=0)")
+        codes = self.train.batch_size + self.regularizer.code_memory
+        needed = SPREAD_CODES_PER_DIM * self.model.latent_dim
+        if codes < needed:
+            raise ConfigError(f"regularizer.spread_weight needs at least {SPREAD_CODES_PER_DIM} "
+                              f"codes per latent dimension ({needed}); train.batch_size + "
+                              f"regularizer.code_memory give {codes}: raise code_memory")
+
     def check(self) -> None:
         """Every section's own check, then the rules that span sections."""
         for section in (self.data, self.tokenizer, self.model, self.prior, self.regularizer,
                         self.train, self.story):
             section.check()
         self.model.check_transformer(self.data.max_length)
+        self.check_spread()
         if self.story.enabled and (self.data.unit != "sentence" or self.data.streaming):
             raise ConfigError("story.enabled reads each record as a story of sentences: it "
                               "needs data.unit=sentence and data.streaming=false")

@@ -21,7 +21,11 @@ from textwae.models.latent import LATENTS
 from textwae.models.noise import code_noise, encoder_noise
 from textwae.objectives.codes import LatentOutput, logvar_penalty
 from textwae.objectives.priors import MixtureOfGaussians
-from textwae.objectives.regularizers import REGULARIZERS, trained_by_main_optimizer
+from textwae.objectives.regularizers import (
+    REGULARIZERS,
+    label_mmd,
+    trained_by_main_optimizer,
+)
 from textwae.runs import checkpoint
 from textwae.text.batching import Batch, TokenizedTexts, chunks
 from textwae.text.feature_cache import unit_features
@@ -197,8 +201,11 @@ class TextWAE(nn.Module):
             penalty = (self.config.model.logvar_penalty * logvar_penalty(latent.logvar)
                        + self.prior.penalty())  # a learnable prior's safeguard; else 0
             label = self.prior.label_loss(latent.z, components)
+            matched = (label_mmd(latent.z, components, self.prior, self.config.regularizer)
+                       if self.training and self.config.regularizer.label_mmd_weight else 0.0)
         weights = self.config.regularizer
-        loss = recon + weights.weight * reg + penalty + weights.label_weight * label
+        loss = (recon + weights.weight * reg + penalty + weights.label_weight * label
+                + weights.label_mmd_weight * matched)
         return TextWAEOutput(loss=loss, recon=recon, reg=reg, penalty=penalty, label=label,
                              latent=latent, tokens=target_mask.sum())
 

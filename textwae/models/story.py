@@ -29,7 +29,11 @@ from textwae.models.latent import LATENTS
 from textwae.models.noise import code_noise
 from textwae.objectives.codes import LatentOutput
 from textwae.objectives.priors import MixtureOfGaussians
-from textwae.objectives.regularizers import REGULARIZERS, trained_by_main_optimizer
+from textwae.objectives.regularizers import (
+    REGULARIZERS,
+    label_mmd,
+    trained_by_main_optimizer,
+)
 from textwae.runs import checkpoint
 
 STORY_DIR = "story"  # a run directory's folder for the story level
@@ -186,7 +190,10 @@ class StoryModel(nn.Module):
         reg = self.regularizer(latent, self.prior) if self.training else recon.new_zeros(())
         label = self.prior.label_loss(latent.z, components)
         weights = self.config.regularizer
-        loss = recon + weights.weight * reg + self.prior.penalty() + weights.label_weight * label
+        matched = (label_mmd(latent.z, components, self.prior, weights)
+                   if self.training and weights.label_mmd_weight else 0.0)
+        loss = (recon + weights.weight * reg + self.prior.penalty() + weights.label_weight * label
+                + weights.label_mmd_weight * matched)
         return StoryOutput(loss=loss, recon=recon, reg=reg, label=label, latent=latent,
                            code_nll=code_nll, stop=stop)
 

@@ -15,13 +15,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from textwae.config.schema import RegularizerConfig
+from textwae.config.schema import SPREAD_CODES_PER_DIM, RegularizerConfig
 from textwae.distributed import average_gradients, gather_with_grad
 from textwae.objectives.codes import LatentOutput
 from textwae.objectives.divergences import (
     KERNELS,
     LatentAdversary,
     adversary_loss,
+    covariance_divergence,
     encoder_adversarial_loss,
     kl_closed_form,
     kl_monte_carlo,
@@ -74,6 +75,11 @@ class MMDRegularizer(Regularizer):
     the memory is `recentred` on the batch's mean. The memory is filled in the forward pass while
     training, with the global batch (the same on every rank), and saved by `CodeMemory`.
     `regularizer.prior_samples` sets the prior samples per estimate (0: as many as codes).
+
+    With `regularizer.spread_weight` > 0, training adds `covariance_divergence` of the batch's
+    and the memory's codes (measured from their own modes), so that no latent direction
+    stays thin where prior samples spread as far as in any other; it starts once they are
+    `SPREAD_CODES_PER_DIM` a dimension (the memory fills in the first steps).
     """
 
     def __init__(self, cfg: RegularizerConfig, latent_dim: int) -> None:
@@ -85,11 +91,21 @@ class MMDRegularizer(Regularizer):
 
     def forward(self, latent: LatentOutput, prior: MixtureOfGaussians) -> torch.Tensor:
         z = gather_with_grad(latent.z) if self.training else latent.z  # the global batch
-        memory = z.new_zeros(0, z.shape[1])  # (M, D) detached codes of earlier steps
+        kept = z.new_zeros(0, z.shape[1])  # (M, D) detached codes of earlier steps
         if self.training and self.cfg.code_memory > 0:
             kept = self.memory.to(device=z.device, dtype=z.dtype)
             self.memory = torch.cat([z.detach(), kept])[: self.cfg.code_memory]
-            memory = recentred(kept, z.detach())
+        term = self._mmd(z, recentred(kept, z.detach()), prior)
+        codes = torch.cat([z, kept])
+        if (self.training and self.cfg.spread_weight > 0  # from the step the memory is full
+                and codes.shape[0] >= SPREAD_CODES_PER_DIM * codes.shape[1]):
+            spread = covariance_divergence(prior.standardised_offsets(codes))
+            term = term + self.cfg.spread_weight * batch_weighted(spread, codes.shape[0],
+                                                                  z.shape[0])
+        return term
+
+    def _mmd(self, z: torch.Tensor, memory: torch.Tensor,
+             prior: MixtureOfGaussians) -> torch.Tensor:
         count = self.cfg.prior_samples or z.shape[0] + memory.shape[0]
         base = prior.mean_squared_distance().detach()  # a kernel width, not something to learn
         if prior.learnable:  # stratified, weighted samples: the weights carry gradients
@@ -103,6 +119,30 @@ class MMDRegularizer(Regularizer):
 
     def step_hooks(self, prior: MixtureOfGaussians) -> list[StepHook]:
         return [CodeMemory(self)] if self.cfg.code_memory > 0 else []
+
+
+def label_mmd(z: torch.Tensor, components: torch.Tensor | None, prior: MixtureOfGaussians,
+              cfg: RegularizerConfig) -> torch.Tensor | float:
+    """The MMD between each label's codes and its own mode, weighted by its share of the
+    batch's labelled codes (labels with fewer than two codes skipped); 0 if none is.
+
+    The aggregate MMD lets each mode hold a different shape of codes, so long as they add up
+    to the mixture: praise codes in one corner of the offsets, complaint codes in another. A
+    prior sample of the complaint mode that lands in the praise corner then decodes to praise.
+    Matching each label to its own mode gives every mode the same spread of content.
+    """
+    if components is None:
+        return 0.0
+    base = prior.mean_squared_distance().detach()
+    known = components[components >= 0]
+    total, terms = known.numel(), []
+    for component in known.unique().tolist():
+        codes = z[components == component]
+        if codes.shape[0] >= 2:
+            samples = prior.sample(codes.shape[0], component=component).to(z.dtype)
+            terms.append(codes.shape[0] / total
+                         * mmd(codes, samples, base, cfg.scales, cfg.kernel))
+    return sum(terms) if terms else 0.0
 
 
 def recentred(memory: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -161,7 +201,13 @@ def mmd_with_memory(z: torch.Tensor, memory: torch.Tensor, prior: torch.Tensor,
         memory_cross = similarity(some_memory, some_prior).mean() * m * p
     estimate = ((batch_pairs + memory_pairs) / (codes * (codes - 1)) + prior_term
                 - 2 * (batch_cross + memory_cross) / (codes * p))
-    return estimate.detach() + codes / n * (estimate - estimate.detach())  # gradient x (N+M)/N
+    return batch_weighted(estimate, codes, n)
+
+
+def batch_weighted(estimate: torch.Tensor, codes: int, batch: int) -> torch.Tensor:
+    """`estimate`, over `codes` codes of which the first `batch` carry gradients, with its
+    gradient times codes / batch: the batch stands for all the codes it is estimated with."""
+    return estimate.detach() + codes / batch * (estimate - estimate.detach())
 
 
 def _mean_off_diagonal(matrix: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ import torch
 from textwae.objectives.divergences import (
     LatentAdversary,
     adversary_loss,
+    covariance_divergence,
     encoder_adversarial_loss,
     gaussian_kl,
     mmd,
@@ -88,3 +89,30 @@ def test_gaussian_kl_is_zero_at_the_prior_and_positive_elsewhere():
     zeros = torch.zeros(3, D)
     assert torch.allclose(gaussian_kl(zeros, zeros), zeros)
     assert (gaussian_kl(zeros + 1, zeros) > 0).all()
+
+
+def test_the_covariance_divergence_is_the_gaussian_kl_of_each_eigenvalue():
+    """Zero for the prior's own spread, (v - 1 - ln v) / 2 per dimension otherwise, in any
+    rotation: a thin direction is seen wherever it points."""
+    generator = torch.Generator().manual_seed(0)
+    white = torch.randn(20000, D, generator=generator)
+    assert covariance_divergence(white).item() == pytest.approx(0.0, abs=2e-3)
+    variances = torch.tensor([0.05, 0.5, 1.0, 2.0])
+    rotation, _ = torch.linalg.qr(torch.randn(D, D, generator=generator))
+    shaped = (white - white.mean(dim=0)) @ torch.linalg.cholesky(torch.cov(white.T)).inverse().T
+    offsets = (shaped * variances.sqrt()) @ rotation.T + 3.0  # a shift is not a spread
+    expected = (0.5 * (variances - 1 - variances.log())).mean()
+    assert covariance_divergence(offsets).item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_the_covariance_divergence_pushes_codes_out_along_a_thin_direction():
+    offsets = _samples(400, seed=7) * torch.tensor([0.1, 1.0, 1.0, 1.0])
+    offsets.requires_grad_()
+    (gradient,) = torch.autograd.grad(covariance_divergence(offsets), offsets)
+    outward = -(gradient * offsets).sum(dim=0)  # descent moves offsets outward where > 0
+    assert outward[0] > 0 and outward[0] > 5 * outward[1:].abs().max()
+
+
+def test_the_covariance_divergence_needs_more_codes_than_dimensions():
+    with pytest.raises(ValueError, match="singular"):
+        covariance_divergence(_samples(D))

@@ -11,7 +11,13 @@ from textwae.config.schema import PriorConfig, RegularizerConfig
 from textwae.errors import ConfigError
 from textwae.models.autoencoder import TextWAE
 from textwae.objectives.codes import LatentOutput
-from textwae.objectives.divergences import LatentAdversary, kl_closed_form, kl_monte_carlo, mmd
+from textwae.objectives.divergences import (
+    LatentAdversary,
+    covariance_divergence,
+    kl_closed_form,
+    kl_monte_carlo,
+    mmd,
+)
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.objectives.regularizers import (
     AdversarialRegularizer,
@@ -20,6 +26,7 @@ from textwae.objectives.regularizers import (
     KLAnnealing,
     KLRegularizer,
     MMDRegularizer,
+    label_mmd,
     mmd_with_memory,
     recentred,
 )
@@ -134,7 +141,95 @@ def test_the_memory_is_saved_and_restored_for_a_resume(tmp_path):
     assert MMDRegularizer(RegularizerConfig(), D).step_hooks(_prior()) == []
 
 
+def test_the_spread_term_joins_the_mmd_while_training_with_the_memory():
+    """Training adds spread_weight x the covariance divergence of the batch and the memory's
+    offsets, its gradient read by the batch alone as the MMD's is; evaluation leaves it out."""
+    prior = _prior(components=1, spread=0.0)
+    plain = MMDRegularizer(RegularizerConfig(code_memory=48), D).train()
+    spread = MMDRegularizer(RegularizerConfig(code_memory=48, spread_weight=2.0), D).train()
+    old = torch.randn(48, D, generator=torch.Generator().manual_seed(3)) * 0.2
+    plain.memory, spread.memory = old.clone(), old.clone()
+    latent = _codes(16, 0)
+    torch.manual_seed(1)
+    without = plain(latent, prior)
+    torch.manual_seed(1)
+    with_spread = spread(latent, prior)
+    codes = torch.cat([latent.z, old])
+    divergence = covariance_divergence(codes)
+    torch.testing.assert_close(with_spread - without, 2.0 * divergence)
+    (gap,) = torch.autograd.grad(with_spread - without, latent.z)
+    (expected,) = torch.autograd.grad(2.0 * divergence, latent.z)
+    torch.testing.assert_close(gap, expected * 64 / 16)
+    spread.eval(), plain.eval()
+    torch.manual_seed(1)
+    evaluated = spread(latent, prior)
+    torch.manual_seed(1)
+    torch.testing.assert_close(evaluated, plain(latent, prior))
+
+
+def test_the_spread_term_waits_for_ten_codes_per_dimension():
+    """An empty memory's first steps would estimate a D x D covariance from one batch."""
+    spread = MMDRegularizer(RegularizerConfig(code_memory=48, spread_weight=2.0), D).train()
+    plain = MMDRegularizer(RegularizerConfig(code_memory=48), D).train()
+    values = []
+    for regularizer in (spread, plain):
+        torch.manual_seed(1)
+        values.append([regularizer(_codes(16, seed), _prior()).item() for seed in range(3)])
+    assert values[0][:2] == values[1][:2]  # 16, then 32 codes: fewer than 10 x 4
+    assert values[0][2] > values[1][2]  # 48 codes
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["regularizer.spread_weight=-1"], "spread_weight"),
+    (["regularizer.spread_weight=1", "model.regularizer=gan"], "joins the MMD"),
+    (["regularizer.spread_weight=1", "model.latent_dim=64"], "640"),
+    (["regularizer.spread_weight=1", "model.latent_dim=64", "regularizer.code_memory=512"],
+     "give 576")])
+def test_a_spread_term_without_the_codes_to_estimate_it_is_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides).check()
+
+
+def test_a_spread_term_with_ten_codes_per_dimension_a_step_is_accepted():
+    load_config(overrides=["regularizer.spread_weight=1", "model.latent_dim=64",
+                           "regularizer.code_memory=576"]).check()
+
+
+# -- each label's codes against its own mode ---------------------------------------------------
+
+
+def test_label_mmd_weighs_each_labels_mmd_to_its_own_mode_by_its_share():
+    prior = _prior(components=3)
+    z = prior.sample(12)
+    components = torch.tensor([0] * 6 + [2] * 4 + [1] + [-1])  # label 1: one code, skipped
+    torch.manual_seed(0)
+    value = label_mmd(z, components, prior, RegularizerConfig())
+    torch.manual_seed(0)
+    base = prior.mean_squared_distance()
+    expected = (6 / 11 * mmd(z[:6], prior.sample(6, component=0), base)
+                + 4 / 11 * mmd(z[6:10], prior.sample(4, component=2), base))
+    torch.testing.assert_close(value, expected)
+    assert label_mmd(z, None, prior, RegularizerConfig()) == 0.0
+    assert label_mmd(z, torch.full((12,), -1), prior, RegularizerConfig()) == 0.0
+
+
+def test_label_mmd_matches_labels_to_modes_where_the_aggregate_mmd_cannot():
+    """Codes of each label drawn from the other label's mode: together they are the mixture
+    (the aggregate MMD is near zero), each label alone is far from its own mode."""
+    torch.manual_seed(0)
+    prior = _prior(components=2)
+    components = torch.tensor([0] * 200 + [1] * 200)
+    own = torch.cat([prior.sample(200, component=0), prior.sample(200, component=1)])
+    swapped = own.roll(200, dims=0)
+    cfg = RegularizerConfig()
+    base = prior.mean_squared_distance()
+    aggregate = mmd(swapped, prior.sample(400), base).item()
+    by_label = [label_mmd(codes, components, prior, cfg).item() for codes in (own, swapped)]
+    assert by_label[1] > 20 * max(abs(by_label[0]), abs(aggregate), 1e-3)
+
+
 @pytest.mark.parametrize("override", ["regularizer.code_memory=-1",
+                                      "regularizer.label_mmd_weight=-1",
                                       "regularizer.prior_samples=1", "model.z_noise=-0.1",
                                       "model.encoder_word_drop=1.0", "model.encoder_blank=-0.1",
                                       "model.encoder_shuffle=-1"])
