@@ -22,12 +22,15 @@ $(STAMP): pyproject.toml
 # Train on the embedded corpus with its four registers as label-guided modes (each sentence's
 # own register for the sentence modes, the story's for the story modes): the sentence model
 # (configs/default.yaml, 7 minutes), then the story level over its codes
-# (configs/stories.yaml, 1 minute); then show what both levels do.
+# (configs/stories.yaml, 1 minute); then show what both levels do. Every unit is labelled, so
+# each label's codes are matched to their own mode (regularizer.label_mmd_weight): samples
+# read as their mode 0.955+ against 0.875-0.98, for reconstruction BLEU 81 against 85 (README,
+# "Each label matched to its own mode"; on Yelp's 10% labels it costs BLEU, so not a default).
 # The demo rebuilds its own run directory, $(RUN), each time.
 demo: $(STAMP)
 	rm -rf $(RUN)
 	$(PY) train.py --config configs/stories.yaml --out $(RUN) data.label_field=label \
-	  data.sentence_label_field=sentence_labels
+	  data.sentence_label_field=sentence_labels regularizer.label_mmd_weight=10
 	@echo "== samples from every prior mode =="
 	$(PY) generate.py modes --model $(RUN) --n 3
 	@echo "== interpolation =="

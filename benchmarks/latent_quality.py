@@ -148,6 +148,7 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
                           "regularizer.spread_weight=1.0"]),
     # each label's codes matched to its own mode (regularizer.label_mmd_weight)
     "label_mmd": (CONFIGS / "default.yaml", ["regularizer.label_mmd_weight=10.0"]),
+    "label_mmd_3": (CONFIGS / "default.yaml", ["regularizer.label_mmd_weight=3.0"]),
     "latent_64_label_mmd": (CONFIGS / "default.yaml",
                             ["model.latent_dim=64", "regularizer.label_mmd_weight=10.0"]),
     "latent_64_label_mmd_3": (CONFIGS / "default.yaml",

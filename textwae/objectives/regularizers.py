@@ -97,7 +97,7 @@ class MMDRegularizer(Regularizer):
             self.memory = torch.cat([z.detach(), kept])[: self.cfg.code_memory]
         term = self._mmd(z, recentred(kept, z.detach()), prior)
         codes = torch.cat([z, kept])
-        if (self.training and self.cfg.spread_weight > 0  # from the step the memory is full
+        if (self.training and self.cfg.spread_weight > 0  # once the codes are enough
                 and codes.shape[0] >= SPREAD_CODES_PER_DIM * codes.shape[1]):
             spread = covariance_divergence(prior.standardised_offsets(codes))
             term = term + self.cfg.spread_weight * batch_weighted(spread, codes.shape[0],
@@ -124,23 +124,25 @@ class MMDRegularizer(Regularizer):
 def label_mmd(z: torch.Tensor, components: torch.Tensor | None, prior: MixtureOfGaussians,
               cfg: RegularizerConfig) -> torch.Tensor | float:
     """The MMD between each label's codes and its own mode, weighted by its share of the
-    batch's labelled codes (labels with fewer than two codes skipped); 0 if none is.
+    batch (labels with fewer than two codes skipped); 0 if none is. With few labels (Yelp's
+    10%: about three codes a label in a batch of 64) each estimate is noisy, and the term is
+    as weak as the labelled share of the batch.
 
-    The aggregate MMD lets each mode hold a different shape of codes, so long as they add up
-    to the mixture: praise codes in one corner of the offsets, complaint codes in another. A
-    prior sample of the complaint mode that lands in the praise corner then decodes to praise.
-    Matching each label to its own mode gives every mode the same spread of content.
+    The aggregate MMD lets each mode hold its own spread of codes, so long as the spreads add
+    up to the mixture: a prior sample of a mode then often lands where that mode's codes are
+    few, and decodes as another mode's text. Matched per label, each mode's codes spread as
+    the mode does (benchmarks/latent_quality.py: demo samples read as their mode 0.955 or
+    more against 0.875-0.98).
     """
     if components is None:
         return 0.0
     base = prior.mean_squared_distance().detach()
-    known = components[components >= 0]
-    total, terms = known.numel(), []
-    for component in known.unique().tolist():
+    terms = []
+    for component in components[components >= 0].unique().tolist():
         codes = z[components == component]
         if codes.shape[0] >= 2:
             samples = prior.sample(codes.shape[0], component=component).to(z.dtype)
-            terms.append(codes.shape[0] / total
+            terms.append(codes.shape[0] / z.shape[0]
                          * mmd(codes, samples, base, cfg.scales, cfg.kernel))
     return sum(terms) if terms else 0.0
 

@@ -198,7 +198,7 @@ def test_a_spread_term_with_ten_codes_per_dimension_a_step_is_accepted():
 # -- each label's codes against its own mode ---------------------------------------------------
 
 
-def test_label_mmd_weighs_each_labels_mmd_to_its_own_mode_by_its_share():
+def test_label_mmd_weighs_each_labels_mmd_to_its_own_mode_by_its_share_of_the_batch():
     prior = _prior(components=3)
     z = prior.sample(12)
     components = torch.tensor([0] * 6 + [2] * 4 + [1] + [-1])  # label 1: one code, skipped
@@ -206,8 +206,8 @@ def test_label_mmd_weighs_each_labels_mmd_to_its_own_mode_by_its_share():
     value = label_mmd(z, components, prior, RegularizerConfig())
     torch.manual_seed(0)
     base = prior.mean_squared_distance()
-    expected = (6 / 11 * mmd(z[:6], prior.sample(6, component=0), base)
-                + 4 / 11 * mmd(z[6:10], prior.sample(4, component=2), base))
+    expected = (6 / 12 * mmd(z[:6], prior.sample(6, component=0), base)
+                + 4 / 12 * mmd(z[6:10], prior.sample(4, component=2), base))
     torch.testing.assert_close(value, expected)
     assert label_mmd(z, None, prior, RegularizerConfig()) == 0.0
     assert label_mmd(z, torch.full((12,), -1), prior, RegularizerConfig()) == 0.0
