@@ -134,3 +134,27 @@ def assert_round_trip(model: TextWAE, batch, run_dir: Path) -> None:
     loaded = TextWAE.from_pretrained(run_dir)
     with torch.no_grad():
         torch.testing.assert_close(forced_logits(loaded, batch), expected, rtol=0, atol=0)
+
+
+def assert_label_mmd_joins_the_training_loss(model, forward, components: torch.Tensor,
+                                             module: str, monkeypatch) -> None:
+    """`forward()` (a model's output for a batch with `components`) has loss + w x label_mmd
+    while training and the plain loss in evaluation; label_mmd, looked up in `module`, is
+    replaced by a constant and must see the batch's components once."""
+    seen = []
+
+    def fixed(z, given, prior, cfg):
+        seen.append(given)
+        return torch.tensor(0.25)
+
+    monkeypatch.setattr(f"{module}.label_mmd", fixed)
+    losses = {}
+    for weight in (0.0, 4.0):
+        model.config.regularizer.label_mmd_weight = weight
+        for mode in ("train", "eval"):
+            getattr(model, mode)()
+            torch.manual_seed(0)
+            losses[weight, mode] = forward().loss.item()
+    assert losses[4.0, "train"] == pytest.approx(losses[0.0, "train"] + 4.0 * 0.25, rel=1e-5)
+    assert losses[4.0, "eval"] == losses[0.0, "eval"]  # a training term only
+    assert len(seen) == 1 and torch.equal(seen[0], components)

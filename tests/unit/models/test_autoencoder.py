@@ -1,7 +1,12 @@
 import pytest
 import torch
 
-from tests.conftest import assert_round_trip, forced_logits, toy_texts
+from tests.conftest import (
+    assert_label_mmd_joins_the_training_loss,
+    assert_round_trip,
+    forced_logits,
+    toy_texts,
+)
 from textwae import generation
 from textwae.config.loading import load_config
 from textwae.config.schema import ModelConfig
@@ -212,20 +217,6 @@ def test_encoder_noise_changes_what_the_encoder_reads_in_training_only(tiny_mode
 def test_label_mmd_joins_the_training_loss_with_its_weight(tiny_model, monkeypatch):
     batch = batch_of(tiny_model, toy_texts(6))
     components = torch.tensor([0, 0, 1, 1, 2, -1])
-    seen = []
-
-    def fixed(z, given, prior, cfg):
-        seen.append(given)
-        return torch.tensor(0.25)
-
-    monkeypatch.setattr("textwae.models.autoencoder.label_mmd", fixed)
-    losses = {}
-    for weight in (0.0, 4.0):
-        tiny_model.config.regularizer.label_mmd_weight = weight
-        for mode in ("train", "eval"):
-            getattr(tiny_model, mode)()
-            torch.manual_seed(0)
-            losses[weight, mode] = tiny_model(batch, components).loss.item()
-    assert losses[4.0, "train"] == pytest.approx(losses[0.0, "train"] + 4.0 * 0.25, rel=1e-5)
-    assert losses[4.0, "eval"] == losses[0.0, "eval"]  # a training term only
-    assert len(seen) == 1 and torch.equal(seen[0], components)
+    assert_label_mmd_joins_the_training_loss(
+        tiny_model, lambda: tiny_model(batch, components), components,
+        "textwae.models.autoencoder", monkeypatch)

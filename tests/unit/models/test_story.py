@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tests.conftest import TINY
+from tests.conftest import TINY, assert_label_mmd_joins_the_training_loss
 from textwae.config.loading import load_config
 from textwae.errors import ConfigError
 from textwae.models.story import CodeMixture, StoryCodes, StoryModel
@@ -118,3 +118,11 @@ def test_a_story_level_needs_sentence_units_read_whole():
             load_config(TINY, overrides=["story.enabled=true", override])
     with pytest.raises(ConfigError, match=r"story\.hidden_size must be even"):
         load_config(TINY, overrides=["story.hidden_size=15"])
+
+
+def test_label_mmd_joins_the_story_levels_training_loss_with_its_weight(story_model,
+                                                                        monkeypatch):
+    batch = stories().batch(list(range(12)))
+    assert_label_mmd_joins_the_training_loss(
+        story_model, lambda: story_model(batch, batch.components), batch.components,
+        "textwae.models.story", monkeypatch)
