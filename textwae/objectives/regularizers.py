@@ -96,12 +96,12 @@ class MMDRegularizer(Regularizer):
             kept = self.memory.to(device=z.device, dtype=z.dtype)
             self.memory = torch.cat([z.detach(), kept])[: self.cfg.code_memory]
         term = self._mmd(z, recentred(kept, z.detach()), prior)
-        codes = torch.cat([z, kept])
+        count = z.shape[0] + kept.shape[0]
         if (self.training and self.cfg.spread_weight > 0  # once the codes are enough
-                and codes.shape[0] >= SPREAD_CODES_PER_DIM * codes.shape[1]):
+                and count >= SPREAD_CODES_PER_DIM * z.shape[1]):
+            codes = torch.cat([z, kept])
             spread = covariance_divergence(prior.standardised_offsets(codes))
-            term = term + self.cfg.spread_weight * batch_weighted(spread, codes.shape[0],
-                                                                  z.shape[0])
+            term = term + self.cfg.spread_weight * batch_weighted(spread, count, z.shape[0])
         return term
 
     def _mmd(self, z: torch.Tensor, memory: torch.Tensor,
