@@ -153,8 +153,6 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
                             ["model.latent_dim=64", "regularizer.label_mmd_weight=10.0"]),
     "latent_64_label_mmd_3": (CONFIGS / "default.yaml",
                               ["model.latent_dim=64", "regularizer.label_mmd_weight=3.0"]),
-    "latent_64_memory": (CONFIGS / "default.yaml",
-                         ["model.latent_dim=64", "regularizer.code_memory=640"]),
 }
 CASES.update(dict.fromkeys(CONFIG_CASES))
 
