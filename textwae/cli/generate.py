@@ -17,7 +17,6 @@ from textwae.data.splits import load_splits
 from textwae.errors import DataError
 from textwae.evaluation.mode_report import mode_report
 from textwae.generation import stories
-from textwae.generation.operations import TRANSFER_STRENGTH
 from textwae.generation.stories import Story
 from textwae.models.story import StoryRun
 
@@ -43,9 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     encode.set_defaults(handler=_encode)
     move = commands.add_parser("transfer", help="rewrite texts into another mode")
     move.add_argument("--to", required=True, help="target mode: label or index")
-    move.add_argument("--strength", type=float, default=TRANSFER_STRENGTH,
+    move.add_argument("--strength", type=float, default=None,
                       help="k in z + k (mean_target - mean_source): 1 moves by the means' "
-                           "difference, less keeps more of the input (default %(default)s)")
+                           "difference, less keeps more of the input (default: the run's "
+                           "prior.transfer_strength)")
     move.set_defaults(handler=_transfer)
     story = commands.add_parser("story", help="sample whole stories (a story run: "
                                 "configs/stories.yaml)")

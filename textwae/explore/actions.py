@@ -15,7 +15,7 @@ from textwae.data.labels import resolve_mode
 from textwae.errors import ConfigError, DataError
 from textwae.explore.latent_map import LatentMap
 from textwae.generation import DecodingConfig, encode, interpolate, reconstruct, sample, transfer
-from textwae.generation.operations import TRANSFER_STRENGTH
+from textwae.generation.operations import transfer_strength
 from textwae.models.autoencoder import TextWAE
 
 MAX_TEXT_CHARS = 1000  # longer typed texts are refused: the model reads data.max_length tokens
@@ -115,11 +115,12 @@ def resolve(explorer: Explorer, value: str | int | None) -> int:
 
 
 def encode_text(explorer: Explorer, text: str | None, decoding: DecodingConfig,
-                seed: int = 0, strength: float = TRANSFER_STRENGTH) -> Encoded:
+                seed: int = 0, strength: float | None = None) -> Encoded:
     """Encode a typed text; reconstruct it and transfer it to every other mode with the
-    transfer command's `strength`."""
+    transfer command's `strength` (None: the run's prior.transfer_strength)."""
     text = check_text(text)
     model, names = explorer.model, explorer.map.mode_names
+    strength = transfer_strength(model, strength)
     code = encode(model, [text]).mean  # (1, D)
     mode = int(model.prior.assign(code)[0])
     rebuilt, rebuilt_modes = reconstruct(model, [text], decoding, seed)

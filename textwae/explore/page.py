@@ -23,7 +23,6 @@ from textwae.explore import actions
 from textwae.explore.actions import Decoded, Explorer
 from textwae.explore.figure import FONT, Marks, map_figure
 from textwae.generation.decoding import DecodingConfig
-from textwae.generation.operations import TRANSFER_STRENGTH
 
 MODEL_QUEUE = "model"  # the concurrency id of every request that runs the model
 POINT_SAMPLES = 3  # samples decoded from a clicked point, beside its greedy text
@@ -120,7 +119,8 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             with gr.Column():
                 gr.Markdown("### Encode")
                 typed = gr.Textbox(label="a sentence", elem_id="encode-text")
-                strength = gr.Slider(0.0, 3.0, value=TRANSFER_STRENGTH, step=0.1,
+                strength = gr.Slider(0.0, 3.0, value=model.config.prior.transfer_strength,
+                                     step=0.1,
                                      label="transfer strength (generate.py transfer --strength)",
                                      elem_id="transfer-strength")
                 encode_button = gr.Button("Encode", variant="primary", elem_id="encode-button")

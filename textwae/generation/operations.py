@@ -20,10 +20,6 @@ from textwae.objectives.codes import LatentOutput
 from textwae.text.batching import chunks
 
 CHUNK = 64  # codes decoded at once
-TRANSFER_STRENGTH = 1.0  # k of `transfer`: 1 moves each code by its mode's mean to the target's;
-#   the geometric mean of judge accuracy and BLEU to the input peaks at k 1-1.25 on the demo
-#   corpus, at 1 on Yelp; k 2 reads as the target 0.81 vs 0.39 but keeps BLEU 13 vs 42
-#   (demo corpus, benchmarks/latent_quality.py)
 Generated = tuple[list[str], list[int]]  # texts, and the mode of each one's code
 
 
@@ -131,34 +127,40 @@ def line_between(ends: torch.Tensor, steps: int) -> torch.Tensor:
     return (1 - weights) * ends[0] + weights * ends[1]
 
 
-def check_transfer(model: TextWAE | StoryModel, to_mode: int, strength: float) -> None:
-    """A mode of the prior, and a strength that is a finite number >= 0."""
-    model.prior.check_component(to_mode)
+def transfer_strength(model: TextWAE | StoryModel, strength: float | None = None) -> float:
+    """The k a transfer moves by: `strength`, or the run's prior.transfer_strength when None.
+    Refuses a k that is not a finite number >= 0."""
+    if strength is None:
+        return model.config.prior.transfer_strength
     if not (math.isfinite(strength) and strength >= 0):
         raise ConfigError(f"transfer strength must be finite and not negative, got {strength}")
+    return strength
 
 
 def transfer_codes(model: TextWAE | StoryModel, z: torch.Tensor, to_mode: int,
-                   strength: float = TRANSFER_STRENGTH) -> torch.Tensor:
+                   strength: float | None = None) -> torch.Tensor:
     """Codes (N, D) moved towards mode `to_mode`: z + k (mean_target - mean_source), where
-    the source is each code's own (assigned) component and k is `strength`. k = 1 puts the
-    code as far from the target's mean as it was from its own (its offset, which carries the
-    content, kept); k = 0 leaves it where it was; k between trades style for content."""
-    check_transfer(model, to_mode, strength)
+    the source is each code's own (assigned) component and k is `transfer_strength`. k = 1
+    puts the code as far from the target's mean as it was from its own (its offset, which
+    carries the content, kept); k = 0 leaves it where it was; k between trades style for
+    content."""
+    model.prior.check_component(to_mode)
+    k = transfer_strength(model, strength)
     means = model.prior.means
-    return z + strength * (means[to_mode] - means[model.prior.assign(z)])
+    return z + k * (means[to_mode] - means[model.prior.assign(z)])
 
 
 def iter_transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
-                  seed: int = 0, strength: float = TRANSFER_STRENGTH) -> Iterator[Generated]:
+                  seed: int = 0, strength: float | None = None) -> Iterator[Generated]:
     """`transfer`, a chunk at a time."""
-    check_transfer(model, to_mode, strength)  # before the first output
+    model.prior.check_component(to_mode)  # both checked before the first output
+    strength = transfer_strength(model, strength)
     return _iter_moved(model, texts, lambda z: transfer_codes(model, z, to_mode, strength),
                        decoding, seed)
 
 
 def transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
-             seed: int = 0, strength: float = TRANSFER_STRENGTH) -> Generated:
+             seed: int = 0, strength: float | None = None) -> Generated:
     """Rewrite texts into another mode by offset arithmetic (`transfer_codes`): each code moves
-    `strength` times the step from its own component's mean to the target's."""
+    k times the step from its own component's mean to the target's (k: `transfer_strength`)."""
     return joined(iter_transfer(model, texts, to_mode, decoding, seed, strength))

@@ -50,7 +50,8 @@ def test_wrong_type_raises_naming_the_key(override):
 
 @pytest.mark.parametrize("override", ["model.latent=fuzzy", "train.batch_size=0",
                                       "data.valid_fraction=1.5", "regularizer.kernel=poly",
-                                      "model.encoder_hidden_size=0"])
+                                      "model.encoder_hidden_size=0",
+                                      "prior.transfer_strength=-1"])
 def test_meaningless_values_raise(override):
     with pytest.raises(ConfigError):
         load_config(overrides=[override])

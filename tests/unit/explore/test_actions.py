@@ -87,6 +87,15 @@ def test_encode_transfers_with_the_chosen_strength(explorer):
     assert "--strength 2.5" in far.commands[1]
 
 
+def test_encode_without_a_strength_transfers_by_the_runs_own(explorer, monkeypatch):
+    monkeypatch.setattr(explorer.model.config.prior, "transfer_strength", 2.5)
+    greedy = decoding_config(greedy=True, temperature=1.0, top_p=1.0, max_length=8)
+    found = actions.encode_text(explorer, "anna went to the calm park .", greedy)
+    assert ([moved.text for moved in found.transfers] == [moved.text for moved in
+            actions.encode_text(explorer, found.text, greedy, strength=2.5).transfers])
+    assert all("--strength 2.5" in line for line in found.commands[1:])
+
+
 def test_the_path_is_the_cli_interpolation_laid_between_its_ends(explorer):
     start, end = "anna went to the park .", "ben went to the busy cafe ."
     path = actions.interpolate_texts(explorer, start, end, 4, GREEDY)

@@ -159,6 +159,19 @@ def test_transfer_strength_0_leaves_the_code_and_1_is_the_move_between_means(tin
             == generation.reconstruct(tiny_model, texts, greedy))
 
 
+def test_without_a_strength_a_transfer_moves_by_the_runs_own(tiny_model, monkeypatch):
+    monkeypatch.setattr(tiny_model.config.prior, "transfer_strength", 2.5)
+    z = generation.encode(tiny_model, toy_texts(8)).mean
+    torch.testing.assert_close(operations.transfer_codes(tiny_model, z, 2),
+                               operations.transfer_codes(tiny_model, z, 2, 2.5))
+    greedy = generation.DecodingConfig(greedy=True, max_length=6)
+    texts = toy_texts(4)
+    assert (generation.transfer(tiny_model, texts, 2, greedy)
+            == generation.transfer(tiny_model, texts, 2, greedy, strength=2.5))
+    assert (generation.transfer(tiny_model, texts, 2, greedy)
+            != generation.transfer(tiny_model, texts, 2, greedy, strength=0.0))
+
+
 def test_a_code_already_in_the_target_mode_stays_whatever_the_strength(tiny_model):
     z = tiny_model.prior.sample(6, component=1, generator=torch.Generator().manual_seed(0))
     assert (tiny_model.prior.assign(z) == 1).all()
