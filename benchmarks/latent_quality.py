@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lib.baseline import BEFORE_ISSUE_9
+from lib.baseline import BEFORE_D64, BEFORE_ISSUE_9
 from lib.corpora import yelp_jsonl
 from lib.paths import CONFIGS, DEMO_CORPUS, RESULTS, ROOT
 from lib.results import machine
@@ -116,8 +116,10 @@ CASES: dict[str, list[str]] = {
 }
 
 # case -> an experiment YAML layered over default.yaml as it stands (not over the pre-issue-9
-# defaults), and overrides after it
+# defaults), and overrides after it; the cases measured before the code went to 64 numbers
+# restate the defaults of then (BEFORE_D64), so that their names keep their meaning
 CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
+    "before_d64": (CONFIGS / "default.yaml", BEFORE_D64),
     "transformer_mmd": (CONFIGS / "transformer_mmd.yaml", []),
     # half the width at the GRU's learning rate: the config's advice for a few CPU minutes
     "transformer_128": (CONFIGS / "transformer_mmd.yaml",
@@ -130,29 +132,31 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
                            ["train.lr=0.001", "train.warmup_steps=500"]),
     # the full softmax over every piece, as before the adaptive one (on Yelp's 8,000 pieces
     # the full output layer is most of a step)
-    "full_softmax": (CONFIGS / "default.yaml", ["model.output_cutoffs=null"]),
+    "full_softmax": (CONFIGS / "default.yaml", [*BEFORE_D64, "model.output_cutoffs=null"]),
     # more room in the code at today's defaults: with noise of std s on a code of spread 1
     # per dimension, D dimensions carry about D/2 ln(1 + 1/s^2) nats (Gaussian channel), 26
     # at D 32 and s 0.5, where a Yelp sentence holds ~70 under its decoder without the code.
-    # latent_64 is configs/open_domain.yaml
-    "z_noise_0.25": (CONFIGS / "default.yaml", ["model.z_noise=0.25"]),
-    "latent_64": (CONFIGS / "default.yaml", ["model.latent_dim=64"]),
+    "z_noise_0.25": (CONFIGS / "default.yaml", [*BEFORE_D64, "model.z_noise=0.25"]),
+    "latent_64": (CONFIGS / "default.yaml", [*BEFORE_D64, "model.latent_dim=64"]),
     # can the regulariser or the noise fill a wider code's thin directions (evaluate's
     # thin_directions: 0.17-0.23 at D 64, 0 at D 32)?
     "latent_64_weight_30": (CONFIGS / "default.yaml",
-                            ["model.latent_dim=64", "regularizer.weight=30.0"]),
-    "latent_64_z0.7": (CONFIGS / "default.yaml", ["model.latent_dim=64", "model.z_noise=0.7"]),
+                            [*BEFORE_D64, "model.latent_dim=64", "regularizer.weight=30.0"]),
+    "latent_64_z0.7": (CONFIGS / "default.yaml",
+                       [*BEFORE_D64, "model.latent_dim=64", "model.z_noise=0.7"]),
     # or a covariance match (regularizer.spread_weight), on the batch and 640 recent codes
     "latent_64_spread": (CONFIGS / "default.yaml",
-                         ["model.latent_dim=64", "regularizer.code_memory=640",
+                         [*BEFORE_D64, "model.latent_dim=64", "regularizer.code_memory=640",
                           "regularizer.spread_weight=1.0"]),
     # each label's codes matched to its own mode (regularizer.label_mmd_weight)
-    "label_mmd": (CONFIGS / "default.yaml", ["regularizer.label_mmd_weight=10.0"]),
-    "label_mmd_3": (CONFIGS / "default.yaml", ["regularizer.label_mmd_weight=3.0"]),
+    "label_mmd": (CONFIGS / "default.yaml", [*BEFORE_D64, "regularizer.label_mmd_weight=10.0"]),
+    "label_mmd_3": (CONFIGS / "default.yaml", [*BEFORE_D64, "regularizer.label_mmd_weight=3.0"]),
     "latent_64_label_mmd": (CONFIGS / "default.yaml",
-                            ["model.latent_dim=64", "regularizer.label_mmd_weight=10.0"]),
+                            [*BEFORE_D64, "model.latent_dim=64",
+                             "regularizer.label_mmd_weight=10.0"]),
     "latent_64_label_mmd_3": (CONFIGS / "default.yaml",
-                              ["model.latent_dim=64", "regularizer.label_mmd_weight=3.0"]),
+                              [*BEFORE_D64, "model.latent_dim=64",
+                               "regularizer.label_mmd_weight=3.0"]),
 }
 CASES.update(dict.fromkeys(CONFIG_CASES))
 

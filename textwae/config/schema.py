@@ -141,7 +141,7 @@ class ModelConfig:
     encoder_hidden_size: int | None = None  # GRU encoder state per direction; None: half of
     #   hidden_size, both directions as wide as the decoder. Its cost grows about quadratically
     num_layers: int = 1
-    latent_dim: int = 32
+    latent_dim: int = 64
     dropout: float = 0.1
     word_dropout: float = 0.3  # share of decoder inputs replaced by unk while training
     # denoising (Shen et al., 2020): noise on what the ENCODER reads while training; the
@@ -270,7 +270,7 @@ class PriorConfig:
     min_separation: float = 0.5  # learnable means are pushed apart when closer than this
     #   share of their initial closest-pair distance
     penalty_weight: float = 1.0  # weight of that repulsion penalty in the loss
-    transfer_strength: float = 1.0  # k of `transfer` when none is given: a code moves k
+    transfer_strength: float = 1.5  # k of `transfer` when none is given: a code moves k
     #   times the step between its mode's mean and the target's. How far a code must move to
     #   read as the target depends on the trained model (its code size), so the run keeps it
 
@@ -303,7 +303,7 @@ class PriorConfig:
 class RegularizerConfig:
     weight: float = 10.0  # lambda in  recon + lambda * D(Q_Z, P_Z)
     label_weight: float = 1.0  # weight of the term drawing labelled codes to their component
-    label_mmd_weight: float = 0.0  # while training: weight of the MMD of each label's codes
+    label_mmd_weight: float = 3.0  # while training: weight of the MMD of each label's codes
     #   to its own component (the same spread of content in every mode)
     kernel: str = "imq"  # imq | rbf
     scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0])
