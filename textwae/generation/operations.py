@@ -137,6 +137,14 @@ def transfer_strength(model: TextWAE | StoryModel, strength: float | None = None
     return strength
 
 
+def check_transfer(model: TextWAE | StoryModel, to_mode: int,
+                   strength: float | None = None) -> float:
+    """The k of a transfer to `to_mode` (`transfer_strength`), after refusing a mode the
+    prior does not have."""
+    model.prior.check_component(to_mode)
+    return transfer_strength(model, strength)
+
+
 def transfer_codes(model: TextWAE | StoryModel, z: torch.Tensor, to_mode: int,
                    strength: float | None = None) -> torch.Tensor:
     """Codes (N, D) moved towards mode `to_mode`: z + k (mean_target - mean_source), where
@@ -144,8 +152,7 @@ def transfer_codes(model: TextWAE | StoryModel, z: torch.Tensor, to_mode: int,
     puts the code as far from the target's mean as it was from its own (its offset, which
     carries the content, kept); k = 0 leaves it where it was; k between trades style for
     content."""
-    model.prior.check_component(to_mode)
-    k = transfer_strength(model, strength)
+    k = check_transfer(model, to_mode, strength)
     means = model.prior.means
     return z + k * (means[to_mode] - means[model.prior.assign(z)])
 
@@ -153,8 +160,7 @@ def transfer_codes(model: TextWAE | StoryModel, z: torch.Tensor, to_mode: int,
 def iter_transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
                   seed: int = 0, strength: float | None = None) -> Iterator[Generated]:
     """`transfer`, a chunk at a time."""
-    model.prior.check_component(to_mode)  # both checked before the first output
-    strength = transfer_strength(model, strength)
+    strength = check_transfer(model, to_mode, strength)  # before the first output
     return _iter_moved(model, texts, lambda z: transfer_codes(model, z, to_mode, strength),
                        decoding, seed)
 

@@ -19,12 +19,12 @@ from textwae.generation.decoding import DecodingConfig, decode_texts
 from textwae.generation.operations import (
     CHUNK,
     check_texts,
+    check_transfer,
     encode,
     line_between,
     reconstruct,
     sample,
     transfer_codes,
-    transfer_strength,
 )
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryCodes, StoryRun
@@ -162,8 +162,7 @@ def interpolate_stories(run: StoryRun, start: str, end: str, steps: int,
 def transfer_stories(run: StoryRun, texts: list[str], to_mode: int, decoding: DecodingConfig,
                      seed: int = 0, strength: float | None = None) -> list[Story]:
     """Rewrite stories into another mode by offset arithmetic on their story codes."""
-    run.stories.prior.check_component(to_mode)  # both checked before the first output
-    strength = transfer_strength(run.stories, strength)
+    strength = check_transfer(run.stories, to_mode, strength)  # before the first output
     generator = torch.Generator().manual_seed(seed)
     return [story for part in chunks(texts, CHUNK) for story in decode_stories(
         run, transfer_codes(run.stories, story_codes(run, part), to_mode, strength), decoding,
