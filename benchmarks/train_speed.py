@@ -22,12 +22,13 @@ Model FLOPs of a step, the usual count (PaLM appendix B, nanoGPT's estimate_mfu)
 weight of a linear map applied at each position costs 6 FLOPs per position (2 forward, 4
 backward), and attention costs 12 * layers * width * context per position (QK^T and AV over
 the whole context, causal masking not discounted). Embedding lookups count nothing; the tied
-output layer counts as a matmul; linear maps applied once per unit (latent head, z projections,
-discriminator) cost 6 FLOPs per weight per unit. Positions are the padded (B, T) grid the
-matmuls compute. MFU = model FLOPs / step seconds / peak, the peak being the better of two
-(2048 x 2048) @ (2048 x 2048) fp32 matmuls timed with the same threads just before and two just
-after the step (MFU*: against the best matmul of the whole run). torch's FlopCounterMode counts
-one step as a check of the formula. Extra rows (`--widths`) widen the Transformer config and
+output layer counts as a matmul at the target positions, the only ones it runs at; linear maps
+applied once per unit (latent head, z projections, discriminator) cost 6 FLOPs per weight per
+unit. Positions are the padded (B, T) grid the other matmuls compute. MFU = model FLOPs /
+step seconds / peak, the peak being the better of two (2048 x 2048) @ (2048 x 2048) fp32
+matmuls timed with the same threads just before and two just after the step (MFU*: against
+the best matmul of the whole run). torch's FlopCounterMode counts one step as a check of the
+formula. Extra rows (`--widths`) widen the Transformer config and
 its GPT-2 on whole stories cut to 64 tokens, to show how MFU grows with the matmuls' size.
 
 The default GRU WAE also runs beside the defaults before issue 9 (`lib.baseline`: unigram
@@ -100,12 +101,15 @@ def stack_flops(per_position: int, layers: int, width: int, positions: int,
 
 
 def decoder_flops(decoder: TransformerDecoder, batch: Batch) -> float:
-    """A Transformer decoder on (B, T-1) after its z key/value slot, if it has one, and its z
-    projections once per unit (none in a plain LM's)."""
+    """A Transformer decoder on (B, T-1) after its z key/value slot, if it has one, its output
+    layer at the target positions only (every weight of an adaptive one counted there), and its
+    z projections once per unit (none in a plain LM's)."""
     B, T = batch.ids.shape  # batch, time
     context = T - 1 + (decoder.memory is not None)  # the z key/value slot before the tokens
-    return (stack_flops(matmul_weights(decoder.lm), decoder.layers,
+    targets = int(batch.mask[:, 1:].sum())
+    return (stack_flops(matmul_weights(decoder.lm.base_model), decoder.layers,
                         decoder.lm.config.hidden_size, B * (T - 1), context)
+            + 6 * matmul_weights(decoder.head) * targets
             + 6 * matmul_weights(decoder.memory, decoder.z_to_embedding) * B)
 
 

@@ -155,13 +155,16 @@ class ModelConfig:
     #   modes: which mode a code lies in is then one input, not a direction to find in z
     logvar_penalty: float = 0.0  # gaussian latent: weight of sum |log sigma^2| (stops collapse)
     tie_embeddings: bool = True  # a full softmax's weight is the input embedding
-    # GRU decoder on a vocabulary larger than the first cutoff: an adaptive softmax (Grave et
+    # a decoder on a vocabulary larger than the first cutoff: an adaptive softmax (Grave et
     # al., 2017) scores the ids below it at every position, and each further cluster of ids
     # (to the next cutoff, the last to the vocabulary's end) through a 4x narrower projection
     # of its own, only where a target lies in it (BPE numbers frequent pieces roughly first).
     # Cutoffs at or past the vocabulary's size are dropped; none left, or null: a full softmax.
-    # A transformer decoder keeps its LM head
+    # A pretrained decoder keeps the LM head it was trained with
     output_cutoffs: list[int] | None = field(default_factory=lambda: [2000])
+    transformer_adaptive_softmax: bool = True  # a transformer decoder built here takes
+    #   output_cutoffs as the GRU does; false: GPT-2's LM head over every piece (as runs
+    #   saved before the key)
     # transformer parts (model.encoder / model.decoder = transformer); sizes of both
     transformer_layers: int = 4  # blocks in each transformer part
     transformer_heads: int = 4  # attention heads; must divide transformer_dim

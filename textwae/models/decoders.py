@@ -22,6 +22,44 @@ from textwae.models.pretrained import load_pretrained
 from textwae.text.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 GRUState = tuple[torch.Tensor, torch.Tensor]  # (hidden (L, B, H), z (B, D))
+OutputLayer = nn.Linear | nn.AdaptiveLogSoftmaxWithLoss
+
+
+def inner_cutoffs(cutoffs: list[int] | None, vocab_size: int) -> list[int]:
+    """The cutoffs that split the vocabulary (the others are dropped)."""
+    return [cut for cut in cutoffs or [] if cut < vocab_size]
+
+
+def output_layer(width: int, vocab_size: int, cutoffs: list[int] | None,
+                 tied_to: nn.Embedding | None) -> OutputLayer:
+    """An adaptive softmax (Grave et al., 2017) when a cutoff lies inside the vocabulary: on
+    8,000 pieces a full softmax is most of a step's cost. Else a full softmax, whose weight is
+    `tied_to`'s when given."""
+    cutoffs = inner_cutoffs(cutoffs, vocab_size)
+    if cutoffs:
+        return nn.AdaptiveLogSoftmaxWithLoss(width, vocab_size, cutoffs, div_value=4.0)
+    output = nn.Linear(width, vocab_size)
+    if tied_to is not None:
+        output.weight = tied_to.weight
+    return output
+
+
+def scores(output: OutputLayer, features: torch.Tensor) -> torch.Tensor:
+    """Scores (..., V) of every token at `features` (..., E); an adaptive softmax gives its
+    log-probabilities."""
+    if isinstance(output, nn.Linear):
+        return output(features)
+    flat = output.log_prob(features.reshape(-1, features.shape[-1]))
+    return flat.view(*features.shape[:-1], -1)
+
+
+def output_nll(output: OutputLayer, features: torch.Tensor,
+               targets: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood (N,) of `targets` (N,) at `features` (N, E): an adaptive
+    softmax scores a rare cluster only where a target lies in it."""
+    if isinstance(output, nn.Linear):
+        return F.cross_entropy(output(features), targets, reduction="none")
+    return -output(features, targets).output
 
 
 class GRUDecoder(nn.Module):
@@ -40,15 +78,8 @@ class GRUDecoder(nn.Module):
                           dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(cfg.dropout)
         self.to_embedding = nn.Linear(cfg.hidden_size, cfg.embedding_dim)
-        self.output: nn.Linear | nn.AdaptiveLogSoftmaxWithLoss
-        cutoffs = [cut for cut in cfg.output_cutoffs or [] if cut < vocab_size]
-        if cutoffs:  # on 8,000 pieces a full softmax is most of a step's cost
-            self.output = nn.AdaptiveLogSoftmaxWithLoss(cfg.embedding_dim, vocab_size, cutoffs,
-                                                        div_value=4.0)
-        else:
-            self.output = nn.Linear(cfg.embedding_dim, vocab_size)
-            if cfg.tie_embeddings:
-                self.output.weight = self.embedding.weight
+        self.output = output_layer(cfg.embedding_dim, vocab_size, cfg.output_cutoffs,
+                                   self.embedding if cfg.tie_embeddings else None)
 
     def start(self, z: torch.Tensor) -> GRUState:
         B = z.shape[0]
@@ -65,16 +96,9 @@ class GRUDecoder(nn.Module):
         outputs, hidden = self.gru(inputs, hidden)  # (B, T, H)
         return torch.tanh(self.to_embedding(self.dropout(outputs))), (hidden, z)
 
-    def _logits(self, features: torch.Tensor) -> torch.Tensor:
-        """Scores (..., V) of every token; the adaptive softmax gives its log-probabilities."""
-        if isinstance(self.output, nn.Linear):
-            return self.output(features)
-        flat = self.output.log_prob(features.reshape(-1, features.shape[-1]))
-        return flat.view(*features.shape[:-1], -1)
-
     def forward(self, ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, T, V) for inputs `ids` (B, T)."""
-        return self._logits(self._features(ids, self.start(z))[0])
+        return scores(self.output, self._features(ids, self.start(z))[0])
 
     def target_nll(self, ids: torch.Tensor, z: torch.Tensor, targets: torch.Tensor,
                    mask: torch.Tensor) -> torch.Tensor:
@@ -83,14 +107,12 @@ class GRUDecoder(nn.Module):
         positions only, and an adaptive softmax scores a rare cluster only where a target
         lies in it."""
         features = self._features(ids, self.start(z))[0][mask]  # (N, E)
-        if isinstance(self.output, nn.Linear):
-            return F.cross_entropy(self.output(features), targets[mask], reduction="none")
-        return -self.output(features, targets[mask]).output
+        return output_nll(self.output, features, targets[mask])
 
     def step(self, tokens: torch.Tensor, state: GRUState) -> tuple[torch.Tensor, GRUState]:
         """Logits (B, V) for the next token after `tokens` (B,)."""
         features, state = self._features(tokens[:, None], state)
-        return self._logits(features[:, 0]), state
+        return scores(self.output, features[:, 0]), state
 
     @staticmethod
     def reorder_state(state: GRUState, order: torch.Tensor) -> GRUState:
@@ -131,6 +153,12 @@ class TransformerDecoder(nn.Module):
         """`code_dim`: the width of the code it reads (None: model.latent_dim)."""
         super().__init__()
         code_dim = code_dim or cfg.latent_dim
+        # an output layer of its own: an adaptive softmax for a decoder built here on a large
+        # vocabulary; None: the LM's head (a pretrained LM keeps the head it was trained with)
+        own_output = (cfg.decoder_pretrained is None and cfg.transformer_adaptive_softmax
+                      and inner_cutoffs(cfg.output_cutoffs, vocab_size))
+        self.output = (output_layer(cfg.transformer_dim, vocab_size, cfg.output_cutoffs, None)
+                       if own_output else None)
         if cfg.decoder_pretrained is None:
             config = transformers.GPT2Config(
                 vocab_size=vocab_size, n_positions=cfg.transformer_positions,
@@ -138,7 +166,8 @@ class TransformerDecoder(nn.Module):
                 n_head=cfg.transformer_heads, n_inner=cfg.transformer_ff,
                 resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
                 bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID,
-                tie_word_embeddings=cfg.tie_embeddings)
+                # tied, the unused LM head of an adaptive softmax adds no weights
+                tie_word_embeddings=cfg.tie_embeddings or self.output is not None)
             self.lm = transformers.GPT2LMHeadModel(config)
         else:
             self.lm = load_pretrained(transformers.AutoModelForCausalLM, cfg.decoder_pretrained,
@@ -155,7 +184,7 @@ class TransformerDecoder(nn.Module):
                        if use_memory else None)
         self.z_to_embedding = nn.Linear(code_dim, width) if use_embedding else None
         # the keyword naming the cache: `cache` in recent transformers, `past_key_values` before
-        parameters = inspect.signature(self.lm.forward).parameters
+        parameters = inspect.signature(self.lm.base_model.forward).parameters
         self._cache_keyword = "cache" if "cache" in parameters else "past_key_values"
 
     def _prefix(self, z: torch.Tensor) -> transformers.Cache:
@@ -168,10 +197,15 @@ class TransformerDecoder(nn.Module):
             [(kv[:, layer, 0], kv[:, layer, 1]) for layer in range(self.layers)],
             config=self.lm.config)
 
-    def _run(self, ids: torch.Tensor, cache: transformers.Cache | None,
-             z_embedding: torch.Tensor | None, position: int) -> torch.Tensor:
-        """Logits (B, T, V) of tokens `ids` (B, T) at positions position..position+T-1, after
-        whatever `cache` holds; `cache` grows by these tokens."""
+    @property
+    def head(self) -> OutputLayer:
+        """The output layer: its own adaptive softmax, or the LM's head."""
+        return self.output if self.output is not None else self.lm.get_output_embeddings()
+
+    def _features(self, ids: torch.Tensor, cache: transformers.Cache | None,
+                  z_embedding: torch.Tensor | None, position: int) -> torch.Tensor:
+        """Last hidden states (B, T, E) of tokens `ids` (B, T) at positions
+        position..position+T-1, after whatever `cache` holds; `cache` grows by these tokens."""
         B, T = ids.shape  # batch, time
         if self.max_positions is not None and position + T > self.max_positions:
             raise ConfigError(f"the decoder has {self.max_positions} positions; {position + T} "
@@ -182,22 +216,27 @@ class TransformerDecoder(nn.Module):
         positions = torch.arange(position, position + T, device=ids.device).expand(B, T)
         # No attention mask: transformers sizes the causal mask by the cache, so it spans the
         # z prefix, and a padded batch is padded on the right, which causality already hides.
-        return self.lm(inputs_embeds=embeds, position_ids=positions,
-                       use_cache=cache is not None, **{self._cache_keyword: cache}).logits
+        return self.lm.base_model(inputs_embeds=embeds, position_ids=positions,
+                                  use_cache=cache is not None,
+                                  **{self._cache_keyword: cache}).last_hidden_state
 
     def _embed_z(self, z: torch.Tensor) -> torch.Tensor | None:
         return None if self.z_to_embedding is None else self.z_to_embedding(z)  # (B, E)
 
     def forward(self, ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, T, V) for inputs `ids` (B, T)."""
+        return scores(self.head, self._teacher_forced(ids, z))
+
+    def _teacher_forced(self, ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         cache = self._prefix(z) if self.memory is not None else None
-        return self._run(ids, cache, self._embed_z(z), 0)
+        return self._features(ids, cache, self._embed_z(z), 0)
 
     def target_nll(self, ids: torch.Tensor, z: torch.Tensor, targets: torch.Tensor,
                    mask: torch.Tensor) -> torch.Tensor:
         """Teacher-forced negative log-likelihood (N,) of `targets[mask]` after inputs `ids`
-        (B, T)."""
-        return F.cross_entropy(self(ids, z)[mask], targets[mask], reduction="none")
+        (B, T); the output layer runs at those N positions only."""
+        features = self._teacher_forced(ids, z)[mask]  # (N, E)
+        return output_nll(self.head, features, targets[mask])
 
     def start(self, z: torch.Tensor) -> TransformerState:
         return TransformerState(self._prefix(z), self._embed_z(z), 0)
@@ -207,8 +246,9 @@ class TransformerDecoder(nn.Module):
         """Logits (B, V) for the next token after `tokens` (B,); only the new token is run,
         and `state` stays usable (its cache is copied, not extended in place)."""
         cache = _copy_cache(state.cache)
-        logits = self._run(tokens[:, None], cache, state.z_embedding, state.position)
-        return logits[:, 0], TransformerState(cache, state.z_embedding, state.position + 1)
+        features = self._features(tokens[:, None], cache, state.z_embedding, state.position)
+        next_state = TransformerState(cache, state.z_embedding, state.position + 1)
+        return scores(self.head, features[:, 0]), next_state
 
     @staticmethod
     def reorder_state(state: TransformerState, order: torch.Tensor) -> TransformerState:

@@ -1,10 +1,11 @@
-"""The decoder's output layer: a full softmax or an adaptive one (model.output_cutoffs)."""
+"""The decoders' output layer: a full softmax or an adaptive one (model.output_cutoffs)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
-from tests.conftest import assert_round_trip, forced_logits, toy_texts
+from tests.conftest import TINY_TRANSFORMER, assert_round_trip, forced_logits, toy_texts
 from textwae.config.loading import load_config, load_run_config
 from textwae.errors import ConfigError
 from textwae.generation import DecodingConfig, reconstruct
@@ -15,12 +16,18 @@ from textwae.text.tokenizers import PAD_ID
 ADAPTIVE = ["model.output_cutoffs=[20, 60]"]  # the tiny vocabulary has 120 ids
 
 
-@pytest.fixture(params=["full", "adaptive"])
+def has_adaptive_softmax(model: TextWAE) -> bool:
+    return any(isinstance(m, torch.nn.AdaptiveLogSoftmaxWithLoss) for m in model.modules())
+
+
+@pytest.fixture(params=["gru-full", "gru-adaptive", "transformer-full", "transformer-adaptive"])
 def model(request, tiny_config, tiny_model) -> TextWAE:
-    if request.param == "full":
-        return tiny_model
-    config = load_config(tiny_config.to_dict(), overrides=ADAPTIVE)
-    return TextWAE(config, tiny_model.tokenizer)
+    decoder, output = request.param.split("-")
+    sources = [tiny_config.to_dict(), *([TINY_TRANSFORMER] if decoder == "transformer" else [])]
+    config = load_config(*sources, overrides=ADAPTIVE if output == "adaptive" else [])
+    model = TextWAE(config, tiny_model.tokenizer)
+    assert has_adaptive_softmax(model) == (output == "adaptive")
+    return model
 
 
 def batch_of(model: TextWAE, n: int):
@@ -41,17 +48,19 @@ def test_the_training_loss_is_the_cross_entropy_of_the_decoders_logits(model):
     assert logits.shape == (*batch.ids[:, 1:].shape, model.tokenizer.vocab_size)
 
 
-def test_the_adaptive_softmax_gives_a_distribution_over_the_whole_vocabulary(tiny_config,
-                                                                           tiny_model):
-    config = load_config(tiny_config.to_dict(), overrides=ADAPTIVE)
+@pytest.mark.parametrize("decoder", [[], [TINY_TRANSFORMER]], ids=["gru", "transformer"])
+def test_the_adaptive_softmax_gives_a_distribution_over_the_whole_vocabulary(
+        tiny_config, tiny_model, decoder):
+    config = load_config(tiny_config.to_dict(), *decoder, overrides=ADAPTIVE)
     model = TextWAE(config, tiny_model.tokenizer).eval()
     with torch.no_grad():
         logits = forced_logits(model, batch_of(model, 4))
+        step_logits, _ = model.decoder.step(torch.tensor([2, 2]), model.decoder.start(
+            model.decoder_code(torch.zeros(2, config.model.latent_dim))))
     torch.testing.assert_close(logits.exp().sum(dim=-1), torch.ones(logits.shape[:-1]))
     assert (logits[..., 60:] > -torch.inf).all()  # the last cluster's tokens can be decoded
-    step_logits, _ = model.decoder.step(torch.tensor([2, 2]), model.decoder.start(
-        model.decoder_code(torch.zeros(2, config.model.latent_dim))))
     assert step_logits.shape == (2, model.tokenizer.vocab_size)
+    torch.testing.assert_close(step_logits.exp().sum(dim=-1), torch.ones(2))
 
 
 def test_either_output_layer_trains_every_weight_saves_and_decodes(model, tmp_path):
@@ -85,10 +94,17 @@ def test_cutoffs_past_the_vocabulary_are_dropped(tiny_config, tiny_model, tmp_pa
     assert load_run_config(tmp_path / "config.yaml").model.output_cutoffs is None
 
 
-def test_a_transformer_decoder_keeps_its_lm_head(tiny_config, tiny_model):
-    config = load_config(tiny_config.to_dict(), overrides=[
-        "model.decoder=transformer", "model.output_cutoffs=[20]", "model.transformer_dim=16",
-        "model.transformer_heads=2", "model.transformer_ff=32", "model.transformer_layers=1"])
+def test_a_transformer_run_saved_before_its_adaptive_softmax_keeps_its_lm_head(
+        tiny_config, tiny_model, tmp_path):
+    """A run directory whose config lacks model.transformer_adaptive_softmax was trained with
+    GPT-2's LM head over every piece, whatever its output_cutoffs say, and loads with it."""
+    config = load_config(tiny_config.to_dict(), TINY_TRANSFORMER, overrides=[
+        *ADAPTIVE, "model.transformer_adaptive_softmax=false"])
     model = TextWAE(config, tiny_model.tokenizer)
-    assert not any(isinstance(m, torch.nn.AdaptiveLogSoftmaxWithLoss) for m in model.modules())
-    assert torch.isfinite(model(batch_of(model, 4)).loss)
+    assert not has_adaptive_softmax(model)
+    model.save_pretrained(tmp_path)
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text(encoding="utf-8"))
+    assert saved["model"].pop("transformer_adaptive_softmax") is False
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved), encoding="utf-8")
+    assert load_run_config(tmp_path / "config.yaml").model.output_cutoffs == [20, 60]
+    assert not has_adaptive_softmax(TextWAE.from_pretrained(tmp_path))

@@ -84,6 +84,18 @@ def test_gpt2_tokenizer_gains_pad_and_unk_and_round_trips_text(parts):
         == ["[CLS]", "[SEP]"]
 
 
+def test_a_pretrained_decoder_keeps_the_lm_head_it_was_trained_with(corpus, parts):
+    """model.output_cutoffs builds an adaptive softmax for a decoder built here only."""
+    model = TextWAE.build(optimus_config(corpus, *parts, "model.output_cutoffs=[20]"),
+                          corpus.parent / "unused", parts_from_run=False)
+    assert not any(isinstance(m, torch.nn.AdaptiveLogSoftmaxWithLoss) for m in model.modules())
+    head = model.decoder.lm.get_output_embeddings()
+    batch = model.tokenize(toy_texts(4)).batch([0, 1, 2, 3])
+    with torch.no_grad():
+        logits = forced_logits(model, batch)
+    assert logits.shape[-1] == head.out_features == model.tokenizer.vocab_size
+
+
 @pytest.mark.slow
 def test_bert_encoder_and_gpt2_decoder_train_save_and_generate(corpus, parts, tmp_path):
     bert, gpt2 = parts
