@@ -115,21 +115,32 @@ CASES: dict[str, list[str]] = {
                  "tokenizer.vocab_size=2000"],
 }
 
+# configs/transformer_mmd.yaml before it went to width 128 without dropout
+TRANSFORMER_256 = ["model.transformer_dim=256", "model.transformer_ff=1024", "train.lr=0.0005",
+                   "model.dropout=0.1"]
+
 # case -> an experiment YAML layered over default.yaml as it stands (not over the pre-issue-9
 # defaults), and overrides after it; the cases measured before the code went to 64 numbers
 # restate the defaults of then (BEFORE_D64), so that their names keep their meaning
 CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
     "before_d64": (CONFIGS / "default.yaml", BEFORE_D64),
     "transformer_mmd": (CONFIGS / "transformer_mmd.yaml", []),
-    # half the width at the GRU's learning rate: the config's advice for a few CPU minutes
-    "transformer_128": (CONFIGS / "transformer_mmd.yaml",
-                        ["model.transformer_dim=128", "model.transformer_ff=512",
-                         "train.lr=0.002"]),
-    # the GRU's learning rate: stalls at width 256 (see the config's comment)
-    "transformer_lr2e-3": (CONFIGS / "transformer_mmd.yaml", ["train.lr=0.002"]),
+    # the config before it went to width 128 without dropout (TRANSFORMER_256), and its
+    # learning rates: at the GRU's it stalls
+    "transformer_256": (CONFIGS / "transformer_mmd.yaml", TRANSFORMER_256),
+    "transformer_lr2e-3": (CONFIGS / "transformer_mmd.yaml", [*TRANSFORMER_256, "train.lr=0.002"]),
     # between the two, with a longer warmup
     "transformer_lr1e-3": (CONFIGS / "transformer_mmd.yaml",
-                           ["train.lr=0.001", "train.warmup_steps=500"]),
+                           [*TRANSFORMER_256, "train.lr=0.001", "train.warmup_steps=500"]),
+    # half the width at the GRU's learning rate, with dropout
+    "transformer_128": (CONFIGS / "transformer_mmd.yaml",
+                        [*TRANSFORMER_256, "model.transformer_dim=128", "model.transformer_ff=512",
+                         "train.lr=0.002"]),
+    # and without: its masks were a tenth of a width-128 step's time, on a budget of a few
+    # epochs (word dropout and z noise still regularise). The config since
+    "transformer_128_no_dropout": (CONFIGS / "transformer_mmd.yaml",
+                                   ["model.transformer_dim=128", "model.transformer_ff=512",
+                                    "train.lr=0.002", "model.dropout=0.0"]),
     # the full softmax over every piece, as before the adaptive one (on Yelp's 8,000 pieces
     # the full output layer is most of a step)
     "full_softmax": (CONFIGS / "default.yaml", [*BEFORE_D64, "model.output_cutoffs=null"]),
@@ -149,6 +160,8 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
                          [*BEFORE_D64, "model.latent_dim=64", "regularizer.code_memory=640",
                           "regularizer.spread_weight=1.0"]),
     # each label's codes matched to its own mode (regularizer.label_mmd_weight)
+    # today's default without dropout, as the Transformer config trains best on a CPU budget
+    "no_dropout": (CONFIGS / "default.yaml", ["model.dropout=0.0"]),
     "label_mmd": (CONFIGS / "default.yaml", [*BEFORE_D64, "regularizer.label_mmd_weight=10.0"]),
     "label_mmd_3": (CONFIGS / "default.yaml", [*BEFORE_D64, "regularizer.label_mmd_weight=3.0"]),
     "latent_64_label_mmd": (CONFIGS / "default.yaml",

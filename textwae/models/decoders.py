@@ -173,6 +173,10 @@ class TransformerDecoder(nn.Module):
             self.lm = load_pretrained(transformers.AutoModelForCausalLM, cfg.decoder_pretrained,
                                       vocab_size, "model.decoder_pretrained")
         config = self.lm.config.get_text_config(decoder=True)
+        if (not isinstance(self.lm.get_output_embeddings(), nn.Linear)
+                or getattr(config, "final_logit_softcapping", None)):
+            raise ConfigError("model.decoder_pretrained: its logits are not a linear map of its "
+                              "last hidden states, which is how textwae scores tokens")
         width, heads = config.hidden_size, config.num_attention_heads
         self.layers = config.num_hidden_layers
         self.kv_heads = getattr(config, "num_key_value_heads", None) or heads

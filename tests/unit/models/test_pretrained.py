@@ -96,6 +96,18 @@ def test_a_pretrained_decoder_keeps_the_lm_head_it_was_trained_with(corpus, part
     assert logits.shape[-1] == head.out_features == model.tokenizer.vocab_size
 
 
+def test_a_decoder_whose_logits_are_capped_is_refused(corpus, parts):
+    """textwae scores tokens by the LM's output embeddings applied to its last hidden states;
+    a model that caps its logits after them (Gemma 2's final_logit_softcapping) is refused."""
+    config_file = parts[1] / "config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config_file.write_text(json.dumps({**config, "final_logit_softcapping": 30.0}),
+                           encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a linear map of its last hidden states"):
+        TextWAE.build(optimus_config(corpus, *parts), corpus.parent / "unused",
+                      parts_from_run=False)
+
+
 @pytest.mark.slow
 def test_bert_encoder_and_gpt2_decoder_train_save_and_generate(corpus, parts, tmp_path):
     bert, gpt2 = parts
