@@ -62,6 +62,7 @@ from textwae.evaluation.metrics import (
     self_bleu,
     transfer_gmean,
 )
+from textwae.generation import operations
 from textwae.models.autoencoder import TextWAE
 from textwae.runs.metrics_log import read_metrics
 from textwae.training.pipeline import train
@@ -174,6 +175,8 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
 CASES.update(dict.fromkeys(CONFIG_CASES))
 
 STRENGTHS = [0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0]
+SEARCHES = [(1.0, 4), (1.5, 6), (2.0, 8), (2.5, 10), (3.0, 12)]  # up to k in n steps of 0.25
+LANDED_BARS = [0.5, 0.9]  # p(target | z) that ends a search (generation.operations.LANDED)
 DECODING_STRENGTHS = [1.0, 2.0]
 CODE_SCALES = [1.0, 0.8, 0.6]  # `sample --code-scale`, at the default decoding
 SAMPLE_TEMPERATURES = [0.7, 1.0]  # with top-p 1, as before the decoding defaults moved
@@ -300,8 +303,10 @@ def score(model: TextWAE, train_units: list[Example], valid_units: list[Example]
     figures["midpoints"] = midpoint_figures(model, held, judges, n)
     sources = [u for u in held if u.label in labels][: 2 * n]
     greedy = generation.DecodingConfig(greedy=True, max_length=max_length)
-    figures["transfer"] = {f"k{k}": transfer_figures(model, sources, labels, judges, k, greedy)
+    figures["transfer"] = {f"k{k}": transfer_figures(model, sources, labels, judges, greedy, k, 1)
                            for k in STRENGTHS}
+    figures["transfer"]["search"] = transfer_figures(model, sources, labels, judges, greedy)
+    figures["transfer_search"] = search_figures(model, sources, labels, judges, greedy)
     if decoding_sweep:
         figures["decoding"] = []
         for options in DECODING_SWEEP:
@@ -309,8 +314,9 @@ def score(model: TextWAE, train_units: list[Example], valid_units: list[Example]
             figures["decoding"].append({
                 "decoding": options,
                 "samples": sample_figures(model, labels, judges, n, decoding),
-                "transfer": {f"k{k}": transfer_figures(model, sources, labels, judges, k,
-                                                       decoding) for k in DECODING_STRENGTHS}})
+                "transfer": {f"k{k}": transfer_figures(model, sources, labels, judges,
+                                                       decoding, k, 1)
+                             for k in DECODING_STRENGTHS}})
     return figures
 
 
@@ -379,10 +385,12 @@ def midpoint_figures(model: TextWAE, held: list[Example], judges: Judges,
 
 
 def transfer_figures(model: TextWAE, sources: list[Example], labels: list[str],
-                     judges: Judges, strength: float,
-                     decoding: generation.DecodingConfig) -> dict[str, Any]:
-    """Each source to the next label's mode (cyclically), z + k (mean_target - mean_source):
-    the label judge's accuracy, BLEU to the inputs, their geometric mean, clean rate."""
+                     judges: Judges, decoding: generation.DecodingConfig,
+                     strength: float | None = None, steps: int | None = None,
+                     ) -> dict[str, Any]:
+    """Each source to the next label's mode (cyclically), z + k (mean_target - mean_source),
+    k searched up to `strength` in `steps` (None: the run's own; one step: k alone): the label
+    judge's accuracy, BLEU to the inputs, their geometric mean, clean rate."""
     label_map = {label: k for k, label in enumerate(labels)}
     targets = [labels[(label_map[u.label] + 1) % len(labels)] for u in sources]
     inputs, wanted, outputs = [], [], []
@@ -392,7 +400,7 @@ def transfer_figures(model: TextWAE, sources: list[Example], labels: list[str],
             inputs += chosen
             wanted += [target] * len(chosen)
             outputs += generation.transfer(model, chosen, label_map[target], decoding,
-                                           strength=strength)[0]
+                                           strength=strength, steps=steps)[0]
     accuracy = judges.labels.accuracy(outputs, wanted)
     bleu = corpus_bleu(outputs, inputs)[0]
     return {"accuracy": round(accuracy, 3), "bleu_to_input": round(bleu, 2),
@@ -400,6 +408,22 @@ def transfer_figures(model: TextWAE, sources: list[Example], labels: list[str],
             "examples": [{"input": a, "to": t, "output": b}
                          for a, t, b in list(zip(inputs, wanted, outputs, strict=True))[:: max(
                              1, len(outputs) // 6)][:6]]}
+
+
+def search_figures(model: TextWAE, sources: list[Example], labels: list[str],
+                   judges: Judges, decoding: generation.DecodingConfig) -> dict[str, Any]:
+    """`transfer_figures` of each strength search of SEARCHES, ended at each of LANDED_BARS:
+    the curve to set beside one k's."""
+    figures = {}
+    for bar in LANDED_BARS:
+        operations.LANDED, kept = bar, operations.LANDED
+        try:
+            for largest, steps in SEARCHES:
+                figures[f"up to {largest:g} in {steps}, p {bar:g}"] = transfer_figures(
+                    model, sources, labels, judges, decoding, largest, steps)
+        finally:
+            operations.LANDED = kept
+    return figures
 
 
 # -- the sweep: children two at a time ----------------------------------------------------

@@ -183,6 +183,8 @@ def test_a_nan_loss_stops_with_a_message_and_keeps_the_run(trained_run, tmp_path
     (["encode", "--input", "EMPTY"], "give texts to encode"),
     (["transfer", "--to", "9", "anna went ."], "mode 9 is out of range"),
     (["transfer", "--to", "happy", "anna went ."], "neither a label nor a component index"),
+    (["transfer", "--to", "1", "--strength-steps", "0", "anna went ."],
+     "transfer strength steps must be a whole number >= 1, got 0"),
     (["interpolate", "anna went .", "ben went .", "--steps", "1"], "at least 2 steps"),
     (["modes", "--code-scale", "-1"], "code scale must be a finite number >= 0, got -1.0"),
 ])

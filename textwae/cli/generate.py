@@ -43,9 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     move = commands.add_parser("transfer", help="rewrite texts into another mode")
     move.add_argument("--to", required=True, help="target mode: label or index")
     move.add_argument("--strength", type=float, default=None,
-                      help="k in z + k (mean_target - mean_source): 1 moves by the means' "
-                           "difference, less keeps more of the input (default: the run's "
-                           "prior.transfer_strength)")
+                      help="the largest k in z + k (mean_target - mean_source): 1 moves by "
+                           "the means' difference, less keeps more of the input (default: the "
+                           "run's prior.transfer_strength)")
+    move.add_argument("--strength-steps", type=int, default=None,
+                      help="strengths tried, evenly spaced up to --strength: each text keeps "
+                           "the first at which it reads as the target; 1: --strength alone "
+                           "(default: the run's prior.transfer_steps)")
     move.set_defaults(handler=_transfer)
     story = commands.add_parser("story", help="sample whole stories (a story run: "
                                 "configs/stories.yaml)")
@@ -183,12 +187,14 @@ def _transfer(args: argparse.Namespace) -> None:
         target = resolve_mode(args.to, run.sentences.config.prior.labels,
                               run.stories.prior.components)
         _print_stories(run, stories.transfer_stories(run, _read_texts(args), target, decoding,
-                                                     args.seed, args.strength), args.format)
+                                                     args.seed, args.strength,
+                                                     args.strength_steps), args.format)
         return
     model = load_model(args)
     target = resolve_mode(args.to, model.config.prior.labels, model.prior.components)
     _print_chunks(generation.iter_transfer(model, _read_texts(args), target, decoding,
-                                           args.seed, args.strength), args.format)
+                                           args.seed, args.strength, args.strength_steps),
+                  args.format)
 
 
 def _encode(args: argparse.Namespace) -> None:

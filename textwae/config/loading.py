@@ -133,7 +133,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 # what a run directory's config.yaml means by a key it lacks because it was written before the
 # key existed, where that differs from today's default
 BEFORE_KEYS_EXISTED: dict[str, Any] = {"model": {"mode_input": False, "output_cutoffs": None,
-                                                  "transformer_adaptive_softmax": False}}
+                                                  "transformer_adaptive_softmax": False},
+                                        "prior": {"transfer_steps": 1}}
 
 
 def load_run_config(path: str | Path, overrides: list[str] = ()) -> Config:

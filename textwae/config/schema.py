@@ -273,15 +273,19 @@ class PriorConfig:
     min_separation: float = 0.5  # learnable means are pushed apart when closer than this
     #   share of their initial closest-pair distance
     penalty_weight: float = 1.0  # weight of that repulsion penalty in the loss
-    transfer_strength: float = 1.5  # k of `transfer` when none is given: a code moves k
-    #   times the step between its mode's mean and the target's. How far a code must move to
-    #   read as the target depends on the trained model (its code size), so the run keeps it
+    transfer_strength: float = 2.5  # the largest k of `transfer` when none is given: a code
+    #   moves k times the step between its mode's mean and the target's. How far a code must
+    #   move to read as the target depends on the trained model (its code size), so the run
+    #   keeps it
+    transfer_steps: int = 10  # strengths a transfer tries, evenly spaced up to that k: each
+    #   text keeps the first whose output, encoded again, lies in the target; 1: k alone
 
     def check(self) -> None:
         require_positive("prior", components=self.components, scale=self.scale)
         require_not_negative("prior", spread=self.spread, min_separation=self.min_separation,
                              penalty_weight=self.penalty_weight,
                              transfer_strength=self.transfer_strength)
+        require_positive("prior", transfer_steps=self.transfer_steps)
         require_range("prior.min_weight", self.min_weight, 0, 1, high_open=True)
         require_range("prior.scale_range", self.scale_range, 1, low_open=True, high_open=True)
         if self.learnable and self.components > 1 and self.spread == 0:

@@ -100,10 +100,10 @@ def evaluate(model: TextWAE, examples: list[Example],
       intermediate points (not the ends) of `INTERPOLATION_STEPS`-point paths between up to
       `INTERPOLATION_PAIRS` random pairs of held-out examples (seeded), and n_pairs.
     - transfer: up to `n_samples` labelled held-out examples, each moved to the mode of
-      another label drawn at random (seeded) with `generation.transfer` and greedy decoding:
-      n, accuracy (the label judge reads the target label), bleu_to_input (corpus BLEU to the
-      inputs: content kept), gmean = sqrt(100 * accuracy * bleu_to_input), clean_rate and
-      judge_ppl_ratio.
+      another label drawn at random (seeded) with `generation.transfer` (the run's strength
+      search) and greedy decoding: n, accuracy (the label judge reads the target label),
+      bleu_to_input (corpus BLEU to the inputs: content kept), gmean = sqrt(100 * accuracy *
+      bleu_to_input), clean_rate and judge_ppl_ratio.
 
     clean_rate is the share of lines whose `metrics.words` all occur in the training split
     (an empty line is not clean); judge_ppl_ratio is the judge's perplexity on the lines

@@ -120,8 +120,8 @@ def build_page(explorer: Explorer) -> gr.Blocks:
                 gr.Markdown("### Encode")
                 typed = gr.Textbox(label="a sentence", elem_id="encode-text")
                 strength = gr.Slider(0.0, 3.0, value=model.config.prior.transfer_strength,
-                                     step=0.1,
-                                     label="transfer strength (generate.py transfer --strength)",
+                                     step=0.1, label="largest transfer strength "
+                                     "(generate.py transfer --strength)",
                                      elem_id="transfer-strength")
                 encode_button = gr.Button("Encode", variant="primary", elem_id="encode-button")
                 encode_out = gr.HTML(elem_id="encode-output")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import torch
 
@@ -20,7 +21,10 @@ from textwae.objectives.codes import LatentOutput
 from textwae.text.batching import chunks
 
 CHUNK = 64  # codes decoded at once
+LANDED = 0.9  # p(target | z) of a transfer's output, encoded again, that ends its search: on
+#   Yelp 0.85 in the target at BLEU 11.5 against 0.81 at 11.9 for 0.5 (the most likely mode)
 Generated = tuple[list[str], list[int]]  # texts, and the mode of each one's code
+Output = TypeVar("Output")  # what a transfer decodes a code into: a text, a story
 
 
 def check_texts(texts: list[str]) -> None:
@@ -90,19 +94,13 @@ def sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | None = 
     return joined(iter_sample(model, n, decoding, mode, seed, code_scale))
 
 
-def _iter_moved(model: TextWAE, texts: list[str], move: Callable[[torch.Tensor], torch.Tensor],
-                decoding: DecodingConfig, seed: int) -> Iterator[Generated]:
-    """Encode texts a chunk at a time, move each chunk's codes (N, D), decode them."""
-    check_texts(texts)  # every text, before the first output
-    generator = torch.Generator().manual_seed(seed)
-    for chunk in chunks(texts, CHUNK):
-        yield texts_and_modes(model, move(encode(model, chunk).mean), decoding, generator)
-
-
 def iter_reconstruct(model: TextWAE, texts: list[str], decoding: DecodingConfig,
                      seed: int = 0) -> Iterator[Generated]:
-    """`reconstruct`, a chunk at a time."""
-    return _iter_moved(model, texts, lambda z: z, decoding, seed)
+    """`reconstruct`, a chunk at a time; every text is checked before the first output."""
+    check_texts(texts)
+    generator = torch.Generator().manual_seed(seed)
+    return (texts_and_modes(model, encode(model, chunk).mean, decoding, generator)
+            for chunk in chunks(texts, CHUNK))
 
 
 def reconstruct(model: TextWAE, texts: list[str], decoding: DecodingConfig,
@@ -128,8 +126,8 @@ def line_between(ends: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 def transfer_strength(model: TextWAE | StoryModel, strength: float | None = None) -> float:
-    """The k a transfer moves by: `strength`, or the run's prior.transfer_strength when None.
-    Refuses a k that is not a finite number >= 0."""
+    """The largest k a transfer moves by: `strength`, or the run's prior.transfer_strength
+    when None. Refuses a k that is not a finite number >= 0."""
     if strength is None:
         return model.config.prior.transfer_strength
     if not (math.isfinite(strength) and strength >= 0):
@@ -137,12 +135,23 @@ def transfer_strength(model: TextWAE | StoryModel, strength: float | None = None
     return strength
 
 
-def check_transfer(model: TextWAE | StoryModel, to_mode: int,
-                   strength: float | None = None) -> float:
-    """The k of a transfer to `to_mode` (`transfer_strength`), after refusing a mode the
-    prior does not have."""
+def transfer_strengths(model: TextWAE | StoryModel, strength: float | None = None,
+                       steps: int | None = None) -> list[float]:
+    """The strengths a transfer tries, smallest first: `steps` of them evenly spaced up to
+    `transfer_strength` (None: the run's prior.transfer_steps); one step is that k alone."""
+    largest = transfer_strength(model, strength)
+    steps = model.config.prior.transfer_steps if steps is None else steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError(f"transfer strength steps must be a whole number >= 1, got {steps}")
+    return [largest * step / steps for step in range(1, steps + 1)]
+
+
+def check_transfer(model: TextWAE | StoryModel, to_mode: int, strength: float | None = None,
+                   steps: int | None = None) -> list[float]:
+    """The strengths of a transfer to `to_mode` (`transfer_strengths`), after refusing a mode
+    the prior does not have."""
     model.prior.check_component(to_mode)
-    return transfer_strength(model, strength)
+    return transfer_strengths(model, strength, steps)
 
 
 def transfer_codes(model: TextWAE | StoryModel, z: torch.Tensor, to_mode: int,
@@ -152,21 +161,76 @@ def transfer_codes(model: TextWAE | StoryModel, z: torch.Tensor, to_mode: int,
     puts the code as far from the target's mean as it was from its own (its offset, which
     carries the content, kept); k = 0 leaves it where it was; k between trades style for
     content."""
-    k = check_transfer(model, to_mode, strength)
+    model.prior.check_component(to_mode)
+    k = transfer_strength(model, strength)
     means = model.prior.means
     return z + k * (means[to_mode] - means[model.prior.assign(z)])
 
 
+def searched_transfer(model: TextWAE | StoryModel, z: torch.Tensor, to_mode: int,
+                      strengths: list[float], decode: Callable[[torch.Tensor], list[Output]],
+                      landed: Callable[[list[Output]], torch.Tensor],
+                      ) -> tuple[list[Output], torch.Tensor]:
+    """Each code (N, D) moved by the smallest of `strengths` whose output `landed` says reads
+    as the target, else by the largest: every text moves only as far as it needs to, so one
+    that lands early keeps more of itself. The outputs, and the codes (N, D) they came from."""
+    outputs: list[Output | None] = [None] * len(z)
+    chosen = z.clone()
+    pending = torch.arange(len(z))
+    for step, strength in enumerate(strengths):
+        moved = transfer_codes(model, z[pending], to_mode, strength)
+        decoded = decode(moved)
+        last = step == len(strengths) - 1
+        keep = torch.ones(len(decoded), dtype=torch.bool) if last else landed(decoded).cpu()
+        for row, output, kept in zip(pending.tolist(), decoded, keep.tolist(), strict=True):
+            if kept:
+                outputs[row] = output
+        chosen[pending[keep]] = moved[keep.to(moved.device)]
+        pending = pending[~keep]
+        if not len(pending):
+            break
+    return outputs, chosen  # type: ignore[return-value]
+
+
+def in_mode(model: TextWAE | StoryModel, texts: list[str], mode: int,
+            codes_of: Callable[[list[str]], torch.Tensor]) -> torch.Tensor:
+    """Whether each text, encoded again (`codes_of`), lies in `mode`: p(mode | z) >= LANDED.
+    An empty text does not."""
+    said = [i for i, text in enumerate(texts) if text.strip()]
+    result = torch.zeros(len(texts), dtype=torch.bool)
+    if said:
+        z = codes_of([texts[i] for i in said])
+        chance = model.prior.component_log_probs(z).softmax(dim=1)[:, mode]  # (n,)
+        result[said] = (chance >= LANDED).cpu()
+    return result
+
+
 def iter_transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
-                  seed: int = 0, strength: float | None = None) -> Iterator[Generated]:
-    """`transfer`, a chunk at a time."""
-    strength = check_transfer(model, to_mode, strength)  # before the first output
-    return _iter_moved(model, texts, lambda z: transfer_codes(model, z, to_mode, strength),
-                       decoding, seed)
+                  seed: int = 0, strength: float | None = None,
+                  steps: int | None = None) -> Iterator[Generated]:
+    """`transfer`, a chunk at a time; the arguments are checked at the call."""
+    strengths = check_transfer(model, to_mode, strength, steps)
+    check_texts(texts)
+    generator = torch.Generator().manual_seed(seed)
+
+    def moved(chunk: list[str]) -> Generated:
+        outputs, codes = searched_transfer(
+            model, encode(model, chunk).mean, to_mode, strengths,
+            lambda z: decode_texts(model, z, decoding, generator),
+            lambda decoded: in_mode(model, decoded, to_mode,
+                                    lambda again: encode(model, again).mean))
+        return outputs, model.prior.assign(codes).tolist()
+
+    return (moved(chunk) for chunk in chunks(texts, CHUNK))
 
 
 def transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: DecodingConfig,
-             seed: int = 0, strength: float | None = None) -> Generated:
+             seed: int = 0, strength: float | None = None,
+             steps: int | None = None) -> Generated:
     """Rewrite texts into another mode by offset arithmetic (`transfer_codes`): each code moves
-    k times the step from its own component's mean to the target's (k: `transfer_strength`)."""
-    return joined(iter_transfer(model, texts, to_mode, decoding, seed, strength))
+    k times the step from its own component's mean to the target's, k the smallest of
+    `transfer_strengths` at which its text, encoded again, lies in the target mode
+    (`searched_transfer`). On Yelp (D 64) strengths up to 2.5 in 10 steps put 0.85 of
+    held-out sentences in the target at BLEU 11.5 to the input, where one k of 1.5 put 0.75
+    at 12.0 and one of 2 0.87 at 7.8 (benchmarks/latent_quality.py)."""
+    return joined(iter_transfer(model, texts, to_mode, decoding, seed, strength, steps))

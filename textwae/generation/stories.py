@@ -21,10 +21,11 @@ from textwae.generation.operations import (
     check_texts,
     check_transfer,
     encode,
+    in_mode,
     line_between,
     reconstruct,
     sample,
-    transfer_codes,
+    searched_transfer,
 )
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryCodes, StoryRun
@@ -160,13 +161,19 @@ def interpolate_stories(run: StoryRun, start: str, end: str, steps: int,
 
 
 def transfer_stories(run: StoryRun, texts: list[str], to_mode: int, decoding: DecodingConfig,
-                     seed: int = 0, strength: float | None = None) -> list[Story]:
-    """Rewrite stories into another mode by offset arithmetic on their story codes."""
-    strength = check_transfer(run.stories, to_mode, strength)  # before the first output
+                     seed: int = 0, strength: float | None = None,
+                     steps: int | None = None) -> list[Story]:
+    """Rewrite stories into another mode by offset arithmetic on their story codes, each
+    moved only as far as its story, encoded again, needs to lie in the target mode (as
+    sentence transfers, `generation.operations.searched_transfer`)."""
+    strengths = check_transfer(run.stories, to_mode, strength, steps)
+    check_texts(texts)
     generator = torch.Generator().manual_seed(seed)
-    return [story for part in chunks(texts, CHUNK) for story in decode_stories(
-        run, transfer_codes(run.stories, story_codes(run, part), to_mode, strength), decoding,
-        generator)]
+    return [story for part in chunks(texts, CHUNK) for story in searched_transfer(
+        run.stories, story_codes(run, part), to_mode, strengths,
+        lambda z: decode_stories(run, z, decoding, generator),
+        lambda moved: in_mode(run.stories, [story.text for story in moved], to_mode,
+                              lambda again: story_codes(run, again)))[0]]
 
 
 def _device(run: StoryRun) -> torch.device:

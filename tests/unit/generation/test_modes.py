@@ -1,5 +1,6 @@
 import pytest
 import torch
+import yaml
 
 from tests.conftest import toy_texts
 from textwae import generation
@@ -15,6 +16,7 @@ from textwae.data.records import Example
 from textwae.errors import ConfigError
 from textwae.evaluation.mode_report import mode_report
 from textwae.generation import operations
+from textwae.models.autoencoder import TextWAE
 from textwae.text.batching import collate
 
 
@@ -159,17 +161,110 @@ def test_transfer_strength_0_leaves_the_code_and_1_is_the_move_between_means(tin
             == generation.reconstruct(tiny_model, texts, greedy))
 
 
-def test_without_a_strength_a_transfer_moves_by_the_runs_own(tiny_model, monkeypatch):
+def test_without_a_strength_a_transfer_searches_up_to_the_runs_own(tiny_model, monkeypatch):
     monkeypatch.setattr(tiny_model.config.prior, "transfer_strength", 2.5)
+    monkeypatch.setattr(tiny_model.config.prior, "transfer_steps", 5)
+    assert operations.transfer_strengths(tiny_model) == [0.5, 1.0, 1.5, 2.0, 2.5]
+    assert operations.transfer_strengths(tiny_model, 1.0, 4) == [0.25, 0.5, 0.75, 1.0]
+    assert operations.transfer_strengths(tiny_model, 3.0, 1) == [3.0]
     z = generation.encode(tiny_model, toy_texts(8)).mean
     torch.testing.assert_close(operations.transfer_codes(tiny_model, z, 2),
                                operations.transfer_codes(tiny_model, z, 2, 2.5))
     greedy = generation.DecodingConfig(greedy=True, max_length=6)
     texts = toy_texts(4)
     assert (generation.transfer(tiny_model, texts, 2, greedy)
-            == generation.transfer(tiny_model, texts, 2, greedy, strength=2.5))
-    assert (generation.transfer(tiny_model, texts, 2, greedy)
+            == generation.transfer(tiny_model, texts, 2, greedy, strength=2.5, steps=5))
+    assert (generation.transfer(tiny_model, texts, 2, greedy, steps=1)
             != generation.transfer(tiny_model, texts, 2, greedy, strength=0.0))
+
+
+def test_one_step_moves_every_code_by_the_strength_itself(tiny_model):
+    greedy = generation.DecodingConfig(greedy=True, max_length=6)
+    texts = toy_texts(6)
+    moved = operations.transfer_codes(tiny_model, generation.encode(tiny_model, texts).mean, 2,
+                                      1.5)
+    texts_out, modes = generation.transfer(tiny_model, texts, 2, greedy, strength=1.5, steps=1)
+    assert texts_out == generation.decode_texts(tiny_model, moved, greedy)
+    assert modes == tiny_model.prior.assign(moved).tolist()
+
+
+def test_a_search_keeps_each_code_at_the_first_strength_that_lands(tiny_model):
+    """With codes as their own outputs and landing as the prior's p(target | z) >= 0.9, each
+    code must stop at the smallest strength whose moved code lies in the target, and a code
+    that never does must move by the largest."""
+    prior = tiny_model.prior
+    z = generation.encode(tiny_model, toy_texts(12)).mean
+    z = torch.cat([z, prior.sample(4, component=0, generator=torch.Generator().manual_seed(0))])
+    strengths, target = [0.25, 0.5, 0.75, 1.0], 1
+
+    def lands(codes):
+        return prior.component_log_probs(codes).softmax(dim=1)[:, target] >= 0.9
+
+    outputs, chosen = operations.searched_transfer(
+        tiny_model, z, target, strengths, lambda codes: list(codes),
+        lambda outputs: lands(torch.stack(outputs)))
+    torch.testing.assert_close(torch.stack(outputs), chosen)
+    stops = []
+    for row in range(len(z)):
+        tried = [operations.transfer_codes(tiny_model, z[row : row + 1], target, k)[0]
+                 for k in strengths]
+        landing = [k for k, code in zip(strengths, tried, strict=True) if lands(code[None])[0]]
+        stop = landing[0] if landing else strengths[-1]
+        torch.testing.assert_close(chosen[row], tried[strengths.index(stop)])
+        stops.append(stop)
+    assert len(set(stops)) > 1  # the rows stopped at different strengths: the test sees a search
+
+
+def test_a_transfer_stops_where_its_text_read_again_lies_in_the_target(tiny_model,
+                                                                      monkeypatch):
+    """Each output is the text of the first strength whose text the model encodes into the
+    target mode, or the largest strength's when none before it does. (The untrained model
+    reads few texts as any mode at 0.9: the bar is set where the texts stop at the most
+    different strengths.)"""
+    torch.manual_seed(0)
+    tiny_model = TextWAE(tiny_model.config, tiny_model.tokenizer)
+    greedy = generation.DecodingConfig(greedy=True, max_length=6)
+    texts, target = toy_texts(16), 2
+    strengths = operations.transfer_strengths(tiny_model, 2.0, 4)
+    by_strength = [generation.transfer(tiny_model, texts, target, greedy, strength=k, steps=1)[0]
+                   for k in strengths]
+    z = generation.encode(tiny_model, [t for texts_k in by_strength[:-1] for t in texts_k]).mean
+    chances = tiny_model.prior.component_log_probs(z).softmax(dim=1)[:, target]
+    chances = chances.view(len(strengths) - 1, len(texts)).T  # (texts, strengths but the last)
+
+    def stops(bar):
+        return [row.tolist().index(True) if row.any() else len(strengths) - 1
+                for row in chances >= bar]
+
+    bars = [value - 1e-5 for value in chances.unique().tolist()]  # clear of rounding
+    bar = max(bars, key=lambda bar: len(set(stops(bar))))
+    assert len(set(stops(bar))) > 1  # texts stop at different strengths: the test sees a search
+    monkeypatch.setattr(operations, "LANDED", bar)
+    outputs, _ = generation.transfer(tiny_model, texts, target, greedy, strength=2.0, steps=4)
+    assert outputs == [by_strength[stop][row] for row, stop in enumerate(stops(bar))]
+
+
+def test_a_run_saved_before_the_search_moves_every_code_by_its_own_strength(tiny_model,
+                                                                            tmp_path):
+    tiny_model.save_pretrained(tmp_path)
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text(encoding="utf-8"))
+    assert saved["prior"].pop("transfer_steps") == 10
+    saved["prior"]["transfer_strength"] = 1.5
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved), encoding="utf-8")
+    old = TextWAE.from_pretrained(tmp_path)
+    assert operations.transfer_strengths(old) == [1.5]
+
+
+def test_an_empty_output_never_lies_in_a_mode(tiny_model):
+    landed = operations.in_mode(tiny_model, ["", "  "], 0, lambda texts: 1 / 0)
+    assert landed.tolist() == [False, False]  # nothing was encoded
+
+
+@pytest.mark.parametrize("steps", [0, -2, 2.5, True])
+def test_meaningless_strength_steps_are_refused_before_any_output(tiny_model, steps):
+    with pytest.raises(ConfigError, match="steps must be a whole number >= 1"):
+        generation.iter_transfer(tiny_model, toy_texts(2), 1, generation.DecodingConfig(),
+                                 steps=steps)
 
 
 def test_a_code_already_in_the_target_mode_stays_whatever_the_strength(tiny_model):
