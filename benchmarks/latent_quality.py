@@ -16,7 +16,8 @@ strengths k: the judge's target accuracy, BLEU to the inputs and clean rate. The
 `LabelJudge` (TF-IDF + logistic regression) on every training unit's label.
 `--decoding` adds a sweep of temperature / top-p for sample and transfer (item 4). Samples
 are also drawn at the default decoding with codes at 1, 0.8 and 0.6 times each mode's spread
-(`sample --code-scale`).
+(`sample --code-scale`) and with 0, 2, 4 and 8 redraws (`sample --redraws`); transfers
+also with the strength searches of SEARCHES (`transfer --strength K --strength-steps N`).
 
 demo: the embedded corpus with each sentence's register as its label, the `make demo` setup
 (4 modes).
@@ -177,6 +178,7 @@ CASES.update(dict.fromkeys(CONFIG_CASES))
 STRENGTHS = [0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0]
 SEARCHES = [(1.0, 4), (1.5, 6), (2.0, 8), (2.5, 10), (3.0, 12)]  # up to k in n steps of 0.25
 LANDED_BARS = [0.5, 0.9]  # p(target | z) that ends a search (generation.operations.LANDED)
+REDRAWS = [0, 2, 4, 8]  # `sample --redraws`, at the default decoding
 DECODING_STRENGTHS = [1.0, 2.0]
 CODE_SCALES = [1.0, 0.8, 0.6]  # `sample --code-scale`, at the default decoding
 SAMPLE_TEMPERATURES = [0.7, 1.0]  # with top-p 1, as before the decoding defaults moved
@@ -300,6 +302,11 @@ def score(model: TextWAE, train_units: list[Example], valid_units: list[Example]
         f"s{scale}": sample_figures(model, labels, judges, n,
                                     generation.DecodingConfig(max_length=max_length), scale)
         for scale in CODE_SCALES}
+    figures["redraws"] = {
+        f"r{redraws}": sample_figures(model, labels, judges, n,
+                                      generation.DecodingConfig(max_length=max_length),
+                                      redraws=redraws)
+        for redraws in REDRAWS}
     figures["midpoints"] = midpoint_figures(model, held, judges, n)
     sources = [u for u in held if u.label in labels][: 2 * n]
     greedy = generation.DecodingConfig(greedy=True, max_length=max_length)
@@ -322,13 +329,14 @@ def score(model: TextWAE, train_units: list[Example], valid_units: list[Example]
 
 def sample_figures(model: TextWAE, labels: list[str], judges: Judges, n: int,
                    decoding: generation.DecodingConfig, code_scale: float = 1.0,
-                   ) -> dict[str, Any]:
-    """n samples of every mode (codes at `code_scale` times its spread): clean rate, judge
-    perplexity ratio, diversity and (for labelled modes) the label judge's accuracy."""
+                   redraws: int | None = None) -> dict[str, Any]:
+    """n samples of every mode (codes at `code_scale` times its spread, `redraws` as `sample`
+    takes it): clean rate, judge perplexity ratio, diversity and (for labelled modes) the
+    label judge's accuracy."""
     per_mode, every, correct, judged = {}, [], 0, 0
     for mode in range(model.prior.components):
         texts, _ = generation.sample(model, n, decoding, mode=mode, seed=mode,
-                                     code_scale=code_scale)
+                                     code_scale=code_scale, redraws=redraws)
         every += texts
         entry: dict[str, Any] = judges.read(texts)
         if mode < len(labels):

@@ -185,7 +185,8 @@ def test_sample_prints_its_first_chunk_before_decoding_the_last(trained_run, cap
 
     monkeypatch.setattr(operations, "decode_texts", recording)
     n = 2 * operations.CHUNK + 5
-    generate_main(["sample", "--model", str(trained_run), "--n", str(n), "--max-length", "3"])
+    generate_main(["sample", "--model", str(trained_run), "--n", str(n), "--max-length", "3",
+                   "--redraws", "0"])  # one decoding a chunk
     assert len(events) == 3
     assert events[-1][1] > 0  # lines were printed before the last chunk was decoded
 

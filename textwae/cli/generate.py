@@ -67,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="draw codes at this multiple of each mode's standard deviation: "
                               "below 1 nearer the mode's mean, where samples read as the mode "
                               "more often and vary less (default 1: the prior)")
+        sub.add_argument("--redraws", type=int, default=None,
+                         help="draw a sample again, up to this many times, while the model "
+                              "does not read its text as its code's mode; 0: keep every draw "
+                              "(default: the run's prior.sample_redraws)")
     for sub in (rebuild, between, move):
         sub.add_argument("--story", action="store_true",
                          help="the texts are stories: go through the story level")
@@ -128,7 +132,7 @@ def _sample(args: argparse.Namespace) -> None:
     mode = (None if args.mode is None else
             resolve_mode(args.mode, model.config.prior.labels, model.prior.components))
     _print_chunks(generation.iter_sample(model, args.n, decoding, mode, args.seed,
-                                         args.code_scale), args.format)
+                                         args.code_scale, args.redraws), args.format)
 
 
 def _print_stories(run: StoryRun, stories: list[Story], fmt: str) -> None:
@@ -222,7 +226,7 @@ def _modes(args: argparse.Namespace) -> None:
     labels = model.config.prior.labels
     for mode in range(model.prior.components):
         samples = generation.iter_sample(model, args.n, decoding, mode, args.seed,
-                                         args.code_scale)
+                                         args.code_scale, args.redraws)
         if args.format == "jsonl":
             _print_chunks(samples, args.format)
             continue

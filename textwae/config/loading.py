@@ -134,7 +134,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 # key existed, where that differs from today's default
 BEFORE_KEYS_EXISTED: dict[str, Any] = {"model": {"mode_input": False, "output_cutoffs": None,
                                                   "transformer_adaptive_softmax": False},
-                                        "prior": {"transfer_steps": 1}}
+                                        "prior": {"transfer_steps": 1, "sample_redraws": 0}}
 
 
 def load_run_config(path: str | Path, overrides: list[str] = ()) -> Config:

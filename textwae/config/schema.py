@@ -279,6 +279,8 @@ class PriorConfig:
     #   keeps it
     transfer_steps: int = 10  # strengths a transfer tries, evenly spaced up to that k: each
     #   text keeps the first whose output, encoded again, lies in the target; 1: k alone
+    sample_redraws: int = 4  # a sample whose text, encoded again, does not lie in its code's
+    #   mode is drawn again, up to this many times; 0: every draw is kept
 
     def check(self) -> None:
         require_positive("prior", components=self.components, scale=self.scale)
@@ -286,6 +288,7 @@ class PriorConfig:
                              penalty_weight=self.penalty_weight,
                              transfer_strength=self.transfer_strength)
         require_positive("prior", transfer_steps=self.transfer_steps)
+        require_not_negative("prior", sample_redraws=self.sample_redraws)
         require_range("prior.min_weight", self.min_weight, 0, 1, high_open=True)
         require_range("prior.scale_range", self.scale_range, 1, low_open=True, high_open=True)
         if self.learnable and self.components > 1 and self.spread == 0:

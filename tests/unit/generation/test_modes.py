@@ -280,12 +280,54 @@ def test_a_meaningless_transfer_strength_is_refused_before_any_output(tiny_model
                                  strength=strength)
 
 
+def test_without_redraws_a_sample_is_the_decoding_of_the_prior_draw(tiny_model):
+    decoding = generation.DecodingConfig(max_length=6)
+    texts, modes = generation.sample(tiny_model, 70, decoding, seed=3, redraws=0)
+    generator = torch.Generator().manual_seed(3)
+    expected, expected_modes = [], []
+    for size in (64, 6):  # a chunk's codes are drawn, then decoded
+        z = tiny_model.prior.sample(size, generator=generator)
+        expected += generation.decode_texts(tiny_model, z, decoding, generator)
+        expected_modes += tiny_model.prior.assign(z).tolist()
+    assert (texts, modes) == (expected, expected_modes)
+
+
+def test_a_sample_the_model_reads_as_another_mode_is_drawn_again(tiny_model, monkeypatch):
+    """Reading stands in for the model's: a text 'lies in its mode' when its length is even.
+    A sample is drawn again while its text is odd, up to `redraws` times, from its mode."""
+    read = []
+
+    def even(model, texts, modes, codes_of):
+        read.append(modes.tolist())
+        return torch.tensor([len(text) % 2 == 0 for text in texts], dtype=torch.bool)
+
+    decoding = generation.DecodingConfig(max_length=6)
+    kept = generation.sample(tiny_model, 40, decoding, mode=2, seed=1, redraws=0)[0]
+    monkeypatch.setattr(operations, "reads_as", lambda *args: torch.ones(40, dtype=torch.bool))
+    assert generation.sample(tiny_model, 40, decoding, mode=2, seed=1, redraws=4)[0] == kept
+    monkeypatch.setattr(operations, "reads_as", even)
+    texts, modes = generation.sample(tiny_model, 40, decoding, mode=2, seed=1, redraws=8)
+    odd_before = sum(len(text) % 2 for text in kept)
+    assert odd_before >= 5  # the stand-in rejects enough draws for the test to see redraws
+    assert sum(len(text) % 2 for text in texts) < odd_before / 4
+    assert set(modes) == {2} and {mode for modes in read for mode in modes} == {2}
+    assert [t for t, k in zip(texts, kept, strict=True) if len(k) % 2 == 0] == [
+        k for k in kept if len(k) % 2 == 0]  # a text that reads as its mode is kept
+
+
+@pytest.mark.parametrize("redraws", [-1, 1.5, True])
+def test_meaningless_redraws_are_refused_at_the_call(tiny_model, redraws):
+    with pytest.raises(ConfigError, match="redraws must be a whole number >= 0"):
+        generation.iter_sample(tiny_model, 3, generation.DecodingConfig(), redraws=redraws)
+
+
 def test_code_scale_0_samples_the_modes_mean_and_a_bad_scale_is_refused_at_the_call(
         tiny_model, monkeypatch):
     decoded = []
-    monkeypatch.setattr(operations, "texts_and_modes",
-                        lambda model, z, decoding, generator: decoded.append(z) or ([], []))
-    operations.sample(tiny_model, 3, generation.DecodingConfig(), mode=1, code_scale=0.0)
+    monkeypatch.setattr(operations, "decode_texts",
+                        lambda model, z, decoding, generator: decoded.append(z) or [])
+    operations.sample(tiny_model, 3, generation.DecodingConfig(), mode=1, code_scale=0.0,
+                      redraws=0)
     torch.testing.assert_close(decoded[0], tiny_model.prior.means[1].expand(3, -1))
     for scale in (-0.5, float("nan"), float("inf")):
         with pytest.raises(ConfigError, match="code scale must be a finite number >= 0"):
