@@ -63,6 +63,13 @@ def joined(parts: Iterator[Generated]) -> Generated:
     return texts, modes
 
 
+def whole_number(value: object, what: str, low: int) -> int:
+    """`value` if it is an int (not a bool) of at least `low`; else a ConfigError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{what} must be a whole number >= {low}, got {value}")
+    return value
+
+
 def iter_sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | None = None,
                 seed: int = 0, code_scale: float = 1.0,
                 redraws: int | None = None) -> Iterator[Generated]:
@@ -73,9 +80,8 @@ def iter_sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | No
         raise ConfigError(f"the code scale must be a finite number >= 0, got {code_scale}")
     if mode is not None:
         model.prior.check_component(mode)
-    redraws = model.config.prior.sample_redraws if redraws is None else redraws
-    if isinstance(redraws, bool) or not isinstance(redraws, int) or redraws < 0:
-        raise ConfigError(f"redraws must be a whole number >= 0, got {redraws}")
+    redraws = whole_number(model.config.prior.sample_redraws if redraws is None else redraws,
+                           "redraws", 0)
     return _iter_sampled(model, n, decoding, mode, torch.Generator().manual_seed(seed),
                          code_scale, redraws)
 
@@ -164,9 +170,8 @@ def transfer_strengths(model: TextWAE | StoryModel, strength: float | None = Non
     """The strengths a transfer tries, smallest first: `steps` of them evenly spaced up to
     `transfer_strength` (None: the run's prior.transfer_steps); one step is that k alone."""
     largest = transfer_strength(model, strength)
-    steps = model.config.prior.transfer_steps if steps is None else steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ConfigError(f"transfer strength steps must be a whole number >= 1, got {steps}")
+    steps = whole_number(model.config.prior.transfer_steps if steps is None else steps,
+                         "transfer strength steps", 1)
     return [largest * step / steps for step in range(1, steps + 1)]
 
 
