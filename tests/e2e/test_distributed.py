@@ -1,10 +1,12 @@
 """DDP on this machine's CPU: two gloo processes."""
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -37,6 +39,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextlib.contextmanager
+def process_group(rank: int, port: int) -> Iterator[None]:
+    """A gloo group of WORLD processes; no rank leaves it while another still talks (the
+    barrier), as train.py's own ending does, or an early rank's exit can abort its peer."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        yield
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
 def codes_and_prior() -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     return (torch.randn(8, 3, generator=generator) + 0.5,
@@ -44,14 +59,12 @@ def codes_and_prior() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def mmd_on_rank(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    codes, prior = codes_and_prior()
-    local = codes.split(SIZES)[rank].clone().requires_grad_()  # ranks hold unequal rows
-    value = mmd(gather_with_grad(local), prior, base=6.0)
-    value.backward()
-    save_file({"value": value.detach()[None], "grad": local.grad}, f"{out}/rank{rank}.st")
-    dist.destroy_process_group()
+    with process_group(rank, port):
+        codes, prior = codes_and_prior()
+        local = codes.split(SIZES)[rank].clone().requires_grad_()  # ranks hold unequal rows
+        value = mmd(gather_with_grad(local), prior, base=6.0)
+        value.backward()
+        save_file({"value": value.detach()[None], "grad": local.grad}, f"{out}/rank{rank}.st")
 
 
 def test_gathered_mmd_sees_the_global_batch_and_its_gradient(tmp_path):
@@ -69,15 +82,13 @@ def test_gathered_mmd_sees_the_global_batch_and_its_gradient(tmp_path):
 
 
 def adversary_step_on_rank(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    prior_model = MixtureOfGaussians(PriorConfig(components=2), 3)
-    torch.manual_seed(0)  # the same discriminator on both ranks, as training starts it
-    update = AdversaryUpdate(LatentAdversary(3, 8, 1), prior_model, lr=0.1)
-    codes, prior = codes_and_prior()
-    update.step(codes.split(SIZES)[rank], prior[: SIZES[rank]])  # each rank its own codes
-    save_file(dict(update.adversary.state_dict()), f"{out}/rank{rank}.st")
-    dist.destroy_process_group()
+    with process_group(rank, port):
+        prior_model = MixtureOfGaussians(PriorConfig(components=2), 3)
+        torch.manual_seed(0)  # the same discriminator on both ranks, as training starts it
+        update = AdversaryUpdate(LatentAdversary(3, 8, 1), prior_model, lr=0.1)
+        codes, prior = codes_and_prior()
+        update.step(codes.split(SIZES)[rank], prior[: SIZES[rank]])  # each rank its own codes
+        save_file(dict(update.adversary.state_dict()), f"{out}/rank{rank}.st")
 
 
 def test_the_discriminator_stays_the_same_on_every_rank(tmp_path):
@@ -119,17 +130,15 @@ def test_torchrun_trains_with_two_gloo_processes(tmp_path, source):
 
 
 def straight_and_resumed_on_rank(rank: int, port: int, corpus: str, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    config = load_config(TINY, overrides=[f"data.train={corpus}", "train.max_steps=4",
-                                          "train.eval_every=2", "model.z_noise=0.5"])
-    train(config, f"{out}/straight")
-    done = Trainer._done
-    Trainer._done = lambda self: self.progress.step >= 2  # stop halfway, as a crash would
-    train(config, f"{out}/resumed")
-    Trainer._done = done
-    train(config, f"{out}/resumed", resume=True)
-    dist.destroy_process_group()
+    with process_group(rank, port):
+        config = load_config(TINY, overrides=[f"data.train={corpus}", "train.max_steps=4",
+                                              "train.eval_every=2", "model.z_noise=0.5"])
+        train(config, f"{out}/straight")
+        done = Trainer._done
+        Trainer._done = lambda self: self.progress.step >= 2  # stop halfway, as a crash would
+        train(config, f"{out}/resumed")
+        Trainer._done = done
+        train(config, f"{out}/resumed", resume=True)
 
 
 def test_a_resumed_two_process_run_ends_exactly_where_an_uninterrupted_one_does(tmp_path):
