@@ -137,17 +137,17 @@ def assert_round_trip(model: TextWAE, batch, run_dir: Path) -> None:
 
 
 def assert_label_mmd_joins_the_training_loss(model, forward, components: torch.Tensor,
-                                             module: str, monkeypatch) -> None:
+                                             monkeypatch) -> None:
     """`forward()` (a model's output for a batch with `components`) has loss + w x label_mmd
-    while training and the plain loss in evaluation; label_mmd, looked up in `module`, is
-    replaced by a constant and must see the batch's components once."""
+    while training and the plain loss in evaluation; label_mmd is replaced by a constant and
+    must see the batch's components once."""
     seen = []
 
     def fixed(z, given, prior, cfg):
         seen.append(given)
         return torch.tensor(0.25)
 
-    monkeypatch.setattr(f"{module}.label_mmd", fixed)
+    monkeypatch.setattr("textwae.objectives.regularizers.label_mmd", fixed)
     losses = {}
     for weight in (0.0, 4.0):
         model.config.regularizer.label_mmd_weight = weight

@@ -23,7 +23,7 @@ from textwae.objectives.codes import LatentOutput, logvar_penalty
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.objectives.regularizers import (
     REGULARIZERS,
-    label_mmd,
+    label_mmd_term,
     trained_by_main_optimizer,
 )
 from textwae.runs import checkpoint
@@ -201,11 +201,9 @@ class TextWAE(nn.Module):
             penalty = (self.config.model.logvar_penalty * logvar_penalty(latent.logvar)
                        + self.prior.penalty())  # a learnable prior's safeguard; else 0
             label = self.prior.label_loss(latent.z, components)
-            matched = (label_mmd(latent.z, components, self.prior, self.config.regularizer)
-                       if self.training and self.config.regularizer.label_mmd_weight else 0.0)
-        weights = self.config.regularizer
-        loss = (recon + weights.weight * reg + penalty + weights.label_weight * label
-                + weights.label_mmd_weight * matched)
+            weights = self.config.regularizer
+            matched = label_mmd_term(latent.z, components, self.prior, weights, self.training)
+        loss = recon + weights.weight * reg + penalty + weights.label_weight * label + matched
         return TextWAEOutput(loss=loss, recon=recon, reg=reg, penalty=penalty, label=label,
                              latent=latent, tokens=target_mask.sum())
 

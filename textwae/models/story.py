@@ -31,7 +31,7 @@ from textwae.objectives.codes import LatentOutput
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.objectives.regularizers import (
     REGULARIZERS,
-    label_mmd,
+    label_mmd_term,
     trained_by_main_optimizer,
 )
 from textwae.runs import checkpoint
@@ -190,10 +190,9 @@ class StoryModel(nn.Module):
         reg = self.regularizer(latent, self.prior) if self.training else recon.new_zeros(())
         label = self.prior.label_loss(latent.z, components)
         weights = self.config.regularizer
-        matched = (label_mmd(latent.z, components, self.prior, weights)
-                   if self.training and weights.label_mmd_weight else 0.0)
+        matched = label_mmd_term(latent.z, components, self.prior, weights, self.training)
         loss = (recon + weights.weight * reg + self.prior.penalty() + weights.label_weight * label
-                + weights.label_mmd_weight * matched)
+                + matched)
         return StoryOutput(loss=loss, recon=recon, reg=reg, label=label, latent=latent,
                            code_nll=code_nll, stop=stop)
 

@@ -147,6 +147,16 @@ def label_mmd(z: torch.Tensor, components: torch.Tensor | None, prior: MixtureOf
     return sum(terms) if terms else 0.0
 
 
+def label_mmd_term(z: torch.Tensor, components: torch.Tensor | None,
+                   prior: MixtureOfGaussians, cfg: RegularizerConfig,
+                   training: bool) -> torch.Tensor | float:
+    """`label_mmd` weighted by `cfg.label_mmd_weight`, while training only: like the
+    aggregate MMD it is a batch statistic, which evaluation does not report per batch."""
+    if not training or not cfg.label_mmd_weight:
+        return 0.0
+    return cfg.label_mmd_weight * label_mmd(z, components, prior, cfg)
+
+
 def recentred(memory: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """The memory (M, D) moved so that its mean is the batch's (N, D).
 

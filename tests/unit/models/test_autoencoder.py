@@ -219,4 +219,4 @@ def test_label_mmd_joins_the_training_loss_with_its_weight(tiny_model, monkeypat
     components = torch.tensor([0, 0, 1, 1, 2, -1])
     assert_label_mmd_joins_the_training_loss(
         tiny_model, lambda: tiny_model(batch, components), components,
-        "textwae.models.autoencoder", monkeypatch)
+        monkeypatch)

@@ -125,4 +125,4 @@ def test_label_mmd_joins_the_story_levels_training_loss_with_its_weight(story_mo
     batch = stories().batch(list(range(12)))
     assert_label_mmd_joins_the_training_loss(
         story_model, lambda: story_model(batch, batch.components), batch.components,
-        "textwae.models.story", monkeypatch)
+        monkeypatch)
