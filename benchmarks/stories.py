@@ -10,10 +10,11 @@ ending, 300 of those held out); demo: the embedded corpus with its registers as 
 `data.unit=story`. Both are scored by `textwae.evaluation.stories.evaluate_stories` (story
 reconstruction BLEU, sampled sentences' clean rate and judge perplexity ratio, the coherence
 judge's rate on sampled vs real stories, Self-BLEU, distinct-n, per-mode accuracy) and show
-three stories per mode; the story run is scored twice, as it samples (each sentence said once)
-and with repeats allowed. Writes results/OUT.json (default stories_CORPUS), its runs under
-results/runs/OUT_KIND. `--score RUN` scores a story run trained elsewhere (`make demo`'s:
---corpus demo) the same two ways and trains nothing.
+three stories per mode; the story run is scored three times: as it samples (each sentence said
+once, stories read as another mode drawn again), with repeats allowed, and with the other
+choice of redraws (paths_redraws_N). Writes results/OUT.json (default stories_CORPUS), its
+runs under results/runs/OUT_KIND. `--score RUN` scores a story run trained elsewhere (`make demo`'s:
+--corpus demo) the same three ways and trains nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from lib.results import add_out_argument, machine, write_results
 from lib.runs import final_record, fresh_run_dir
 
 from textwae.config.loading import load_config
+from textwae.config.schema import PriorConfig
 from textwae.data.records import Example
 from textwae.data.splits import load_records
 from textwae.evaluation.metrics import corpus_bleu
@@ -88,13 +90,18 @@ def sentence_bleu(run: Path, stories: list[Example]) -> float:
 
 def scored_paths(run: Path, row: dict, name: str, valid: list[Example],
                  train_stories: list[Example], n_samples: int) -> dict[str, dict]:
-    """A story run scored with and without the rule that a story says each sentence once."""
+    """A story run scored as it samples, without the rule that a story says each sentence
+    once, and with the other choice of redraws of stories it reads as another mode (none if
+    the run redraws, else the default count: a run saved before the key keeps every draw)."""
     row["stages"]["story_level"] = final_record(run / STORY_DIR)
     row["stages"]["sentences"]["held_out_bleu"] = sentence_bleu(run, valid)
     story_run = StoryRun.from_pretrained(run)
+    other = 0 if story_run.stories.config.prior.sample_redraws else PriorConfig().sample_redraws
     rows = {}
-    for kind, allow_repeats in (("paths", False), ("paths_repeats_allowed", True)):
-        generator = StoryGenerator.of_run(story_run, SAMPLE_TEMPERATURE, allow_repeats)
+    for kind, allow_repeats, redraws in (("paths", False, None),
+                                         ("paths_repeats_allowed", True, None),
+                                         (f"paths_redraws_{other}", False, other)):
+        generator = StoryGenerator.of_run(story_run, SAMPLE_TEMPERATURE, allow_repeats, redraws)
         rows[kind] = {**row, **scored(name, kind, generator, valid, train_stories, n_samples)}
     return rows
 

@@ -48,6 +48,13 @@ def test_story_flags_give_one_story_per_line(story_run, command):
     assert len(result.stdout.splitlines()) == 2
 
 
+def test_story_refuses_meaningless_redraws_in_one_line(story_run):
+    result = run("generate.py", "story", "--model", story_run, "--redraws", "-1")
+    assert result.returncode == 2 and not result.stdout
+    assert result.stderr.count("\n") == 1
+    assert "redraws must be a whole number >= 0, got -1" in result.stderr
+
+
 def test_a_sentence_run_asked_for_stories_is_one_line_and_exit_2(trained_run):
     result = run("generate.py", "story", "--model", trained_run)
     assert result.returncode == 2

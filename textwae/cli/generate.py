@@ -67,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="draw codes at this multiple of each mode's standard deviation: "
                               "below 1 nearer the mode's mean, where samples read as the mode "
                               "more often and vary less (default 1: the prior)")
+    for sub in (sample, modes, story):
         sub.add_argument("--redraws", type=int, default=None,
                          help="draw a sample again, up to this many times, while the model "
                               "does not read its text as its code's mode; 0: keep every draw "
@@ -156,8 +157,8 @@ def _story(args: argparse.Namespace) -> None:
     mode = (None if args.mode is None else resolve_mode(
         args.mode, run.sentences.config.prior.labels, run.stories.prior.components))
     _print_stories(run, stories.sample_stories(run, args.n, decoding, mode, args.seed,
-                                               args.max_sentences, args.path_temperature),
-                   args.format)
+                                               args.max_sentences, args.path_temperature,
+                                               redraws=args.redraws), args.format)
 
 
 def _reconstruct(args: argparse.Namespace) -> None:

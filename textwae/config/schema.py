@@ -279,8 +279,9 @@ class PriorConfig:
     #   keeps it
     transfer_steps: int = 10  # strengths a transfer tries, evenly spaced up to that k: each
     #   text keeps the first whose output, encoded again, lies in the target; 1: k alone
-    sample_redraws: int = 4  # a sample whose text, encoded again, does not lie in its code's
-    #   mode is drawn again, up to this many times; 0: every draw is kept
+    sample_redraws: int = 4  # a sample (a sentence, or a story run's story) whose text,
+    #   encoded again, does not lie in its code's mode is drawn again, up to this many times;
+    #   0: every draw is kept
 
     def check(self) -> None:
         require_positive("prior", components=self.components, scale=self.scale)

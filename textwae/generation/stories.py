@@ -21,11 +21,13 @@ from textwae.generation.operations import (
     check_texts,
     check_transfer,
     encode,
-    in_mode,
     line_between,
+    reads_as,
     reconstruct,
+    redraw_astray,
     sample,
     searched_transfer,
+    whole_number,
 )
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryCodes, StoryRun
@@ -121,12 +123,16 @@ def _decoded(run: StoryRun, codes: torch.Tensor, decoding: DecodingConfig,
 
 def sample_stories(run: StoryRun, n: int, decoding: DecodingConfig, mode: int | None = None,
                    seed: int = 0, max_sentences: int | None = None,
-                   path_temperature: float | None = None,
-                   allow_repeats: bool = False) -> list[Story]:
+                   path_temperature: float | None = None, allow_repeats: bool = False,
+                   redraws: int | None = None) -> list[Story]:
     """n stories from story-prior samples (of one mode if given). Their paths are greedy by
     default: on ROCStories sampled paths (temperature 0.3 / 0.7 / 1) are called coherent
     0.56 / 0.45 / 0.34 times as often as real stories, greedy ones 0.61, at about the same
-    Self-BLEU (benchmarks/stories.py); `path_temperature` samples them."""
+    Self-BLEU (benchmarks/stories.py); `path_temperature` samples them.
+
+    As `sample` does for sentences, a story that the story model, encoding it again, does
+    not place in its mode is drawn again, up to `redraws` times (None: the run's
+    prior.sample_redraws)."""
     if path_temperature is not None and not 0 < path_temperature < math.inf:
         raise ConfigError(f"the path temperature must be positive and finite, got "
                           f"{path_temperature}")
@@ -134,13 +140,23 @@ def sample_stories(run: StoryRun, n: int, decoding: DecodingConfig, mode: int | 
         raise ConfigError(f"the number of stories must be at least 1, got {n}")
     if max_sentences is not None and max_sentences < 1:
         raise ConfigError(f"--max-sentences must be at least 1, got {max_sentences}")
+    redraws = whole_number(run.stories.config.prior.sample_redraws if redraws is None
+                           else redraws, "redraws", 0)
+    prior = run.stories.prior
     generator = torch.Generator().manual_seed(seed)
+
+    def decoded(z: torch.Tensor) -> list[Story]:
+        return decode_stories(run, z, decoding, generator, max_sentences, path_temperature,
+                              allow_repeats)
+
     stories = []
     for start in range(0, n, CHUNK):
-        z = run.stories.prior.sample(min(CHUNK, n - start), component=mode,
-                                     generator=generator)
-        stories += decode_stories(run, z, decoding, generator, max_sentences,
-                                  path_temperature, allow_repeats)
+        z = prior.sample(min(CHUNK, n - start), component=mode, generator=generator)
+        chunk = decoded(z)
+        redraw_astray(run.stories, z, chunk, mode, redraws,
+                      lambda count: prior.sample(count, component=mode, generator=generator),
+                      decoded, lambda outputs, wanted: read_as(run, outputs, wanted))
+        stories += chunk
     return stories
 
 
@@ -172,8 +188,14 @@ def transfer_stories(run: StoryRun, texts: list[str], to_mode: int, decoding: De
     return [story for part in chunks(texts, CHUNK) for story in searched_transfer(
         run.stories, story_codes(run, part), to_mode, strengths,
         lambda z: decode_stories(run, z, decoding, generator),
-        lambda moved: in_mode(run.stories, [story.text for story in moved], to_mode,
-                              lambda again: story_codes(run, again)))[0]]
+        lambda moved: read_as(run, moved, torch.full((len(moved),), to_mode)))[0]]
+
+
+def read_as(run: StoryRun, stories: list[Story], modes: torch.Tensor) -> torch.Tensor:
+    """Whether the story model, encoding each story again, places it in its mode of `modes`
+    (`generation.operations.reads_as`)."""
+    return reads_as(run.stories, [story.text for story in stories], modes,
+                    lambda again: story_codes(run, again))
 
 
 def _device(run: StoryRun) -> torch.device:
@@ -190,15 +212,16 @@ class StoryGenerator:
     labels: list[str] | None  # of the modes, in order
 
     @classmethod
-    def of_run(cls, run: StoryRun, temperature: float,
-               allow_repeats: bool = False) -> StoryGenerator:
-        """A story run: through its story level."""
+    def of_run(cls, run: StoryRun, temperature: float, allow_repeats: bool = False,
+               redraws: int | None = None) -> StoryGenerator:
+        """A story run: through its story level (`sample_stories`' options)."""
         length = run.sentences.config.data.max_length
         greedy = DecodingConfig(greedy=True, max_length=length)
         sampling = DecodingConfig(temperature=temperature, max_length=length)
         return cls(lambda texts: reconstruct_stories(run, texts, greedy),
                    lambda n, mode, seed: sample_stories(run, n, sampling, mode, seed,
-                                                        allow_repeats=allow_repeats),
+                                                        allow_repeats=allow_repeats,
+                                                        redraws=redraws),
                    run.sentences.config.prior.labels)
 
     @classmethod

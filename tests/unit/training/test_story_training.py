@@ -10,6 +10,7 @@ from textwae.config.loading import load_config
 from textwae.data.splits import load_splits
 from textwae.errors import ConfigError, RunDirectoryError
 from textwae.generation import DecodingConfig
+from textwae.generation import stories as story_generation
 from textwae.generation.decoding import decode_texts
 from textwae.generation.stories import (
     interpolate_stories,
@@ -85,6 +86,37 @@ def test_stories_are_sampled_from_a_mode_and_reconstructed_per_input(story_run):
     assert len(path) == 4
 
 
+def test_a_story_the_story_model_reads_as_another_mode_is_drawn_again(story_run, monkeypatch):
+    """Reading stands in for the story model's: a story 'lies in its mode' when its text's
+    length is even. A story is drawn again while it is odd, up to `redraws` times."""
+    run = StoryRun.from_pretrained(story_run)
+
+    def texts(redraws: int) -> list[str]:
+        return [s.text for s in sample_stories(run, 24, DECODING, mode=1, seed=1,
+                                               redraws=redraws)]
+
+    kept = texts(0)
+    read = []
+
+    def even(run, stories, modes):
+        read.append(modes.tolist())
+        return torch.tensor([len(story.text) % 2 == 0 for story in stories], dtype=torch.bool)
+
+    monkeypatch.setattr(story_generation, "read_as",
+                        lambda run, stories, modes: torch.ones(len(stories), dtype=torch.bool))
+    assert texts(4) == kept
+    monkeypatch.setattr(story_generation, "read_as", even)
+    again = texts(8)
+    odd_before = sum(len(text) % 2 for text in kept)
+    assert odd_before >= 4  # the stand-in rejects enough stories for the test to see redraws
+    assert sum(len(text) % 2 for text in again) < odd_before / 4
+    assert {mode for modes in read for mode in modes} == {1}
+    assert [a for a, k in zip(again, kept, strict=True) if len(k) % 2 == 0] == [
+        k for k in kept if len(k) % 2 == 0]  # a story that reads as its mode is kept
+    with pytest.raises(ConfigError, match="redraws must be a whole number >= 0"):
+        sample_stories(run, 1, DECODING, redraws=-1)
+
+
 def test_a_story_says_each_sentence_once(story_run):
     run = StoryRun.from_pretrained(story_run)
     codes = torch.randn(3, run.sentences.config.model.latent_dim,
@@ -102,11 +134,13 @@ def test_a_story_says_each_sentence_once(story_run):
     text = decode_texts(run.sentences, codes[:1], DecodingConfig(greedy=True, max_length=8))[0]
     assert without_repeats(run, [codes[[0, 0]]], [[text, text]], near_greedy,
                            torch.Generator()) == [[text]]
-    # sampled stories hold no repeat; allowed, the same draws repeat (an untrained decoder)
-    stories = sample_stories(run, 8, DecodingConfig(greedy=True, max_length=8), seed=3)
+    # sampled stories hold no repeat; allowed, the same draws repeat (an untrained decoder;
+    # every draw kept, so that both calls decode the same story codes)
+    stories = sample_stories(run, 8, DecodingConfig(greedy=True, max_length=8), seed=3,
+                             redraws=0)
     assert all(len(set(story.sentences)) == len(story.sentences) for story in stories)
     allowed = sample_stories(run, 8, DecodingConfig(greedy=True, max_length=8), seed=3,
-                             allow_repeats=True)
+                             allow_repeats=True, redraws=0)
     assert any(len(set(story.sentences)) < len(story.sentences) for story in allowed)
     assert [story.sentences[0] for story in allowed] == [
         story.sentences[0] for story in stories]
