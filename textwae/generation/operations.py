@@ -70,6 +70,12 @@ def whole_number(value: object, what: str, low: int) -> int:
     return value
 
 
+def checked_redraws(model: TextWAE | StoryModel, redraws: int | None) -> int:
+    """`redraws`, or the run's prior.sample_redraws if None: a whole number >= 0."""
+    return whole_number(model.config.prior.sample_redraws if redraws is None else redraws,
+                        "redraws", 0)
+
+
 def iter_sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | None = None,
                 seed: int = 0, code_scale: float = 1.0,
                 redraws: int | None = None) -> Iterator[Generated]:
@@ -80,8 +86,7 @@ def iter_sample(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | No
         raise ConfigError(f"the code scale must be a finite number >= 0, got {code_scale}")
     if mode is not None:
         model.prior.check_component(mode)
-    redraws = whole_number(model.config.prior.sample_redraws if redraws is None else redraws,
-                           "redraws", 0)
+    redraws = checked_redraws(model, redraws)
     return _iter_sampled(model, n, decoding, mode, torch.Generator().manual_seed(seed),
                          code_scale, redraws)
 

@@ -20,6 +20,7 @@ from textwae.generation.operations import (
     CHUNK,
     check_texts,
     check_transfer,
+    checked_redraws,
     encode,
     line_between,
     reads_as,
@@ -27,7 +28,6 @@ from textwae.generation.operations import (
     redraw_astray,
     sample,
     searched_transfer,
-    whole_number,
 )
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryCodes, StoryRun
@@ -140,8 +140,7 @@ def sample_stories(run: StoryRun, n: int, decoding: DecodingConfig, mode: int | 
         raise ConfigError(f"the number of stories must be at least 1, got {n}")
     if max_sentences is not None and max_sentences < 1:
         raise ConfigError(f"--max-sentences must be at least 1, got {max_sentences}")
-    redraws = whole_number(run.stories.config.prior.sample_redraws if redraws is None
-                           else redraws, "redraws", 0)
+    redraws = checked_redraws(run.stories, redraws)
     prior = run.stories.prior
     generator = torch.Generator().manual_seed(seed)
 
