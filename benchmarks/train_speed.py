@@ -249,7 +249,10 @@ def same_units(data: Corpus, config: Config) -> Corpus:
 
 
 def load(name: str, overrides: list[str]) -> Config:
-    return load_config(CONFIGS / name, overrides=[f"data.train={DEMO_CORPUS}", *overrides])
+    """The config in fp32: the plain LMs step without autocast, so the WAE does too (bf16's
+    own gain is measured side by side in latent_quality.py)."""
+    return load_config(CONFIGS / name, overrides=[f"data.train={DEMO_CORPUS}",
+                                                  "train.precision=fp32", *overrides])
 
 
 def widened(width: int) -> list[str]:

@@ -367,15 +367,13 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     num_threads: int | None = None  # torch intra-op threads; None: torch's default
-    precision: str = "fp32"  # fp32 | bf16 (autocast of the forward on CUDA; losses stay fp32)
+    precision: str = "auto"  # fp32 | bf16 (autocast of the forward; losses stay fp32) |
+    #                          auto (`training_precision`)
     grad_accumulation: int = 1  # micro-batches of batch_size per optimiser step
 
 
     def check(self) -> None:
-        require_choice("train.precision", self.precision, ["fp32", "bf16"])
-        if self.precision == "bf16" and self.device.split(":")[0] != "cuda":
-            raise ConfigError(f"train.precision=bf16 needs a CUDA device, got train.device="
-                              f"{self.device!r}; use train.precision=fp32 on this device")
+        require_choice("train.precision", self.precision, ["fp32", "bf16", "auto"])
         require_positive("train", lr=self.lr, batch_size=self.batch_size,
                          max_steps=self.max_steps, max_time=self.max_time,
                          eval_every=self.eval_every, eval_batches=self.eval_batches,
@@ -446,6 +444,28 @@ def check_device(key: str, device: str) -> None:
                               f"{available or 'no'} CUDA device{'s' if available != 1 else ''}")
     elif parsed.type != "cpu":
         raise ConfigError(f"{key}: {device!r} is not supported; use cpu or cuda")
+
+
+def cpu_has_native_bf16() -> bool:
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def training_precision(precision: str, device: str) -> str:
+    """What `train.precision` means on `device`: fp32, or bf16 (the forward under autocast).
+
+    auto is bf16 on a CPU with bf16 arithmetic of its own (AVX512-BF16 or AMX), where a
+    Yelp-sized step takes 0.7x as long (benchmarks/latent_quality.py), and fp32 elsewhere
+    (bf16 on CUDA is not measured here: ask for it). bf16 on a CPU without that arithmetic is
+    refused: oneDNN would emulate it, slower than fp32. Checked where training starts, as
+    `check_device` is, so a config still loads on another machine."""
+    on_cpu = torch.device(device).type == "cpu"
+    if precision == "auto":
+        return "bf16" if on_cpu and cpu_has_native_bf16() else "fp32"
+    if precision == "bf16" and on_cpu and not cpu_has_native_bf16():
+        raise ConfigError("train.precision=bf16: this CPU has no native bf16 arithmetic "
+                          "(AVX512-BF16 or AMX), so it would be slower; use "
+                          "train.precision=fp32")
+    return precision
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from textwae.config.schema import Config, check_device
+from textwae.config.schema import Config, check_device, training_precision
 from textwae.data.labels import label_shares, mode_labels, unit_components
 from textwae.data.records import Example
 from textwae.data.splits import load_records, load_splits
@@ -50,6 +50,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
     run_dir = Path(run_dir)
     rank, _ = rank_and_world()
     check_device("train.device", config.train.device)
+    training_precision(config.train.precision, config.train.device)  # refuses what cannot run
     if not resume:
         checkpoint.check_new_run_directory(run_dir)
     barrier()  # every rank has looked before rank 0 writes

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from textwae.config.schema import TrainConfig
+from textwae.config.schema import TrainConfig, training_precision
 from textwae.distributed import broadcast_float, gather_rows, rank_and_world
 from textwae.errors import RunDirectoryError, TrainingError, TrainingInterrupted
 from textwae.evaluation.teacher_forced import validation_metrics
@@ -98,6 +98,7 @@ class Trainer:
         self.valid, self.validate = valid, validate
         self.run_dir = Path(run_dir)
         self.device = torch.device(self.cfg.device)
+        self.precision = training_precision(self.cfg.precision, self.cfg.device)
         self.rank, self.world = rank_and_world()
         model.to(self.device)
         # what a training step calls: under torchrun, DDP averages the ranks' gradients. An
@@ -257,7 +258,7 @@ class Trainer:
             accumulate = self.world > 1 and number < len(batches)
             with self.network.no_sync() if accumulate else nullcontext():
                 with torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                    enabled=self.cfg.precision == "bf16"):
+                                    enabled=self.precision == "bf16"):
                     output = self.network(batch, batch.components)
                 if not torch.isfinite(output.loss):
                     kept = ("keeps its last saved state" if (self.run_dir / checkpoint.STATE_FILE)

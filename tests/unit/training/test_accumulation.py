@@ -11,6 +11,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
 from tests.conftest import TINY, forced_logits, toy_texts
+from textwae.config import schema
 from textwae.config.loading import load_config
 from textwae.errors import ConfigError
 from textwae.models.autoencoder import TextWAE
@@ -19,7 +20,9 @@ from textwae.text.tokenizers import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from textwae.training.trainer import Trainer
 
 # deterministic forward, no batch statistic in the loss: the recon loss is a per-token mean
-EXACT = ["model.dropout=0", "model.word_dropout=0", "model.z_noise=0", "regularizer.weight=0"]
+# no randomness, and fp32: bf16 matmuls may round a row differently in a batch of another size
+EXACT = ["model.dropout=0", "model.word_dropout=0", "model.z_noise=0", "regularizer.weight=0",
+         "train.precision=fp32"]
 UNCLIPPED = ["train.grad_clip=1e6"]  # compare the gradients themselves, not their direction
 
 
@@ -136,14 +139,39 @@ def test_accumulated_training_resumes_exactly_across_an_epoch(tmp_path):
         torch.testing.assert_close(b, a, atol=1e-6, rtol=0, msg=name)
 
 
-def test_bf16_needs_a_cuda_device():
-    with pytest.raises(ConfigError, match="bf16 needs a CUDA device"):
-        load_config(overrides=["train.precision=bf16"])
-    assert load_config(overrides=["train.precision=bf16", "train.device=cuda:1"])
-    with pytest.raises(ConfigError, match=r"train\.precision: .fp16. is not one of fp32, bf16"):
+def test_precision_is_fp32_bf16_or_auto_and_bf16_needs_a_cpu_with_bf16_arithmetic(monkeypatch):
+    assert load_config(overrides=["train.precision=bf16"]).train.precision == "bf16"
+    with pytest.raises(ConfigError,
+                       match=r"train\.precision: .fp16. is not one of fp32, bf16, auto"):
         load_config(overrides=["train.precision=fp16"])
     with pytest.raises(ConfigError, match=r"train\.grad_accumulation must be positive"):
         load_config(overrides=["train.grad_accumulation=0"])
+    for native in (True, False):
+        monkeypatch.setattr(schema, "cpu_has_native_bf16", lambda native=native: native)
+        assert schema.training_precision("auto", "cpu") == ("bf16" if native else "fp32")
+        assert schema.training_precision("fp32", "cpu") == "fp32"
+        assert schema.training_precision("auto", "cuda:0") == "fp32"  # not measured there
+        assert schema.training_precision("bf16", "cuda:0") == "bf16"
+    with pytest.raises(ConfigError, match="no native bf16 arithmetic"):
+        schema.training_precision("bf16", "cpu")
+
+
+@pytest.mark.skipif(not schema.cpu_has_native_bf16(), reason="this CPU has no bf16 arithmetic")
+def test_a_bf16_step_on_the_cpu_runs_under_autocast_and_tracks_the_fp32_step(tmp_path):
+    trainers = {precision: make_trainer(tmp_path, precision, [f"train.precision={precision}"])
+                for precision in ("fp32", "bf16", "auto")}
+    assert trainers["auto"].precision == "bf16"
+    batch = next(iter(trainers["fp32"].train_batches.batches(0, 0)))
+    losses = {}
+    for precision, trainer in trainers.items():
+        torch.manual_seed(1)  # the same dropout and z noise on both sides
+        losses[precision] = trainer.train_step(batch).loss.item()
+    assert losses["bf16"] != losses["fp32"]  # autocast did run the forward in bf16
+    assert losses["auto"] == losses["bf16"]
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
+    for (name, a), b in zip(trainers["fp32"].model.state_dict().items(),
+                            trainers["bf16"].model.state_dict().values(), strict=True):
+        assert a.dtype == b.dtype == torch.float32 or not a.is_floating_point(), name
 
 
 def test_the_loss_terms_stay_fp32_under_bf16_autocast(tiny_model):
