@@ -12,6 +12,7 @@ import torch
 from tests.conftest import REPO, TINY_OVERRIDES, toy_texts
 from tests.e2e.test_bad_input import copy_of, fails, snapshot
 from textwae.cli.main import generate_main, main, train_main
+from textwae.config import schema
 from textwae.config.loading import load_config
 from textwae.generation import operations
 from textwae.runs import checkpoint
@@ -56,6 +57,16 @@ def test_a_meaningless_value_fails_before_anything_is_written(tmp_path, capfd, c
         # the same command, fixed, then runs in the same --out
         train_main(["--out", str(out), f"data.train={corpus_file}", *TINY_OVERRIDES])
         assert (out / STATE_FILE).is_file()
+
+
+def test_bf16_on_a_cpu_without_bf16_arithmetic_fails_before_anything_is_written(
+        tmp_path, capfd, corpus_file, monkeypatch):
+    monkeypatch.setattr(schema, "cpu_has_native_bf16", lambda: False)
+    out = tmp_path / "run"
+    err = fails(capfd, train_main, "--out", out, f"data.train={corpus_file}", *TINY_OVERRIDES,
+                "train.precision=bf16")
+    assert "train.precision=bf16: this CPU has no native bf16 arithmetic" in err
+    assert not out.exists()
 
 
 def test_a_cache_dir_that_is_a_file_is_refused(tmp_path, capfd, corpus_file):
