@@ -171,7 +171,7 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
     # a larger step, sqrt(2) times the learning rate (Yelp's batches are 128 already)
     "lr_2.8e-3": (CONFIGS / "default.yaml", ["train.lr=0.0028"]),
     # more steps in the same time: the forward under bf16 autocast, on a CPU with bf16
-    # arithmetic (a Yelp-sized step took 0.68x as long)
+    # arithmetic
     "bf16": (CONFIGS / "default.yaml", ["train.precision=bf16"]),
     "label_mmd": (CONFIGS / "default.yaml", [*BEFORE_D64, "regularizer.label_mmd_weight=10.0"]),
     "label_mmd_3": (CONFIGS / "default.yaml", [*BEFORE_D64, "regularizer.label_mmd_weight=3.0"]),
