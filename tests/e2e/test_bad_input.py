@@ -91,6 +91,9 @@ def test_encoding_errors_replace_reads_on_and_trains(tmp_path, capfd):
     (["regularizer.weight=.nan"], "regularizer.weight"),  # else every loss is NaN
     (["train.lr=.inf"], "train.lr"),  # else the weights are NaN after one step
     (["tokenizer.vocab_size=5"], "cannot train the tokenizer (tokenizer.vocab_size=5)"),
+    # the toy corpus writes its names in lower case
+    (["data.mask_names=true"], "data.mask_names: the training split uses no census first name"),
+    (["data.mask_names=sometimes"], "data.mask_names"),
 ])
 def test_a_wrong_value_is_named_before_anything_is_written(corpus, tmp_path, capfd, overrides,
                                                            message):

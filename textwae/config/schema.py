@@ -70,6 +70,8 @@ class DataConfig:
     #   sentence of the record: sentence units take these in place of label_field's, which
     #   stays the whole record's (a story run's story modes read it)
     unit: str = "sentence"  # story: one record is one unit | sentence: split records into sentences
+    mask_names: bool = False  # train on character names as roles (<f1>: a text's first woman)
+    #   and fill them at generation, one name per role for a whole story (textwae.text.names)
     valid_fraction: float = 0.05
     split_seed: int = 0  # the held-out split depends only on this and the data
     max_length: int = 48  # tokens per unit, bos/eos included; longer units are truncated

@@ -33,6 +33,7 @@ from textwae.evaluation.judges import (
 )
 from textwae.evaluation.teacher_forced import prior_mmd, teacher_forced
 from textwae.models.autoencoder import TextWAE
+from textwae.text.names import Cast
 
 INTERPOLATION_STEPS = 7  # points on each interpolation path, both ends included
 INTERPOLATION_PAIRS = 20  # random held-out pairs whose midpoints the judges read
@@ -44,14 +45,15 @@ def _warn(message: str) -> None:
     warnings.warn(message, EvaluationWarning, stacklevel=3)
 
 
-def reconstruct_codes(model: TextWAE, codes: torch.Tensor, max_length: int,
-                      batch_size: int) -> list[str]:
-    """Greedy decoding of each code in (N, D), `batch_size` codes at a time."""
+def reconstruct_codes(model: TextWAE, codes: torch.Tensor, max_length: int, batch_size: int,
+                      casts: list[Cast] | None = None) -> list[str]:
+    """Greedy decoding of each code in (N, D), `batch_size` codes at a time; names come from
+    `casts` (the inputs' own), else are drawn (`generation.with_names`, seeded)."""
     decoding = generation.DecodingConfig(greedy=True, max_length=max_length)
     texts: list[str] = []
     for start in range(0, codes.shape[0], batch_size):
         texts += generation.decode_texts(model, codes[start : start + batch_size], decoding)
-    return texts
+    return generation.with_names(model, texts, torch.Generator().manual_seed(0), casts)
 
 
 def label_components(model: TextWAE, labels: list[str], assigned: list[int]) -> dict[str, int]:
@@ -160,7 +162,8 @@ def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Exam
     texts = [ex.text for ex in examples]
     result: dict[str, Any] = {}
 
-    reconstructions = reconstruct_codes(model, codes, max_length, batch_size)
+    reconstructions = reconstruct_codes(model, codes, max_length, batch_size,
+                                        generation.casts_of(model, texts))
     result["bleu"], result["bleu_signature"] = metrics.corpus_bleu(reconstructions, texts)
     result["recon_perplexity"] = metrics.perplexity(forced.nll, forced.tokens)
     result["code_gain"] = forced.code_gain

@@ -1,6 +1,13 @@
 """Decoding codes into text, and what users do with it: sample, reconstruct, interpolate."""
 
-from textwae.generation.decoding import DecodingConfig, beam_search, decode, decode_texts
+from textwae.generation.decoding import (
+    DecodingConfig,
+    beam_search,
+    casts_of,
+    decode,
+    decode_texts,
+    with_names,
+)
 from textwae.generation.operations import (
     encode,
     interpolate,
@@ -13,6 +20,6 @@ from textwae.generation.operations import (
     transfer,
 )
 
-__all__ = ["DecodingConfig", "beam_search", "decode", "decode_texts", "encode", "interpolate",
-           "iter_reconstruct", "iter_sample", "iter_transfer", "reconstruct", "sample",
-           "texts_and_modes", "transfer"]
+__all__ = ["DecodingConfig", "beam_search", "casts_of", "decode", "decode_texts", "encode",
+           "interpolate", "iter_reconstruct", "iter_sample", "iter_transfer", "reconstruct",
+           "sample", "texts_and_modes", "transfer", "with_names"]

@@ -5,12 +5,14 @@ One routine serves every decoder through its `start` / `step` / `reorder_state` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from textwae.errors import ConfigError
 from textwae.models.autoencoder import TextWAE
+from textwae.text.names import Cast
 
 
 @dataclass
@@ -135,4 +137,31 @@ def decode(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
 
 def decode_texts(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
                  generator: torch.Generator | None = None) -> list[str]:
+    """The text of each code, its names still roles (data.mask_names; see `with_names`)."""
     return [model.tokenizer.decode(ids) for ids in decode(model, z, decoding, generator)]
+
+
+def casts_of(model: TextWAE, texts: list[str]) -> list[Cast] | None:
+    """Each input text's own names by role (data.mask_names), for its outputs to keep."""
+    if model.names is None:
+        return None
+    return [model.names.mask(text)[1] for text in texts]
+
+
+def path_casts(model: TextWAE, start: str, end: str, steps: int) -> list[Cast] | None:
+    """The casts of the `steps` outputs of a path from `start` to `end`: one cast they share,
+    `start`'s names (and `end`'s for roles `start` lacks), so the path keeps its characters."""
+    ends = casts_of(model, [start, end])
+    return None if ends is None else [{**ends[1], **ends[0]}] * steps
+
+
+def with_names(model: TextWAE, texts: list[str], generator: torch.Generator | None = None,
+               casts: Sequence[Cast] | None = None) -> list[str]:
+    """Decoded texts with their roles filled (data.mask_names; else as they are): text i
+    takes the names of casts[i] (an input's own; one cast object serves every sentence of a
+    story), and a role without one a new name that the cast then keeps."""
+    if model.names is None:
+        return texts
+    casts = casts if casts is not None else [{} for _ in texts]
+    return [model.names.fill(text, cast, generator)
+            for text, cast in zip(texts, casts, strict=True)]

@@ -8,17 +8,24 @@ each chunk's outputs as soon as it is decoded (the command line prints them as t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import torch
 
 from textwae.errors import ConfigError, DataError
-from textwae.generation.decoding import DecodingConfig, decode_texts
+from textwae.generation.decoding import (
+    DecodingConfig,
+    casts_of,
+    decode_texts,
+    path_casts,
+    with_names,
+)
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryModel
 from textwae.objectives.codes import LatentOutput
 from textwae.text.batching import chunks
+from textwae.text.names import Cast
 
 CHUNK = 64  # codes decoded at once
 LANDED = 0.9  # p(mode | z) of a text, encoded again, at which it reads as that mode: a
@@ -48,9 +55,11 @@ def encode(model: TextWAE, texts: list[str]) -> LatentOutput:
 
 
 def texts_and_modes(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
-                    generator: torch.Generator) -> Generated:
-    """What every generation command returns: the decoded texts and each code's mode."""
-    return decode_texts(model, z, decoding, generator), model.prior.assign(z).tolist()
+                    generator: torch.Generator, casts: Sequence[Cast] | None = None) -> Generated:
+    """What every generation command returns: the decoded texts (their names from `casts`,
+    `with_names`) and each code's mode."""
+    texts = with_names(model, decode_texts(model, z, decoding, generator), generator, casts)
+    return texts, model.prior.assign(z).tolist()
 
 
 def joined(parts: Iterator[Generated]) -> Generated:
@@ -105,7 +114,7 @@ def _iter_sampled(model: TextWAE, n: int, decoding: DecodingConfig, mode: int | 
             lambda codes: decode_texts(model, codes, decoding, generator),
             lambda outputs, wanted: reads_as(model, outputs, wanted,
                                              lambda again: encode(model, again).mean))
-        yield texts, model.prior.assign(z).tolist()
+        yield with_names(model, texts, generator), model.prior.assign(z).tolist()
 
 
 def redraw_astray(model: TextWAE | StoryModel, z: torch.Tensor, outputs: list[Output],
@@ -148,7 +157,8 @@ def iter_reconstruct(model: TextWAE, texts: list[str], decoding: DecodingConfig,
     """`reconstruct`, a chunk at a time; every text is checked before the first output."""
     check_texts(texts)
     generator = torch.Generator().manual_seed(seed)
-    return (texts_and_modes(model, encode(model, chunk).mean, decoding, generator)
+    return (texts_and_modes(model, encode(model, chunk).mean, decoding, generator,
+                            casts_of(model, chunk))
             for chunk in chunks(texts, CHUNK))
 
 
@@ -160,10 +170,14 @@ def reconstruct(model: TextWAE, texts: list[str], decoding: DecodingConfig,
 
 def interpolate(model: TextWAE, start: str, end: str, steps: int, decoding: DecodingConfig,
                 seed: int = 0) -> Generated:
-    """Decode `steps` codes on the straight line from the code of `start` to that of `end`."""
+    """Decode `steps` codes on the straight line from the code of `start` to that of `end`;
+    the path keeps one cast of names, `start`'s (and `end`'s for roles `start` lacks)."""
     z = line_between(encode(model, [start, end]).mean, steps)
     generator = torch.Generator().manual_seed(seed)
-    return joined(texts_and_modes(model, part, decoding, generator) for part in z.split(CHUNK))
+    casts = path_casts(model, start, end, steps)
+    return joined(texts_and_modes(model, part, decoding, generator,
+                                  None if casts is None else casts[: len(part)])
+                  for part in z.split(CHUNK))
 
 
 def line_between(ends: torch.Tensor, steps: int) -> torch.Tensor:
@@ -274,7 +288,8 @@ def iter_transfer(model: TextWAE, texts: list[str], to_mode: int, decoding: Deco
             lambda z: decode_texts(model, z, decoding, generator),
             lambda decoded: in_mode(model, decoded, to_mode,
                                     lambda again: encode(model, again).mean))
-        return outputs, model.prior.assign(codes).tolist()
+        return (with_names(model, outputs, generator, casts_of(model, chunk)),
+                model.prior.assign(codes).tolist())
 
     return (moved(chunk) for chunk in chunks(texts, CHUNK))
 

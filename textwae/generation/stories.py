@@ -15,7 +15,13 @@ import torch
 
 from textwae.data.units import split_sentences
 from textwae.errors import ConfigError, DataError
-from textwae.generation.decoding import DecodingConfig, decode_texts
+from textwae.generation.decoding import (
+    DecodingConfig,
+    casts_of,
+    decode_texts,
+    path_casts,
+    with_names,
+)
 from textwae.generation.operations import (
     CHUNK,
     check_texts,
@@ -32,6 +38,7 @@ from textwae.generation.operations import (
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryCodes, StoryRun
 from textwae.text.batching import chunks
+from textwae.text.names import Cast
 
 REDRAWS = 4  # fresh decodings of a sentence that says again what its story said before
 
@@ -63,10 +70,27 @@ def sentence_codes(model: TextWAE, stories: list[list[str]],
     return StoryCodes(list(codes.cpu().split([len(story) for story in stories])), components)
 
 
+def masked(model: TextWAE, story: str) -> str:
+    """A story with its names as roles (data.mask_names), counted over the whole story so that
+    every sentence gives one character one role."""
+    return story if model.names is None else model.names.mask(story)[0]
+
+
+def named(run: StoryRun, stories: list[Story], generator: torch.Generator,
+          casts: list[Cast] | None = None) -> list[Story]:
+    """Decoded stories with their roles filled (`generation.decoding.with_names`): story i
+    takes the names of casts[i], else new ones, one name per role for the whole story."""
+    casts = casts or [{} for _ in stories]
+    return [Story(with_names(run.sentences, story.sentences, generator,
+                             [cast] * len(story.sentences)), story.mode)
+            for story, cast in zip(stories, casts, strict=True)]
+
+
 @torch.no_grad()
 def story_codes(run: StoryRun, texts: list[str]) -> torch.Tensor:
     """Story codes (N, Z): the posterior means of the story model for each story text."""
-    stories = [story[: run.stories.config.story.max_sentences] for story in story_sentences(texts)]
+    stories = [story[: run.stories.config.story.max_sentences]
+               for story in story_sentences([masked(run.sentences, text) for text in texts])]
     paths = sentence_codes(run.sentences, stories)
     batch = paths.batch(list(range(len(paths)))).to(_device(run))
     return run.stories.encode(batch.codes, batch.lengths).mean
@@ -79,7 +103,8 @@ def decode_stories(run: StoryRun, z: torch.Tensor, decoding: DecodingConfig,
     """Stories of story codes z (N, Z). Paths of sentence codes take each step's most likely
     code and end once the end is more likely than not, or with `path_temperature` draw both
     (the code's spread scaled by it); the sentences are decoded as `decoding` says, and a
-    story says each sentence once unless `allow_repeats` (`without_repeats`)."""
+    story says each sentence once unless `allow_repeats` (`without_repeats`). Names stay
+    roles (data.mask_names) until `named` fills them."""
     max_sentences = max_sentences or run.stories.config.story.max_sentences
     paths = run.stories.generate_codes(z, max_sentences, path_temperature, generator)
     flat = torch.cat(paths)  # (sum S_i, D)
@@ -155,24 +180,29 @@ def sample_stories(run: StoryRun, n: int, decoding: DecodingConfig, mode: int | 
         redraw_astray(run.stories, z, chunk, mode, redraws,
                       lambda count: prior.sample(count, component=mode, generator=generator),
                       decoded, lambda outputs, wanted: read_as(run, outputs, wanted))
-        stories += chunk
+        stories += named(run, chunk, generator)
     return stories
 
 
 def reconstruct_stories(run: StoryRun, texts: list[str], decoding: DecodingConfig,
                         seed: int = 0) -> list[Story]:
-    """Decode each story's own story code."""
+    """Decode each story's own story code; a story keeps its names."""
     generator = torch.Generator().manual_seed(seed)
     return [story for part in chunks(texts, CHUNK)
-            for story in decode_stories(run, story_codes(run, part), decoding, generator)]
+            for story in named(run, decode_stories(run, story_codes(run, part), decoding,
+                                                   generator),
+                               generator, casts_of(run.sentences, part))]
 
 
 def interpolate_stories(run: StoryRun, start: str, end: str, steps: int,
                         decoding: DecodingConfig, seed: int = 0) -> list[Story]:
-    """Decode `steps` story codes on the straight line from the code of `start` to `end`'s."""
+    """Decode `steps` story codes on the straight line from the code of `start` to `end`'s;
+    the path keeps `start`'s names (and `end`'s for roles `start` lacks)."""
     codes = story_codes(run, [start, end])  # (2, Z)
     z = line_between(codes, steps)
-    return decode_stories(run, z, decoding, torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    return named(run, decode_stories(run, z, decoding, generator), generator,
+                 path_casts(run.sentences, start, end, steps))
 
 
 def transfer_stories(run: StoryRun, texts: list[str], to_mode: int, decoding: DecodingConfig,
@@ -184,10 +214,11 @@ def transfer_stories(run: StoryRun, texts: list[str], to_mode: int, decoding: De
     strengths = check_transfer(run.stories, to_mode, strength, steps)
     check_texts(texts)
     generator = torch.Generator().manual_seed(seed)
-    return [story for part in chunks(texts, CHUNK) for story in searched_transfer(
+    return [story for part in chunks(texts, CHUNK) for story in named(run, searched_transfer(
         run.stories, story_codes(run, part), to_mode, strengths,
         lambda z: decode_stories(run, z, decoding, generator),
-        lambda moved: read_as(run, moved, torch.full((len(moved),), to_mode)))[0]]
+        lambda moved: read_as(run, moved, torch.full((len(moved),), to_mode)))[0],
+        generator, casts_of(run.sentences, part))]
 
 
 def read_as(run: StoryRun, stories: list[Story], modes: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,7 @@ from textwae.objectives.regularizers import (
 from textwae.runs import checkpoint
 from textwae.text.batching import Batch, TokenizedTexts, chunks
 from textwae.text.feature_cache import unit_features
+from textwae.text.names import Names
 from textwae.text.token_cache import sequence_lengths, tokenize_texts
 from textwae.text.tokenizers import PAD_ID, UNK_ID, AnyTokenizer, PretrainedTokenizer, Tokenizer
 
@@ -69,13 +70,15 @@ class TextWAE(nn.Module):
 
     def __init__(self, config: Config, tokenizer: AnyTokenizer,
                  encoder_tokenizer: AnyTokenizer | None = None,
-                 parts: ModelConfig | None = None) -> None:
+                 parts: ModelConfig | None = None, names: Names | None = None) -> None:
         """`tokenizer` gives the decoder's ids, and the encoder's too unless the encoder has
         its own `encoder_tokenizer`. `parts` is `config.model` with the directories the
         pretrained parts are built from, when they are not the configured ones (a run
-        directory's copies, see `build`)."""
+        directory's copies, see `build`). `names` (data.mask_names) turns the character names
+        of every text it reads into roles."""
         super().__init__()
         self.config = config
+        self.names = names
         self.tokenizer = tokenizer
         self.encoder_tokenizer = encoder_tokenizer or tokenizer
         cfg = config.model
@@ -117,6 +120,8 @@ class TextWAE(nn.Module):
         `features` and a frozen encoder, also its pooled features of each unit (cached under
         `cache_dir` if given), so training need not run the encoder."""
         max_length = self.config.data.max_length
+        if self.names is not None:
+            texts = [self.names.mask(text)[0] for text in texts]
         tokenized = tokenize_texts(texts, self.tokenizer, self.encoder_tokenizer, max_length,
                                    cache_dir)
         if features and self.config.model.freeze_encoder:
@@ -217,11 +222,14 @@ class TextWAE(nn.Module):
                 if pretrained.is_pretrained(self.config.model, part)}
 
     def save_pretrained(self, run_dir: str | Path) -> None:
-        """Write config.yaml, the SentencePiece tokenizer.model if a part reads it, a folder
-        per pretrained part (architecture and own tokenizer) and model.safetensors, each
-        atomically; the weights last, stamped with the tokenizers' fingerprints."""
+        """Write config.yaml, names.yaml with data.mask_names, the SentencePiece
+        tokenizer.model if a part reads it, a folder per pretrained part (architecture and own
+        tokenizer) and model.safetensors, each atomically; the weights last, stamped with the
+        tokenizers' fingerprints."""
         run_dir = Path(run_dir)
         checkpoint.atomic_write(run_dir / checkpoint.CONFIG_FILE, self.config.save)
+        if self.names is not None:
+            checkpoint.atomic_write(run_dir / checkpoint.NAMES_FILE, self.names.save)
         tokenizers = self._tokenizers()
         for tokenizer in tokenizers.values():
             if isinstance(tokenizer, Tokenizer):
@@ -243,12 +251,16 @@ class TextWAE(nn.Module):
     def build(cls, config: Config, run_dir: str | Path, parts_from_run: bool) -> TextWAE:
         """The model `config` describes, before training: the parts read the SentencePiece
         model in `run_dir`, or a pretrained part's own tokenizer. A pretrained part comes from
-        its configured directory, or with `parts_from_run` from the run's copy (untrained)."""
+        its configured directory, or with `parts_from_run` from the run's copy (untrained).
+        With data.mask_names, the names come from the run's names.yaml."""
         parts = (pretrained.in_run_directory(config.model, run_dir) if parts_from_run
                  else config.model)
         sentencepiece = Path(run_dir) / checkpoint.TOKENIZER_FILE
         tokenizers = model_tokenizers(parts, lambda: Tokenizer.load(sentencepiece))
-        return cls(config, tokenizers["decoder"], tokenizers["encoder"], parts=parts)
+        names = (Names.load(Path(run_dir) / checkpoint.NAMES_FILE) if config.data.mask_names
+                 else None)
+        return cls(config, tokenizers["decoder"], tokenizers["encoder"], parts=parts,
+                   names=names)
 
     @classmethod
     def from_pretrained(cls, run_dir: str | Path, device: str = "cpu") -> TextWAE:
@@ -264,7 +276,9 @@ class TextWAE(nn.Module):
         folders = [pretrained.run_folder(run_dir, part).name for part in pretrained.PARTS
                    if pretrained.is_pretrained(parts, part)]
         sentencepiece = [checkpoint.TOKENIZER_FILE] if pretrained.needs_sentencepiece(parts) else []
-        checkpoint.check_model_files(run_dir, (*checkpoint.MODEL_FILES, *sentencepiece, *folders))
+        names = [checkpoint.NAMES_FILE] if config.data.mask_names else []
+        checkpoint.check_model_files(run_dir, (*checkpoint.MODEL_FILES, *sentencepiece, *names,
+                                               *folders))
         try:
             model = cls.build(config, run_dir, parts_from_run=True)
         except (TokenizerError, ConfigError) as error:

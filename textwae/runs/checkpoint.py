@@ -24,12 +24,13 @@ from safetensors.torch import save_file
 from textwae.errors import RunDirectoryError
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.yaml", "model.safetensors", "tokenizer.model"
+NAMES_FILE = "names.yaml"  # data.mask_names: the character names of the training split
 METRICS_FILE = "metrics.jsonl"
 MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE)  # and the tokenizers the config names
 STATE_FILE = Path("state") / "trainer.safetensors"
 LATENT_MAP_FILE, CURVES_FILE = "latent_map.png", "training_curves.png"
-RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, METRICS_FILE, LATENT_MAP_FILE,
-             CURVES_FILE)  # the files at the top of a run directory, by name
+RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, NAMES_FILE, METRICS_FILE,
+             LATENT_MAP_FILE, CURVES_FILE)  # the files at the top of a run directory, by name
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,8 +31,10 @@ class Tokenizer:
         self.processor = processor
 
     @classmethod
-    def train(cls, texts: Iterable[str], cfg: TokenizerConfig) -> Tokenizer:
-        """Train on `texts` (the training split only, so validation stays unseen)."""
+    def train(cls, texts: Iterable[str], cfg: TokenizerConfig,
+              symbols: Sequence[str] = ()) -> Tokenizer:
+        """Train on `texts` (the training split only, so validation stays unseen); each of
+        `symbols` (the roles of masked names) is kept one piece."""
         model = io.BytesIO()
         try:
             spm.SentencePieceTrainer.train(
@@ -48,6 +50,7 @@ class Tokenizer:
                 hard_vocab_limit=False,  # a small corpus may not support the requested size
                 max_sentence_length=1 << 16,  # stories are longer than the 4k default
                 minloglevel=2,
+                user_defined_symbols=list(symbols),
             )
         except RuntimeError as error:  # e.g. a vocabulary smaller than the corpus's characters
             reason = str(error).rsplit("] ", 1)[-1]

@@ -20,12 +20,13 @@ from textwae.distributed import barrier, rank_and_world
 from textwae.errors import DataError, TrainingInterrupted
 from textwae.evaluation.plots import write_plots
 from textwae.evaluation.teacher_forced import story_validation
-from textwae.generation.stories import sentence_codes
+from textwae.generation.stories import masked, sentence_codes
 from textwae.models.autoencoder import TextWAE
 from textwae.models.pretrained import needs_sentencepiece
 from textwae.models.story import STORY_DIR, StoryModel
 from textwae.runs import checkpoint
 from textwae.text.batching import TokenizedTexts
+from textwae.text.names import Names, roles
 from textwae.text.streamed_batches import StreamedBatches
 from textwae.text.tokenizers import Tokenizer
 from textwae.training.callbacks import RegularizerHook
@@ -98,8 +99,9 @@ def _train_sentences(config: Config, run_dir: Path, resume: bool) -> dict[str, f
 
 def prepare_run(config: Config, run_dir: Path,
                 resume: bool) -> tuple[list[Example], list[Example]]:
-    """Seed, read the splits, train the tokenizer once (rank 0) and name the labels in
-    `config.prior.labels`; returns the training and validation units."""
+    """Seed, read the splits, learn the names (data.mask_names) and train the tokenizer once
+    (rank 0), and name the labels in `config.prior.labels`; returns the training and
+    validation units."""
     rank, _ = rank_and_world()
     torch.manual_seed(config.train.seed)  # the same initial weights on every rank
     if config.train.num_threads is not None:
@@ -108,12 +110,18 @@ def prepare_run(config: Config, run_dir: Path,
     if resume:  # refuse a run whose files are missing, corrupt or foreign before writing to it
         TextWAE.from_pretrained(run_dir)
     elif rank == 0:
-        tokenizer = (Tokenizer.train((unit.text for unit in train_units), config.tokenizer)
+        texts = [unit.text for unit in train_units]
+        names = Names.learn(texts) if config.data.mask_names else None
+        if names is not None:  # the tokenizer spends no pieces on names, one on each role
+            texts = [names.mask(text)[0] for text in texts]
+        tokenizer = (Tokenizer.train(texts, config.tokenizer, roles() if names else ())
                      if needs_sentencepiece(config.model) else None)
         run_dir.mkdir(parents=True, exist_ok=True)  # once the data and the tokenizer are good
         if tokenizer is not None:
             checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, tokenizer.save)
-    barrier()  # the tokenizer is trained once and shared
+        if names is not None:
+            checkpoint.atomic_write(run_dir / checkpoint.NAMES_FILE, names.save)
+    barrier()  # the tokenizer and the names are made once and shared
     # the label -> mode map, saved with the config
     labelled = config.data.label_field or config.data.sentence_label_field
     prior = config.prior
@@ -165,7 +173,7 @@ def train_story_level(run_dir: Path, resume: bool) -> dict[str, float]:
     barrier()
     data = config.data
     codes = [sentence_codes(
-        sentences, [split_sentences(record.text)[: config.story.max_sentences]
+        sentences, [split_sentences(masked(sentences, record.text))[: config.story.max_sentences]
                     for record in records],
         None if config.prior.labels is None else unit_components(
             records, config.prior.labels, fraction, data.split_seed))

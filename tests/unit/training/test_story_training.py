@@ -1,5 +1,6 @@
 """A story run: both levels trained into one run directory, rebuilt, resumed, generating."""
 
+import re
 from collections import Counter
 
 import pytest
@@ -7,8 +8,9 @@ import torch
 
 from tests.conftest import TINY, toy_stories, write_labelled
 from textwae.config.loading import load_config
+from textwae.data.records import Example
 from textwae.data.splits import load_splits
-from textwae.errors import ConfigError, RunDirectoryError
+from textwae.errors import ConfigError, DataError, RunDirectoryError
 from textwae.generation import DecodingConfig
 from textwae.generation import stories as story_generation
 from textwae.generation.decoding import decode_texts
@@ -21,7 +23,9 @@ from textwae.generation.stories import (
 )
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import STORY_DIR, StoryRun
-from textwae.runs.checkpoint import STATE_FILE, WEIGHTS_FILE, load_state
+from textwae.runs.checkpoint import NAMES_FILE, STATE_FILE, WEIGHTS_FILE, load_state
+from textwae.text.names import ROLE
+from textwae.text.tokenizers import UNK_ID
 from textwae.training.pipeline import train
 from textwae.training.trainer import Trainer
 
@@ -168,3 +172,39 @@ def test_a_resumed_story_stage_ends_exactly_where_an_uninterrupted_one_does(
     resumed = load_state(tmp_path / "resumed" / STORY_DIR / STATE_FILE)
     for name, tensor in straight["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
+
+
+def test_a_story_run_with_masked_names_gives_each_story_one_name_per_role(tmp_path):
+    stories = [Example(re.sub(r"\b(anna|ben|cora|emil|fay)\b", lambda m: m.group(0).title(),
+                              ex.text), ex.label) for ex in toy_stories()]
+    corpus = write_labelled(tmp_path / "named.jsonl", stories)
+    config = load_config(TINY, overrides=[f"data.train={corpus}", *STORY, "data.mask_names=true"])
+    train(config, tmp_path / "run")
+    run = StoryRun.from_pretrained(tmp_path / "run")
+    names = run.sentences.names
+    assert set(names.sexes) == {"Anna", "Ben", "Cora", "Emil", "Fay"}
+    # the sentence model reads roles: a story is encoded as its roles are, whatever the names
+    tokens = run.sentences.tokenize(["Cora met Ben at the cafe .", "<f1> met <m1> at the cafe ."])
+    assert tokens.ids[0] == tokens.ids[1]
+    assert run.sentences.tokenizer.processor.piece_to_id("<f1>") != UNK_ID
+    codes = story_generation.story_codes(run, ["Anna went to the cafe . Anna met Ben .",
+                                               "Fay went to the cafe . Fay met Emil ."])
+    assert torch.equal(codes[0], codes[1])
+    # decoded roles become names: one per role for the whole story, of the role's sex
+    told = story_generation.named(run, [story_generation.Story(
+        ["<f1> went out .", "<m1> met <f1> .", "<f1> left ."], 0)], torch.Generator())[0]
+    woman, man = told.sentences[1].split()[2], told.sentences[1].split()[0]
+    assert told.sentences == [f"{woman} went out .", f"{man} met {woman} .", f"{woman} left ."]
+    assert names.sexes[woman] == "f" and names.sexes[man] == "m"
+    for story in sample_stories(run, 4, DECODING, seed=0):
+        assert not ROLE.search(story.text), story.text
+    (tmp_path / "run" / NAMES_FILE).unlink()
+    with pytest.raises(RunDirectoryError, match=re.escape(NAMES_FILE)):
+        StoryRun.from_pretrained(tmp_path / "run")
+
+
+def test_a_corpus_without_names_is_refused_before_a_run_directory_is_made(story_config, tmp_path):
+    story_config.data.mask_names = True  # the toy stories' names are in lower case
+    with pytest.raises(DataError, match=r"data\.mask_names"):
+        train(story_config, tmp_path / "unnamed")
+    assert not (tmp_path / "unnamed").exists()
