@@ -70,10 +70,13 @@ def sentence_codes(model: TextWAE, stories: list[list[str]],
     return StoryCodes(list(codes.cpu().split([len(story) for story in stories])), components)
 
 
-def masked(model: TextWAE, story: str) -> str:
-    """A story with its names as roles (data.mask_names), counted over the whole story so that
-    every sentence gives one character one role."""
-    return story if model.names is None else model.names.mask(story)[0]
+def story_inputs(model: TextWAE, texts: list[str]) -> list[list[str]]:
+    """What the story level reads of each story text: its names as roles (data.mask_names),
+    counted over the whole story so that one character keeps one role in every sentence, then
+    its sentences, at most story.max_sentences of them."""
+    if model.names is not None:
+        texts = [model.names.mask(text)[0] for text in texts]
+    return [story[: model.config.story.max_sentences] for story in story_sentences(texts)]
 
 
 def named(run: StoryRun, stories: list[Story], generator: torch.Generator,
@@ -89,9 +92,7 @@ def named(run: StoryRun, stories: list[Story], generator: torch.Generator,
 @torch.no_grad()
 def story_codes(run: StoryRun, texts: list[str]) -> torch.Tensor:
     """Story codes (N, Z): the posterior means of the story model for each story text."""
-    stories = [story[: run.stories.config.story.max_sentences]
-               for story in story_sentences([masked(run.sentences, text) for text in texts])]
-    paths = sentence_codes(run.sentences, stories)
+    paths = sentence_codes(run.sentences, story_inputs(run.sentences, texts))
     batch = paths.batch(list(range(len(paths)))).to(_device(run))
     return run.stories.encode(batch.codes, batch.lengths).mean
 

@@ -15,12 +15,11 @@ from textwae.config.schema import Config, check_device, training_precision
 from textwae.data.labels import label_shares, mode_labels, unit_components
 from textwae.data.records import Example
 from textwae.data.splits import load_records, load_splits
-from textwae.data.units import split_sentences
 from textwae.distributed import barrier, rank_and_world
 from textwae.errors import DataError, TrainingInterrupted
 from textwae.evaluation.plots import write_plots
 from textwae.evaluation.teacher_forced import story_validation
-from textwae.generation.stories import masked, sentence_codes
+from textwae.generation.stories import sentence_codes, story_inputs
 from textwae.models.autoencoder import TextWAE
 from textwae.models.pretrained import needs_sentencepiece
 from textwae.models.story import STORY_DIR, StoryModel
@@ -173,8 +172,7 @@ def train_story_level(run_dir: Path, resume: bool) -> dict[str, float]:
     barrier()
     data = config.data
     codes = [sentence_codes(
-        sentences, [split_sentences(masked(sentences, record.text))[: config.story.max_sentences]
-                    for record in records],
+        sentences, story_inputs(sentences, [record.text for record in records]),
         None if config.prior.labels is None else unit_components(
             records, config.prior.labels, fraction, data.split_seed))
         for records, fraction in zip(load_records(data), (data.labeled_fraction, 1.0),
