@@ -11,8 +11,9 @@ ending, 300 of those held out); demo: the embedded corpus with its registers as 
 reconstruction BLEU, sampled sentences' clean rate and judge perplexity ratio, the coherence
 judge's rate on sampled vs real stories, Self-BLEU, distinct-n, per-mode accuracy) and show
 three stories per mode; the story run is scored three times: as it samples (each sentence said
-once, stories read as another mode drawn again), with repeats allowed, and with the other
-choice of redraws (paths_redraws_N). Writes results/OUT.json (default stories_CORPUS), its
+once and no pronoun its characters contradict, stories read as another mode drawn again), with
+its sentences as decoded (paths_as_decoded), and with the other choice of redraws
+(paths_redraws_N). Writes results/OUT.json (default stories_CORPUS), its
 runs under results/runs/OUT_KIND. `--score RUN` scores a story run trained elsewhere (`make demo`'s:
 --corpus demo) the same three ways and trains nothing.
 """
@@ -92,18 +93,19 @@ def sentence_bleu(run: Path, stories: list[Example]) -> float:
 
 def scored_paths(run: Path, row: dict, name: str, valid: list[Example],
                  train_stories: list[Example], n_samples: int) -> dict[str, dict]:
-    """A story run scored as it samples, without the rule that a story says each sentence
-    once, and with the other choice of redraws of stories it reads as another mode (none if
-    the run redraws, else the default count: a run saved before the key keeps every draw)."""
+    """A story run scored as it samples, with its sentences as decoded (no sentence decoded
+    again for a repeat or a pronoun clash: `generation.stories.mended`), and with the other
+    choice of redraws of stories it reads as another mode (none if the run redraws, else the
+    default count: a run saved before the key keeps every draw)."""
     row["stages"]["story_level"] = final_record(run / STORY_DIR)
     row["stages"]["sentences"]["held_out_bleu"] = sentence_bleu(run, valid)
     story_run = StoryRun.from_pretrained(run)
     other = 0 if story_run.stories.config.prior.sample_redraws else PriorConfig().sample_redraws
     rows = {}
-    for kind, allow_repeats, redraws in (("paths", False, None),
-                                         ("paths_repeats_allowed", True, None),
-                                         (f"paths_redraws_{other}", False, other)):
-        generator = StoryGenerator.of_run(story_run, SAMPLE_TEMPERATURE, allow_repeats, redraws)
+    for kind, as_decoded, redraws in (("paths", False, None),
+                                      ("paths_as_decoded", True, None),
+                                      (f"paths_redraws_{other}", False, other)):
+        generator = StoryGenerator.of_run(story_run, SAMPLE_TEMPERATURE, as_decoded, redraws)
         rows[kind] = {**row, **scored(name, kind, generator, valid, train_stories, n_samples)}
     return rows
 

@@ -18,6 +18,7 @@ from textwae.evaluation import metrics
 from textwae.evaluation.coherence import CoherenceJudge
 from textwae.evaluation.judges import load_or_fit
 from textwae.generation.stories import Story, StoryGenerator, story_sentences
+from textwae.text.names import Names, pronoun_clashes
 
 SAMPLE_TEMPERATURE = 0.7  # of sampled stories' sentences (and a story run's paths)
 
@@ -33,8 +34,11 @@ def evaluate_stories(generator: StoryGenerator, examples: list[Example],
     - samples (`n_samples` stories of the whole prior, as the generator samples them):
       sentences per story, clean_rate and judge_ppl_ratio of their sentences (the n-gram
       judge's perplexity over its perplexity on held-out sentences), self_bleu and
-      distinct_1 / distinct_2 across stories, and repeats (the share of stories that say one
-      sentence twice); real_self_bleu is the Self-BLEU of as many held-out stories;
+      distinct_1 / distinct_2 across stories, repeats (the share of stories that say one
+      sentence twice) and pronoun_clashes (the share with a sentence opening with a pronoun
+      that every character named before it contradicts: `textwae.text.names.pronoun_clashes`,
+      names and their sex learned from the training stories; left out without names);
+      real_self_bleu and real_pronoun_clashes are those of the held-out stories;
     - coherence: the coherence judge's accuracy on held-out stories and their corruptions,
       the share of held-out real stories it calls coherent (real_rate), of sampled ones
       (sample_rate), and sample_rate / real_rate;
@@ -69,6 +73,15 @@ def evaluate_stories(generator: StoryGenerator, examples: list[Example],
         "repeats": sum(len(set(s.sentences)) < len(s.sentences) for s in samples) / len(samples)}
     if len(texts) >= 2:  # what the held-out stories' own diversity is, for comparison
         result["real_self_bleu"] = metrics.self_bleu(texts, max_texts=n_samples, seed=seed)
+    try:
+        sexes = Names.learn(s for story in training for s in story).sexes
+    except DataError as error:
+        warnings.warn(f"pronoun_clashes left out: {error}", EvaluationWarning, stacklevel=2)
+    else:
+        def clashing(stories: list[list[str]]) -> float:
+            return sum(bool(pronoun_clashes(story, sexes.get)) for story in stories) / len(stories)
+        result["samples"]["pronoun_clashes"] = clashing([story.sentences for story in samples])
+        result["real_pronoun_clashes"] = clashing(held_out)
 
     judge = CoherenceJudge.fit([story for story in training if len(story) >= 2], seed=seed)
     real_rate = judge.rate(held_out)

@@ -38,9 +38,9 @@ from textwae.generation.operations import (
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryCodes, StoryRun
 from textwae.text.batching import chunks
-from textwae.text.names import Cast
+from textwae.text.names import Cast, pronoun_clashes, role_sex
 
-REDRAWS = 4  # fresh decodings of a sentence that says again what its story said before
+REDRAWS = 4  # fresh decodings of a sentence that breaks its story (`mended`)
 
 
 @dataclass
@@ -100,12 +100,12 @@ def story_codes(run: StoryRun, texts: list[str]) -> torch.Tensor:
 def decode_stories(run: StoryRun, z: torch.Tensor, decoding: DecodingConfig,
                    generator: torch.Generator, max_sentences: int | None = None,
                    path_temperature: float | None = None,
-                   allow_repeats: bool = False) -> list[Story]:
+                   as_decoded: bool = False) -> list[Story]:
     """Stories of story codes z (N, Z). Paths of sentence codes take each step's most likely
     code and end once the end is more likely than not, or with `path_temperature` draw both
     (the code's spread scaled by it); the sentences are decoded as `decoding` says, and a
-    story says each sentence once unless `allow_repeats` (`without_repeats`). Names stay
-    roles (data.mask_names) until `named` fills them."""
+    sentence that breaks its story is decoded again (`mended`) unless `as_decoded`. Names
+    stay roles (data.mask_names) until `named` fills them."""
     max_sentences = max_sentences or run.stories.config.story.max_sentences
     paths = run.stories.generate_codes(z, max_sentences, path_temperature, generator)
     flat = torch.cat(paths)  # (sum S_i, D)
@@ -114,30 +114,39 @@ def decode_stories(run: StoryRun, z: torch.Tensor, decoding: DecodingConfig,
     for path in paths:
         texts.append(sentences[start : start + len(path)])
         start += len(path)
-    if not allow_repeats:
-        texts = without_repeats(run, paths, texts, decoding, generator)
+    if not as_decoded:
+        texts = mended(run, paths, texts, decoding, generator)
     modes = run.stories.prior.assign(z).tolist()
     return [Story(story, mode) for story, mode in zip(texts, modes, strict=True)]
 
 
-def without_repeats(run: StoryRun, paths: list[torch.Tensor], stories: list[list[str]],
-                    decoding: DecodingConfig, generator: torch.Generator) -> list[list[str]]:
-    """The stories with no sentence said twice. A greedy path can come back to a code it has
-    decoded already, and a story that says one sentence twice reads as broken: a sentence equal
-    to an earlier one of its story is decoded again from its code (sampled, even where
-    `decoding` is greedy) up to `REDRAWS` times, and left out if it still repeats."""
+def mended(run: StoryRun, paths: list[torch.Tensor], stories: list[list[str]],
+           decoding: DecodingConfig, generator: torch.Generator) -> list[list[str]]:
+    """The stories with no sentence said twice and, where names are roles (data.mask_names),
+    no sentence opening with a pronoun its characters contradict (`pronoun_clashes`: "<m1>
+    won. She cried."). A greedy path can come back to a code it has decoded already, and each
+    code is decoded without its story's cast; either reads as broken. Such a sentence is
+    decoded again from its code (sampled, even where `decoding` is greedy) up to `REDRAWS`
+    times; one that still repeats is left out, one that still clashes kept."""
     stories = [list(story) for story in stories]
     redraw = replace(decoding, greedy=False, beam=1)
     for _ in range(REDRAWS):
-        repeats = [(i, j) for i, story in enumerate(stories)
-                   for j, sentence in enumerate(story) if sentence in story[:j]]
-        if not repeats:
+        broken = [(i, j) for i, story in enumerate(stories) for j in _broken(run, story)]
+        if not broken:
             break
-        codes = torch.stack([paths[i][j] for i, j in repeats])
-        for (i, j), text in zip(repeats, _decoded(run, codes, redraw, generator), strict=True):
+        codes = torch.stack([paths[i][j] for i, j in broken])
+        for (i, j), text in zip(broken, _decoded(run, codes, redraw, generator), strict=True):
             stories[i][j] = text
     return [[sentence for j, sentence in enumerate(story) if sentence not in story[:j]]
             for story in stories]
+
+
+def _broken(run: StoryRun, story: list[str]) -> list[int]:
+    """The sentences of a decoded story that `mended` decodes again."""
+    broken = {j for j, sentence in enumerate(story) if sentence in story[:j]}
+    if run.sentences.names is not None:
+        broken.update(pronoun_clashes(story, role_sex))
+    return sorted(broken)
 
 
 def _decoded(run: StoryRun, codes: torch.Tensor, decoding: DecodingConfig,
@@ -149,7 +158,7 @@ def _decoded(run: StoryRun, codes: torch.Tensor, decoding: DecodingConfig,
 
 def sample_stories(run: StoryRun, n: int, decoding: DecodingConfig, mode: int | None = None,
                    seed: int = 0, max_sentences: int | None = None,
-                   path_temperature: float | None = None, allow_repeats: bool = False,
+                   path_temperature: float | None = None, as_decoded: bool = False,
                    redraws: int | None = None) -> list[Story]:
     """n stories from story-prior samples (of one mode if given). Their paths are greedy by
     default: on ROCStories sampled paths (temperature 0.3 / 0.7 / 1) are called coherent
@@ -172,7 +181,7 @@ def sample_stories(run: StoryRun, n: int, decoding: DecodingConfig, mode: int | 
 
     def decoded(z: torch.Tensor) -> list[Story]:
         return decode_stories(run, z, decoding, generator, max_sentences, path_temperature,
-                              allow_repeats)
+                              as_decoded)
 
     stories = []
     for start in range(0, n, CHUNK):
@@ -243,7 +252,7 @@ class StoryGenerator:
     labels: list[str] | None  # of the modes, in order
 
     @classmethod
-    def of_run(cls, run: StoryRun, temperature: float, allow_repeats: bool = False,
+    def of_run(cls, run: StoryRun, temperature: float, as_decoded: bool = False,
                redraws: int | None = None) -> StoryGenerator:
         """A story run: through its story level (`sample_stories`' options)."""
         length = run.sentences.config.data.max_length
@@ -251,7 +260,7 @@ class StoryGenerator:
         sampling = DecodingConfig(temperature=temperature, max_length=length)
         return cls(lambda texts: reconstruct_stories(run, texts, greedy),
                    lambda n, mode, seed: sample_stories(run, n, sampling, mode, seed,
-                                                        allow_repeats=allow_repeats,
+                                                        as_decoded=as_decoded,
                                                         redraws=redraws),
                    run.sentences.config.prior.labels)
 

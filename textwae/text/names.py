@@ -13,13 +13,17 @@ training split writes capitalised at least `CAPITALISED` times as often as in lo
 "will", "may" and "rose" stay words, and which is not a day or a month ("Sunday", "June").
 Its sex is the list it is more common in. Places the lists share ("Florida", "India") are
 taken for names: on ROCStories, 18 of the 4,585 uses of a name.
+
+Each sentence of a story is decoded from its own code, which does not know the story's cast,
+so a sentence can open with "She" in a story whose only character is a man
+(`pronoun_clashes` finds those; story sampling decodes them again).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,6 +36,8 @@ from textwae.errors import DataError, RunDirectoryError
 ROLES_PER_SEX = 4  # names past a text's fourth woman (man) stay as they are
 ROLE = re.compile(r"<([fm])([1-9])>")
 WORD = re.compile(r"\b[A-Za-z]+\b")
+WORD_OR_ROLE = re.compile(r"<[fm][1-9]>|\b[A-Za-z]+\b")
+PRONOUN_SEX = {"He": "m", "His": "m", "Him": "m", "She": "f", "Her": "f"}  # opening a sentence
 CAPITALISED = 2  # capitalised / lower-case uses at which a census first name is a name here
 CENSUS_LISTS = {"f": "dist.female.first", "m": "dist.male.first"}
 CALENDAR = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
@@ -56,6 +62,28 @@ def census_first_names() -> dict[str, str]:
 def roles() -> list[str]:
     """Every role, for the tokenizer to keep each one a single piece."""
     return [f"<{sex}{i}>" for sex in CENSUS_LISTS for i in range(1, ROLES_PER_SEX + 1)]
+
+
+def role_sex(word: str) -> str | None:
+    """The sex of a role ("<f1>": "f"); None for any other word."""
+    role = ROLE.fullmatch(word)
+    return role.group(1) if role else None
+
+
+def pronoun_clashes(sentences: list[str], sex_of: Callable[[str], str | None]) -> list[int]:
+    """The sentences of a story (their indexes) that open with a pronoun of one sex (He, His,
+    Him; She, Her) where every character the sentences before it name is of the other sex:
+    "Tim won the race. She cried." `sex_of` gives a word's sex (`role_sex` for masked text, a
+    table of names for filled text), None where the word names nobody."""
+    clashes: list[int] = []
+    named: set[str] = set()
+    for index, sentence in enumerate(sentences):
+        words = WORD_OR_ROLE.findall(sentence)
+        opening = PRONOUN_SEX.get(words[0]) if words else None
+        if opening is not None and named and opening not in named:
+            clashes.append(index)
+        named |= {sex for word in words if (sex := sex_of(word)) is not None}
+    return clashes
 
 
 @dataclass

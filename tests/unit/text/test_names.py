@@ -9,7 +9,14 @@ from tests.conftest import toy_texts
 from textwae.config.schema import TokenizerConfig
 from textwae.errors import DataError, RunDirectoryError
 from textwae.generation.decoding import casts_of, path_casts, with_names
-from textwae.text.names import ROLES_PER_SEX, Names, census_first_names, roles
+from textwae.text.names import (
+    ROLES_PER_SEX,
+    Names,
+    census_first_names,
+    pronoun_clashes,
+    role_sex,
+    roles,
+)
 from textwae.text.tokenizers import Tokenizer
 
 CORPUS = ["Anna met Ben at the cafe.", "Ben will call Anna on Sunday.", "Will was late.",
@@ -49,6 +56,21 @@ def test_names_past_the_last_role_stay_as_they_are():
     masked, cast = names.mask(" ".join(women))
     assert masked.split() == [f"<f{i}>" for i in range(1, ROLES_PER_SEX + 1)] + women[-1:]
     assert list(cast.values()) == women[:ROLES_PER_SEX]
+
+
+def test_a_pronoun_clashes_only_where_every_character_before_it_is_of_the_other_sex(names):
+    assert role_sex("<f2>") == "f" and role_sex("<m1>") == "m"
+    assert role_sex("f1") is None and role_sex("Anna") is None
+    masked = ["<m1> won the race .", "She cried .", "His mom came .", "Her dog ran ."]
+    assert pronoun_clashes(masked, role_sex) == [1, 3]
+    # no character named yet, or one of the pronoun's sex among them: no clash
+    assert pronoun_clashes(["She cried .", "He left ."], role_sex) == []
+    assert pronoun_clashes(["<m1> met <f1> .", "She cried .", "He left ."], role_sex) == []
+    # a pronoun inside a sentence, or a word that only starts like one, is not read
+    assert pronoun_clashes(["<m1> won .", "Then she cried .", "Shelly came ."], role_sex) == []
+    # filled text, with a table of names for their sex
+    assert pronoun_clashes(["Ben met Mary .", "She left ."], names.sexes.get) == []
+    assert pronoun_clashes(["Ben left .", "Her cat stayed ."], names.sexes.get) == [1]
 
 
 def test_filling_uses_the_cast_and_draws_new_names_of_the_roles_sex(names):

@@ -16,10 +16,10 @@ from textwae.generation import stories as story_generation
 from textwae.generation.decoding import decode_texts
 from textwae.generation.stories import (
     interpolate_stories,
+    mended,
     reconstruct_stories,
     sample_stories,
     transfer_stories,
-    without_repeats,
 )
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import STORY_DIR, StoryRun
@@ -127,8 +127,8 @@ def test_a_story_says_each_sentence_once(story_run):
                         generator=torch.Generator().manual_seed(0))
     paths = [codes, codes[:1]]
     stories = [["a", "b", "a"], ["c"]]
-    rewritten = without_repeats(run, paths, stories, DecodingConfig(greedy=True, max_length=8),
-                                torch.Generator().manual_seed(0))
+    rewritten = mended(run, paths, stories, DecodingConfig(greedy=True, max_length=8),
+                       torch.Generator().manual_seed(0))
     assert stories == [["a", "b", "a"], ["c"]]  # the input is left as it was
     first, second = rewritten
     assert first[:2] == ["a", "b"] and len(set(first)) == len(first)
@@ -136,15 +136,18 @@ def test_a_story_says_each_sentence_once(story_run):
     # a sentence that every redraw decodes the same (near-greedy sampling) is left out
     near_greedy = DecodingConfig(temperature=1e-4, max_length=8)
     text = decode_texts(run.sentences, codes[:1], DecodingConfig(greedy=True, max_length=8))[0]
-    assert without_repeats(run, [codes[[0, 0]]], [[text, text]], near_greedy,
-                           torch.Generator()) == [[text]]
-    # sampled stories hold no repeat; allowed, the same draws repeat (an untrained decoder;
+    assert mended(run, [codes[[0, 0]]], [[text, text]], near_greedy,
+                  torch.Generator()) == [[text]]
+    # without names as roles, a pronoun is not checked
+    clash = [["<m1> won .", "She cried ."]]
+    assert mended(run, [codes[:2]], clash, near_greedy, torch.Generator()) == clash
+    # sampled stories hold no repeat; as decoded, the same draws repeat (an untrained decoder;
     # every draw kept, so that both calls decode the same story codes)
     stories = sample_stories(run, 8, DecodingConfig(greedy=True, max_length=8), seed=3,
                              redraws=0)
     assert all(len(set(story.sentences)) == len(story.sentences) for story in stories)
     allowed = sample_stories(run, 8, DecodingConfig(greedy=True, max_length=8), seed=3,
-                             allow_repeats=True, redraws=0)
+                             as_decoded=True, redraws=0)
     assert any(len(set(story.sentences)) < len(story.sentences) for story in allowed)
     assert [story.sentences[0] for story in allowed] == [
         story.sentences[0] for story in stories]
@@ -174,7 +177,7 @@ def test_a_resumed_story_stage_ends_exactly_where_an_uninterrupted_one_does(
         assert torch.equal(tensor, resumed["model"][name]), name
 
 
-def test_a_story_run_with_masked_names_gives_each_story_one_name_per_role(tmp_path):
+def test_a_story_run_with_masked_names_gives_each_story_one_name_per_role(tmp_path, monkeypatch):
     stories = [Example(re.sub(r"\b(anna|ben|cora|emil|fay)\b", lambda m: m.group(0).title(),
                               ex.text), ex.label) for ex in toy_stories()]
     corpus = write_labelled(tmp_path / "named.jsonl", stories)
@@ -198,6 +201,18 @@ def test_a_story_run_with_masked_names_gives_each_story_one_name_per_role(tmp_pa
     assert names.sexes[woman] == "f" and names.sexes[man] == "m"
     for story in sample_stories(run, 4, DECODING, seed=0):
         assert not ROLE.search(story.text), story.text
+    # a sentence opening with a pronoun its story's characters contradict is decoded again,
+    # and kept if every decoding clashes; one that agrees is left as it is
+    codes = torch.zeros(3, run.sentences.config.model.latent_dim)
+    redrawn = iter(["She wept .", "<m1> smiled ."])
+    monkeypatch.setattr(story_generation, "_decoded",
+                        lambda run, codes, decoding, generator: [next(redrawn)] * len(codes))
+    assert mended(run, [codes], [["<m1> won .", "She cried .", "He left ."]], DECODING,
+                  torch.Generator()) == [["<m1> won .", "<m1> smiled .", "He left ."]]
+    monkeypatch.setattr(story_generation, "_decoded",
+                        lambda run, codes, decoding, generator: ["Her cat ran ."] * len(codes))
+    assert mended(run, [codes[:2]], [["<m1> won .", "She cried ."]], DECODING,
+                  torch.Generator()) == [["<m1> won .", "Her cat ran ."]]
     (tmp_path / "run" / NAMES_FILE).unlink()
     with pytest.raises(RunDirectoryError, match=re.escape(NAMES_FILE)):
         StoryRun.from_pretrained(tmp_path / "run")
