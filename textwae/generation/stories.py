@@ -38,7 +38,7 @@ from textwae.generation.operations import (
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryCodes, StoryRun
 from textwae.text.batching import chunks
-from textwae.text.names import Cast, pronoun_clashes, role_sex
+from textwae.text.names import Cast, census_sex, pronoun_clashes, role_sex
 
 REDRAWS = 4  # fresh decodings of a sentence that breaks its story (`mended`)
 
@@ -122,12 +122,13 @@ def decode_stories(run: StoryRun, z: torch.Tensor, decoding: DecodingConfig,
 
 def mended(run: StoryRun, paths: list[torch.Tensor], stories: list[list[str]],
            decoding: DecodingConfig, generator: torch.Generator) -> list[list[str]]:
-    """The stories with no sentence said twice and, where names are roles (data.mask_names),
-    no sentence opening with a pronoun its characters contradict (`pronoun_clashes`: "<m1>
-    won. She cried."). A greedy path can come back to a code it has decoded already, and each
-    code is decoded without its story's cast; either reads as broken. Such a sentence is
-    decoded again from its code (sampled, even where `decoding` is greedy) up to `REDRAWS`
-    times; one that still repeats is left out, one that still clashes kept."""
+    """The stories with no sentence said twice and no sentence opening with a pronoun its
+    characters contradict (`pronoun_clashes`: "<m1> won. She cried."; characters are roles
+    where names are (data.mask_names), else census first names). A greedy path can come back
+    to a code it has decoded already, and each code is decoded without its story's cast;
+    either reads as broken. Such a sentence is decoded again from its code (sampled, even
+    where `decoding` is greedy) up to `REDRAWS` times; one that still repeats is left out, one
+    that still clashes kept."""
     stories = [list(story) for story in stories]
     redraw = replace(decoding, greedy=False, beam=1)
     for _ in range(REDRAWS):
@@ -144,8 +145,8 @@ def mended(run: StoryRun, paths: list[torch.Tensor], stories: list[list[str]],
 def _broken(run: StoryRun, story: list[str]) -> list[int]:
     """The sentences of a decoded story that `mended` decodes again."""
     broken = {j for j, sentence in enumerate(story) if sentence in story[:j]}
-    if run.sentences.names is not None:
-        broken.update(pronoun_clashes(story, role_sex))
+    sex_of = census_sex if run.sentences.names is None else role_sex
+    broken.update(pronoun_clashes(story, sex_of))
     return sorted(broken)
 
 

@@ -16,11 +16,13 @@ taken for names: on ROCStories, 18 of the 4,585 uses of a name.
 
 Each sentence of a story is decoded from its own code, which does not know the story's cast,
 so a sentence can open with "She" in a story whose only character is a man
-(`pronoun_clashes` finds those; story sampling decodes them again).
+(`pronoun_clashes` finds those, by roles or by census names; story sampling decodes them
+again).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -47,8 +49,10 @@ CALENDAR = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 Cast = dict[str, str]  # role -> the name it stands for
 
 
+@functools.cache
 def census_first_names() -> dict[str, str]:
-    """Each census first name ("Mary") -> the sex whose list gives it the larger share."""
+    """Each census first name ("Mary") -> the sex whose list gives it the larger share (read
+    once; not to be changed)."""
     shares: dict[str, tuple[float, str]] = {}
     for sex, file in CENSUS_LISTS.items():
         for line in resources.files("names").joinpath(file).read_text().splitlines():
@@ -68,6 +72,13 @@ def role_sex(word: str) -> str | None:
     """The sex of a role ("<f1>": "f"); None for any other word."""
     role = ROLE.fullmatch(word)
     return role.group(1) if role else None
+
+
+def census_sex(word: str) -> str | None:
+    """The sex of a census first name ("Maria": "f") that is not a day or a month; None for
+    any other word. For text whose names are not roles, where no corpus says which
+    capitalised words are names ("Will" is taken for one)."""
+    return None if word in CALENDAR else census_first_names().get(word)
 
 
 def pronoun_clashes(sentences: list[str], sex_of: Callable[[str], str | None]) -> list[int]:

@@ -13,6 +13,7 @@ from textwae.text.names import (
     ROLES_PER_SEX,
     Names,
     census_first_names,
+    census_sex,
     pronoun_clashes,
     role_sex,
     roles,
@@ -71,6 +72,10 @@ def test_a_pronoun_clashes_only_where_every_character_before_it_is_of_the_other_
     # filled text, with a table of names for their sex
     assert pronoun_clashes(["Ben met Mary .", "She left ."], names.sexes.get) == []
     assert pronoun_clashes(["Ben left .", "Her cat stayed ."], names.sexes.get) == [1]
+    # or census first names, days and months left out
+    assert census_sex("Maria") == "f" and census_sex("Ben") == "m"
+    assert census_sex("June") is None and census_sex("the") is None
+    assert pronoun_clashes(["On Sunday Maria left .", "He waved ."], census_sex) == [1]
 
 
 def test_filling_uses_the_cast_and_draws_new_names_of_the_roles_sex(names):

@@ -138,9 +138,13 @@ def test_a_story_says_each_sentence_once(story_run):
     text = decode_texts(run.sentences, codes[:1], DecodingConfig(greedy=True, max_length=8))[0]
     assert mended(run, [codes[[0, 0]]], [[text, text]], near_greedy,
                   torch.Generator()) == [[text]]
-    # without names as roles, a pronoun is not checked
-    clash = [["<m1> won .", "She cried ."]]
-    assert mended(run, [codes[:2]], clash, near_greedy, torch.Generator()) == clash
+    # without names as roles, census first names are the characters: a "She" after "Ben" alone
+    # is decoded again from its code, one after "Anna" is left as it is
+    clash = mended(run, [codes[:2]], [["Ben won .", "She cried ."]], near_greedy,
+                   torch.Generator())
+    assert clash[0][0] == "Ben won ." and clash[0][1] != "She cried ."
+    agreeing = [["Anna won .", "She cried ."]]
+    assert mended(run, [codes[:2]], agreeing, near_greedy, torch.Generator()) == agreeing
     # sampled stories hold no repeat; as decoded, the same draws repeat (an untrained decoder;
     # every draw kept, so that both calls decode the same story codes)
     stories = sample_stories(run, 8, DecodingConfig(greedy=True, max_length=8), seed=3,
