@@ -151,8 +151,8 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
     # at D 32 and s 0.5, where a Yelp sentence holds ~70 under its decoder without the code.
     "z_noise_0.25": (CONFIGS / "default.yaml", [*BEFORE_D64, "model.z_noise=0.25"]),
     "latent_64": (CONFIGS / "default.yaml", [*BEFORE_D64, "model.latent_dim=64"]),
-    # can the regulariser or the noise fill a wider code's thin directions (evaluate's
-    # thin_directions: 0.17-0.23 at D 64, 0 at D 32)?
+    # can the regulariser or the noise fill the thin directions a wider code leaves
+    # (evaluate's thin_directions)?
     "latent_64_weight_30": (CONFIGS / "default.yaml",
                             [*BEFORE_D64, "model.latent_dim=64", "regularizer.weight=30.0"]),
     "latent_64_z0.7": (CONFIGS / "default.yaml",
@@ -167,8 +167,8 @@ CONFIG_CASES: dict[str, tuple[Path, list[str]]] = {
     # today's defaults with less noise on z: a channel of ~80 nats at D 64 against ~51,
     # now that redraws and the transfer search keep samples and transfers in their mode
     "z_noise_0.3_d64": (CONFIGS / "default.yaml", ["model.z_noise=0.3"]),
-    # Yelp after 600 s is short of training, not of room (1,200 s: BLEU 37 against 26-29):
-    # a larger step, sqrt(2) times the learning rate (Yelp's batches are 128 already)
+    # is Yelp after 600 s short of training rather than of room (docs/results.md, "Sentences
+    # on Yelp, twice the time")? a larger step, sqrt(2) times the learning rate
     "lr_2.8e-3": (CONFIGS / "default.yaml", ["train.lr=0.0028"]),
     # more steps in the same time: the forward under bf16 autocast, on a CPU with bf16
     # arithmetic

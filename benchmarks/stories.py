@@ -50,10 +50,9 @@ def corpus(name: str) -> tuple[list[str], list[Example], list[Example]]:
     """Overrides that name the data, the held-out stories and the training stories."""
     if name == "roc":
         train_path, valid_path = rocstories_jsonl()
-        # BPE at 8,000 pieces: sampled sentences 0.94 clean against 0.67 at 4,000, whose
-        # pieces the decoder joins into non-words (results/stories_roc_bpe8000.json, bpe4000);
-        # names as roles: sampled stories 0.89 of real stories' coherence against 0.65, when
-        # every sentence named someone new (stories_roc_paths_names.json, _unmasked)
+        # BPE at 8,000 pieces: fewer of ROCStories' words are cut into pieces the decoder
+        # joins into non-words; names as roles: otherwise every sentence names someone new
+        # (results/stories_roc_bpe*.json, stories_roc_paths_names.json and _unmasked)
         overrides = [f"data.train={train_path}", f"data.valid={valid_path}",
                      "tokenizer.vocab_size=8000", "data.mask_names=true"]
     else:

@@ -81,45 +81,11 @@ def evaluate(model: TextWAE, examples: list[Example],
              embedding_judge: bool | None = None) -> dict[str, Any]:
     """All metrics of `model` on held-out `examples`, as a JSON-ready dict of finite numbers.
 
-    Of the held-out text and its reconstruction: bleu, bleu_signature, recon_perplexity,
-    code_gain (nats per token the right code saves over another's: near 0, z is ignored), mmd,
-    active_units, thin_directions (the share of latent directions where held-out codes vary
-    under a quarter as much as the prior: its samples there leave the codes' region). Of
-    `n_samples` prior samples (the default decoding, `DecodingConfig()`: temperature 0.7,
-    top-p 0.9): self_bleu, distinct_1, distinct_2. interpolation: the greedy path between
-    the first two distinct examples. For labelled examples: purity, nmi and mode_accuracy
-    (per label, the share of `n_samples` samples of its mode the label judge reads as that
-    label). BLEU is on sacrebleu's 0-100 scale.
-
-    What the generated text looks like, judged by models trained on `train_examples` (the
-    training split) and independent of `model`:
-
-    - judge_perplexity: the n-gram judge's perplexity on the held-out `examples`.
-    - samples: clean_rate and judge_ppl_ratio of the prior samples above, and per_mode, for
-      each component "k", those two of `n_samples` samples of that mode plus, where one
-      judged label owns the mode, its label and accuracy (as in mode_accuracy).
-    - interpolation_midpoints: clean_rate and judge_ppl_ratio of the greedy decodings of the
-      intermediate points (not the ends) of `INTERPOLATION_STEPS`-point paths between up to
-      `INTERPOLATION_PAIRS` random pairs of held-out examples (seeded), and n_pairs.
-    - transfer: up to `n_samples` labelled held-out examples, each moved to the mode of
-      another label drawn at random (seeded) with `generation.transfer` (the run's strength
-      search) and greedy decoding: n, accuracy (the label judge reads the target label),
-      bleu_to_input (corpus BLEU to the inputs: content kept), gmean = sqrt(100 * accuracy *
-      bleu_to_input), clean_rate and judge_ppl_ratio.
-
-    clean_rate is the share of lines whose `metrics.words` all occur in the training split
-    (an empty line is not clean); judge_ppl_ratio is the judge's perplexity on the lines
-    divided by judge_perplexity (1: as fluent as real held-out text, to that judge). The
-    n-gram judge is read from `judge_cache` (a folder; see `judges.load_or_fit`) or fitted
-    there, once per training corpus; without `judge_cache` it is fitted and kept nowhere.
-
-    Beside the TF-IDF judge, the embedding judge (`judges.EmbeddingJudge`: MiniLM sentence
-    embeddings, with `embedding_judge` True, or None and the `minilm` extra installed) reads
-    meaning rather than words. embedding_judge: reconstruction_similarity (mean cosine of the
-    embeddings of each held-out text and its greedy reconstruction) and, fitted on up to
-    `EMBEDDING_JUDGE_TRAIN` labelled training examples, train_examples, heldout_accuracy (on
-    the labelled held-out examples) and mode_accuracy (as above); transfer gains
-    embedding_accuracy and embedding_similarity_to_input (content kept, in meaning).
+    Reconstruction, latent and sample figures come from `model`; what the generated text
+    reads like is judged by models fitted on `train_examples` (the training split) and
+    independent of `model`: the n-gram judge is read from or fitted into `judge_cache`, and
+    the MiniLM judge runs with `embedding_judge` True (None: when the `minilm` extra is
+    installed). docs/metrics.md defines every key.
     """
     if n_samples < 1:
         raise ConfigError(f"n_samples must be positive, got {n_samples}")

@@ -131,8 +131,8 @@ def label_mmd(z: torch.Tensor, components: torch.Tensor | None, prior: MixtureOf
     The aggregate MMD lets each mode hold its own spread of codes, so long as the spreads add
     up to the mixture: a prior sample of a mode then often lands where that mode's codes are
     few, and decodes as another mode's text. Matched per label, each mode's codes spread as
-    the mode does (benchmarks/latent_quality.py: demo samples read as their mode 0.955 or
-    more against 0.875-0.98).
+    the mode does, and its samples read as that mode more often; the codes then hold less of
+    each sentence (docs/results.md, "Sentences on the demo corpus").
     """
     if components is None:
         return 0.0
@@ -162,8 +162,8 @@ def recentred(memory: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
     Codes of earlier steps repel the batch from where the codes were: while the codes still
     sit close together (an untrained encoder's do), that pushes the whole cloud away from its
-    own past, a little further every step, and it leaves the prior for good (measured: the
-    mean code 37 away from the origin after 60 steps). Recentred, the memory tells the batch
+    own past, a little further every step, and it leaves the prior for good (the mean code
+    drifts ever further from the origin). Recentred, the memory tells the batch
     about the codes' shape, while the batch alone places their mean, as without a memory.
     """
     if memory.shape[0] == 0:
@@ -184,15 +184,14 @@ def mmd_with_memory(z: torch.Tensor, memory: torch.Tensor, prior: torch.Tensor,
     The terms with z, the only rows with gradients, are summed in full; the three others are
     constants of the step (they move the value, not the gradient), estimated from at most
     `constant_rows` evenly spaced rows each. A step then costs O(N (M + P)) kernel values,
-    not O((N + M + P)^2): 64 codes, 1,024 in memory and 1,088 prior samples take 12 ms a
-    step on one CPU thread instead of 105.
+    not O((N + M + P)^2), which matters once the memory is many batches long.
     With `constant_rows` >= M and P it equals `mmd(torch.cat([z, memory]), prior)`.
 
     Its gradient is that estimate's times (N + M) / N: there, each code is one (N + M)-th
     of the distribution and is pulled that much; here the batch stands for all the codes, so
     each batch code is pulled as hard as by the batch-only MMD, in a direction read from
     N + M codes and P samples. Without the factor, a memory of 1,024 codes would weaken the
-    regulariser 17-fold against 64 codes alone (measured: the codes then leave the prior).
+    regulariser 17-fold against 64 codes alone, and the codes would leave the prior.
     """
     def similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         squared = squared_distances(a, b)
