@@ -473,9 +473,9 @@ def cpu_has_native_bf16() -> bool:
 def training_precision(precision: str, device: str) -> str:
     """What `train.precision` means on `device`: fp32, or bf16 (the forward under autocast).
 
-    auto is bf16 on a CPU with bf16 arithmetic of its own (AVX512-BF16 or AMX), where Yelp
-    trains 1.30x the tokens a second (benchmarks/latent_quality.py), and fp32 elsewhere
-    (bf16 on CUDA is not measured here: ask for it). bf16 on a CPU without that arithmetic is
+    auto is bf16 on a CPU with bf16 arithmetic of its own (AVX512-BF16 or AMX), where it
+    trains more tokens a second (docs/results.md, "Precision"), and fp32 elsewhere (bf16 on
+    CUDA is not measured here: ask for it). bf16 on a CPU without that arithmetic is
     refused: oneDNN would emulate it, slower than fp32. Checked where training starts, as
     `check_device` is, so a config still loads on another machine."""
     on_cpu = torch.device(device).type == "cpu"
