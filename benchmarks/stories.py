@@ -32,14 +32,21 @@ from lib.results import add_out_argument, machine, write_results
 from lib.runs import final_record, fresh_run_dir
 
 from textwae.config.loading import load_config
-from textwae.config.schema import PriorConfig
+from textwae.config.schema import GenerationConfig
 from textwae.data.records import Example
 from textwae.data.splits import load_records
 from textwae.evaluation.metrics import corpus_bleu
 from textwae.evaluation.stories import SAMPLE_TEMPERATURE, evaluate_stories
-from textwae.generation import DecodingConfig, reconstruct
-from textwae.generation.stories import StoryGenerator, story_sentences
+from textwae.generation import (
+    DecodingConfig,
+    FlatStoryLevel,
+    Level,
+    StoryLevel,
+    reconstruct,
+    sample,
+)
 from textwae.models.autoencoder import TextWAE
+from textwae.models.reading import story_sentences
 from textwae.models.story import STORY_DIR, StoryRun
 from textwae.training.pipeline import train
 
@@ -64,14 +71,20 @@ def corpus(name: str) -> tuple[list[str], list[Example], list[Example]]:
     return overrides, valid_stories, train_stories
 
 
-def scored(name: str, kind: str, generator: StoryGenerator, valid: list[Example],
-           train_stories: list[Example], n_samples: int) -> dict:
+def scored(name: str, kind: str, level: Level, max_length: int, valid: list[Example],
+           train_stories: list[Example], n_samples: int, redraws: int | None = None) -> dict:
     started = time.perf_counter()
-    figures = evaluate_stories(generator, valid, train_stories, n_samples=n_samples,
-                               judge_cache=RESULTS / ".judges")
-    shown = {str(mode): [story.text for story in generator.sample(SHOWN, mode, 100 + mode)]
-             for mode in range(len(generator.labels or [None]))} if generator.labels else {
-        "any": [story.text for story in generator.sample(2 * SHOWN, None, 100)]}
+    figures = evaluate_stories(level, valid, train_stories, n_samples=n_samples,
+                               judge_cache=RESULTS / ".judges", max_length=max_length,
+                               redraws=redraws)
+    decoding = DecodingConfig(temperature=SAMPLE_TEMPERATURE, max_length=max_length)
+
+    def stories(n: int, mode: int | None, seed: int) -> list[str]:
+        return [story.text for story in sample(level, n, decoding, mode, seed,
+                                               redraws=redraws)[0]]
+    shown = {str(mode): stories(SHOWN, mode, 100 + mode)
+             for mode in range(len(level.labels or [None]))} if level.labels else {
+        "any": stories(2 * SHOWN, None, 100)}
     print(f"== {name} {kind} ==")
     print(json.dumps({k: figures[k] for k in ("bleu", "samples", "coherence")}, indent=1))
     for mode, texts in shown.items():
@@ -93,19 +106,21 @@ def sentence_bleu(run: Path, stories: list[Example]) -> float:
 def scored_paths(run: Path, row: dict, name: str, valid: list[Example],
                  train_stories: list[Example], n_samples: int) -> dict[str, dict]:
     """A story run scored as it samples, with its sentences as decoded (no sentence decoded
-    again for a repeat or a pronoun clash: `generation.stories.mended`), and with the other
+    again for a repeat or a pronoun clash: `generation.stories.mend_stories`), and with the other
     choice of redraws of stories it reads as another mode (none if the run redraws, else the
     default count: a run saved before the key keeps every draw)."""
     row["stages"]["story_level"] = final_record(run / STORY_DIR)
     row["stages"]["sentences"]["held_out_bleu"] = sentence_bleu(run, valid)
     story_run = StoryRun.from_pretrained(run)
-    other = 0 if story_run.stories.config.prior.sample_redraws else PriorConfig().sample_redraws
+    other = (0 if story_run.sentences.config.generation.sample_redraws
+             else GenerationConfig().sample_redraws)
     rows = {}
     for kind, as_decoded, redraws in (("paths", False, None),
                                       ("paths_as_decoded", True, None),
                                       (f"paths_redraws_{other}", False, other)):
-        generator = StoryGenerator.of_run(story_run, SAMPLE_TEMPERATURE, as_decoded, redraws)
-        rows[kind] = {**row, **scored(name, kind, generator, valid, train_stories, n_samples)}
+        level = StoryLevel(story_run, as_decoded=as_decoded)
+        rows[kind] = {**row, **scored(name, kind, level, story_run.sentences.config.data.max_length,
+                                      valid, train_stories, n_samples, redraws)}
     return rows
 
 
@@ -156,8 +171,9 @@ def main() -> None:
         row = {"run": str(run.relative_to(ROOT)), "overrides": run_overrides,
                "wall_seconds": round(wall, 1), "stages": stages}
         if kind == "flat":
-            generator = StoryGenerator.of_flat(TextWAE.from_pretrained(run), SAMPLE_TEMPERATURE)
-            rows[kind] = {**row, **scored(args.corpus, kind, generator, valid, train_stories,
+            model = TextWAE.from_pretrained(run)
+            rows[kind] = {**row, **scored(args.corpus, kind, FlatStoryLevel(model),
+                                          model.config.data.max_length, valid, train_stories,
                                           args.n_samples)}
             continue
         rows.update(scored_paths(run, row, args.corpus, valid, train_stories, args.n_samples))

@@ -23,8 +23,7 @@ from lib.runs import final_record, fresh_run_dir
 from stories import corpus, scored
 
 from textwae.config.loading import load_config
-from textwae.evaluation.stories import SAMPLE_TEMPERATURE
-from textwae.generation.stories import StoryGenerator
+from textwae.generation import StoryLevel
 from textwae.models.story import STORY_DIR, StoryRun
 from textwae.runs import checkpoint
 from textwae.training.pipeline import train_story_level
@@ -62,10 +61,11 @@ def main() -> None:
             *CASES[case], f"story.max_time={args.time}", "story.max_steps=1000000"])
         config.save(run / checkpoint.CONFIG_FILE)
         train_story_level(run, resume=False)
-        generator = StoryGenerator.of_run(StoryRun.from_pretrained(run), SAMPLE_TEMPERATURE)
+        story_run = StoryRun.from_pretrained(run)
         rows[case] = {"overrides": CASES[case], "story_level": final_record(run / STORY_DIR),
-                      **scored(args.corpus, case, generator, valid, train_stories,
-                               args.n_samples)}
+                      **scored(args.corpus, case, StoryLevel(story_run),
+                               story_run.sentences.config.data.max_length, valid,
+                               train_stories, args.n_samples)}
     payload = {"corpus": args.corpus, "sentence_run": str(args.run), "time": args.time,
                "threads": args.threads, **machine(), "cases": rows}
     print(json.dumps({"written": str(write_results(args.out or f"story_level_{args.corpus}",

@@ -12,9 +12,9 @@ BEFORE_ISSUE_9 = [
     "model.z_noise=0.0", "model.latent_dim=32", "regularizer.weight=10.0",
     "regularizer.code_memory=0", "regularizer.prior_samples=0", "model.mode_input=false",
     "tokenizer.model_type=unigram", "regularizer.label_mmd_weight=0.0",
-    "prior.transfer_strength=1.0", "prior.transfer_steps=1"]
+    "generation.transfer_strength=1.0", "generation.transfer_steps=1"]
 
 # the defaults before the code went to 64 numbers with each label matched to its own mode:
 # the cases measured against those defaults keep their meaning
 BEFORE_D64 = ["model.latent_dim=32", "regularizer.label_mmd_weight=0.0",
-              "prior.transfer_strength=1.0", "prior.transfer_steps=1"]
+              "generation.transfer_strength=1.0", "generation.transfer_steps=1"]

@@ -14,7 +14,7 @@ from tests.e2e.test_bad_input import copy_of, fails, snapshot
 from textwae.cli.main import generate_main, main, train_main
 from textwae.config import schema
 from textwae.config.loading import load_config
-from textwae.generation import operations
+from textwae.generation import levels, operations
 from textwae.runs import checkpoint
 from textwae.runs.checkpoint import STATE_FILE, load_state
 from textwae.training.pipeline import train
@@ -188,13 +188,13 @@ def test_a_text_that_is_not_a_string_names_file_and_line(tmp_path, capfd, row, f
 def test_sample_prints_its_first_chunk_before_decoding_the_last(trained_run, capsys,
                                                                 monkeypatch):
     events = []
-    decode = operations.decode_texts
+    decode = levels.decode_texts
 
     def recording(model, z, decoding, generator=None):
         events.append(("decode", len(capsys.readouterr().out.splitlines())))
         return decode(model, z, decoding, generator)
 
-    monkeypatch.setattr(operations, "decode_texts", recording)
+    monkeypatch.setattr(levels, "decode_texts", recording)
     n = 2 * operations.CHUNK + 5
     generate_main(["sample", "--model", str(trained_run), "--n", str(n), "--max-length", "3",
                    "--redraws", "0"])  # one decoding a chunk

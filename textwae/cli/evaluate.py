@@ -17,8 +17,8 @@ from textwae.cli.common import (
 )
 from textwae.evaluation.evaluate import evaluate
 from textwae.evaluation.plots import write_plots
-from textwae.evaluation.stories import SAMPLE_TEMPERATURE, evaluate_stories
-from textwae.generation.stories import StoryGenerator
+from textwae.evaluation.stories import evaluate_stories
+from textwae.generation import StoryLevel
 from textwae.models.story import StoryRun, has_story_level
 from textwae.runs.checkpoint import atomic_write, check_output_path
 
@@ -69,9 +69,9 @@ def run_evaluate(args: argparse.Namespace) -> None:
             if train_stories is not None:
                 run = StoryRun.from_pretrained(args.model, args.device, sentences=model)
                 result["stories"] = evaluate_stories(
-                    StoryGenerator.of_run(run, SAMPLE_TEMPERATURE), stories,
-                    train_stories, n_samples=min(args.n_samples, STORY_SAMPLES),
-                    seed=args.seed, judge_cache=cache)
+                    StoryLevel(run), stories, train_stories,
+                    n_samples=min(args.n_samples, STORY_SAMPLES), seed=args.seed,
+                    judge_cache=cache, max_length=model.config.data.max_length)
     text = json.dumps(result, indent=2, allow_nan=False)
     if args.out is not None:
         atomic_write(args.out, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))

@@ -134,12 +134,25 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 # key existed, where that differs from today's default
 BEFORE_KEYS_EXISTED: dict[str, Any] = {"model": {"mode_input": False, "output_cutoffs": None,
                                                   "transformer_adaptive_softmax": False},
-                                        "prior": {"transfer_steps": 1, "sample_redraws": 0}}
+                                        "generation": {"transfer_steps": 1, "sample_redraws": 0}}
+# keys that runs saved before have in another section: (old section, new section, key)
+MOVED_KEYS = [("prior", "generation", key)
+              for key in ("transfer_strength", "transfer_steps", "sample_redraws")]
+
+
+def moved_keys(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config with the keys of `MOVED_KEYS` where the schema has them today."""
+    saved = {section: dict(values) if isinstance(values, dict) else values
+             for section, values in saved.items()}
+    for old, new, key in MOVED_KEYS:
+        if isinstance(saved.get(old), dict) and key in saved[old]:
+            saved.setdefault(new, {})[key] = saved[old].pop(key)
+    return saved
 
 
 def load_run_config(path: str | Path, overrides: list[str] = ()) -> Config:
     """A run directory's saved config.yaml, read as the run was trained."""
-    return load_config(BEFORE_KEYS_EXISTED, path, overrides=overrides)
+    return load_config(BEFORE_KEYS_EXISTED, moved_keys(read_yaml(path)), overrides=overrides)
 
 
 def load_config(*sources: str | Path | dict[str, Any], overrides: list[str] = ()) -> Config:

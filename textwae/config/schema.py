@@ -275,23 +275,11 @@ class PriorConfig:
     min_separation: float = 0.5  # learnable means are pushed apart when closer than this
     #   share of their initial closest-pair distance
     penalty_weight: float = 1.0  # weight of that repulsion penalty in the loss
-    transfer_strength: float = 2.5  # the largest k of `transfer` when none is given: a code
-    #   moves k times the step between its mode's mean and the target's. How far a code must
-    #   move to read as the target depends on the trained model (its code size), so the run
-    #   keeps it
-    transfer_steps: int = 10  # strengths a transfer tries, evenly spaced up to that k: each
-    #   text keeps the first whose output, encoded again, lies in the target; 1: k alone
-    sample_redraws: int = 4  # a sample (a sentence, or a story run's story) whose text,
-    #   encoded again, does not lie in its code's mode is drawn again, up to this many times;
-    #   0: every draw is kept
 
     def check(self) -> None:
         require_positive("prior", components=self.components, scale=self.scale)
         require_not_negative("prior", spread=self.spread, min_separation=self.min_separation,
-                             penalty_weight=self.penalty_weight,
-                             transfer_strength=self.transfer_strength)
-        require_positive("prior", transfer_steps=self.transfer_steps)
-        require_not_negative("prior", sample_redraws=self.sample_redraws)
+                             penalty_weight=self.penalty_weight)
         require_range("prior.min_weight", self.min_weight, 0, 1, high_open=True)
         require_range("prior.scale_range", self.scale_range, 1, low_open=True, high_open=True)
         if self.learnable and self.components > 1 and self.spread == 0:
@@ -310,6 +298,36 @@ class PriorConfig:
                 raise ConfigError(
                     f"prior.labels names {len(self.labels)} labels but prior.components is "
                     f"{self.components}: every label needs its own component")
+
+
+@dataclass
+class GenerationConfig:
+    """What `generate` and the Python API use when a call does not say: decoding defaults, and
+    how far samples and transfers go to read as their mode. The run keeps them, since what
+    suits depends on the trained model (its code size above all)."""
+
+    temperature: float = 0.7  # sampling temperature: lower is safer and more repetitive
+    top_k: int = 0  # keep the k most likely tokens; 0 keeps all
+    top_p: float = 0.9  # keep the smallest set of tokens whose probability reaches p
+    max_length: int = 64  # new tokens at most per text
+    beam: int = 1  # > 1: beam search of this width (deterministic; sampling options unused)
+    transfer_strength: float = 2.5  # the largest k of `transfer`: a code moves k times the
+    #   step between its mode's mean and the target's; more reads as the target more often
+    #   and keeps less of the input
+    transfer_steps: int = 10  # strengths a transfer tries, evenly spaced up to that k: each
+    #   text keeps the first whose output, encoded again, lies in the target; 1: k alone
+    sample_redraws: int = 4  # a sample (a sentence, or a story run's story) whose text,
+    #   encoded again, does not lie in its code's mode is drawn again, up to this many times;
+    #   more reads as the mode more often and costs a decoding each; 0: every draw is kept
+
+    def check(self) -> None:
+        require_positive("generation", temperature=self.temperature,
+                         max_length=self.max_length, beam=self.beam,
+                         transfer_steps=self.transfer_steps)
+        require_not_negative("generation", top_k=self.top_k,
+                             transfer_strength=self.transfer_strength,
+                             sample_redraws=self.sample_redraws)
+        require_range("generation.top_p", self.top_p, 0, 1, low_open=True)
 
 
 @dataclass
@@ -455,9 +473,9 @@ def cpu_has_native_bf16() -> bool:
 def training_precision(precision: str, device: str) -> str:
     """What `train.precision` means on `device`: fp32, or bf16 (the forward under autocast).
 
-    auto is bf16 on a CPU with bf16 arithmetic of its own (AVX512-BF16 or AMX), where Yelp
-    trains 1.30x the tokens a second (benchmarks/latent_quality.py), and fp32 elsewhere
-    (bf16 on CUDA is not measured here: ask for it). bf16 on a CPU without that arithmetic is
+    auto is bf16 on a CPU with bf16 arithmetic of its own (AVX512-BF16 or AMX), where it
+    trains more tokens a second (docs/results.md, "Precision"), and fp32 elsewhere (bf16 on
+    CUDA is not measured here: ask for it). bf16 on a CPU without that arithmetic is
     refused: oneDNN would emulate it, slower than fp32. Checked where training starts, as
     `check_device` is, so a config still loads on another machine."""
     on_cpu = torch.device(device).type == "cpu"
@@ -479,6 +497,7 @@ class Config:
     regularizer: RegularizerConfig = field(default_factory=RegularizerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     story: StoryConfig = field(default_factory=StoryConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -503,7 +522,7 @@ class Config:
     def check(self) -> None:
         """Every section's own check, then the rules that span sections."""
         for section in (self.data, self.tokenizer, self.model, self.prior, self.regularizer,
-                        self.train, self.story):
+                        self.train, self.story, self.generation):
             section.check()
         self.model.check_transformer(self.data.max_length)
         self.check_spread()

@@ -17,21 +17,25 @@ from textwae.errors import ConfigError, DataError, EvaluationWarning
 from textwae.evaluation import metrics
 from textwae.evaluation.coherence import CoherenceJudge
 from textwae.evaluation.judges import load_or_fit
-from textwae.generation.stories import Story, StoryGenerator, story_sentences
+from textwae.generation import DecodingConfig, Level, Story, reconstruct, sample
+from textwae.models.reading import story_sentences
 from textwae.text.names import Names, pronoun_clashes
 
 SAMPLE_TEMPERATURE = 0.7  # of sampled stories' sentences (and a story run's paths)
 
 
-def evaluate_stories(generator: StoryGenerator, examples: list[Example],
+def evaluate_stories(level: Level[Story], examples: list[Example],
                      train_examples: list[Example], n_samples: int = 200, seed: int = 0,
-                     judge_cache: str | Path | None = None) -> dict[str, Any]:
-    """Figures of a story model (a story run, or flat story units: `StoryGenerator`) on
-    held-out stories `examples`, judged by judges fitted on the training stories
-    `train_examples`:
+                     judge_cache: str | Path | None = None, max_length: int | None = None,
+                     redraws: int | None = None) -> dict[str, Any]:
+    """Figures of a story level (a story run's `StoryLevel`, or flat story units:
+    `FlatStoryLevel`) on held-out stories `examples`, judged by judges fitted on the training
+    stories `train_examples`. Sentences are decoded up to `max_length` tokens (None: the
+    run's generation.max_length), samples at `SAMPLE_TEMPERATURE`, with `redraws` (None: the
+    run's generation.sample_redraws).
 
     - bleu: corpus BLEU of greedy story reconstructions to the held-out stories (0-100);
-    - samples (`n_samples` stories of the whole prior, as the generator samples them):
+    - samples (`n_samples` stories of the whole prior, as the level samples them):
       sentences per story, clean_rate and judge_ppl_ratio of their sentences (the n-gram
       judge's perplexity over its perplexity on held-out sentences), self_bleu and
       distinct_1 / distinct_2 across stories, repeats (the share of stories that say one
@@ -50,7 +54,13 @@ def evaluate_stories(generator: StoryGenerator, examples: list[Example],
     texts = [ex.text for ex in examples]
     held_out = story_sentences(texts)
     training = story_sentences([ex.text for ex in train_examples])
-    rebuilt = generator.reconstruct(texts)
+    length = max_length or level.settings.max_length
+    sampling = DecodingConfig(temperature=SAMPLE_TEMPERATURE, max_length=length)
+
+    def sampled(mode: int | None, seed: int) -> list[Story]:
+        return sample(level, n_samples, sampling, mode, seed, redraws=redraws)[0]
+
+    rebuilt, _ = reconstruct(level, texts, DecodingConfig(greedy=True, max_length=length))
     result: dict[str, Any] = {"n_stories": len(examples)}
     result["bleu"], result["bleu_signature"] = metrics.corpus_bleu(
         [story.text for story in rebuilt], texts)
@@ -63,7 +73,7 @@ def evaluate_stories(generator: StoryGenerator, examples: list[Example],
         return {"clean_rate": metrics.clean_rate(lines, fluency.known_words),
                 "judge_ppl_ratio": fluency.perplexity(lines) / real_perplexity}
 
-    samples = generator.sample(n_samples, None, seed)
+    samples = sampled(None, seed)
     sample_texts = [story.text for story in samples]
     result["samples"] = {
         "sentences_per_story": sum(len(s.sentences) for s in samples) / len(samples),
@@ -94,7 +104,7 @@ def evaluate_stories(generator: StoryGenerator, examples: list[Example],
         warnings.warn(f"coherence.judge_accuracy left out: {error}", EvaluationWarning,
                       stacklevel=2)
 
-    labels = generator.labels
+    labels = level.labels
     labelled = [ex for ex in train_examples if ex.label is not None]
     if labels and len({ex.label for ex in labelled}) >= 2:
         label_judge = metrics.LabelJudge().fit([ex.text for ex in labelled],
@@ -103,7 +113,7 @@ def evaluate_stories(generator: StoryGenerator, examples: list[Example],
         for mode, label in enumerate(labels):
             if label not in label_judge.classes:
                 continue
-            stories = generator.sample(n_samples, mode, seed + 1 + mode)
+            stories = sampled(mode, seed + 1 + mode)
             story_texts = [story.text for story in stories]
             per_mode[label] = {"accuracy": label_judge.accuracy(story_texts,
                                                                 [label] * len(stories)),

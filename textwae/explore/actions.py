@@ -117,8 +117,8 @@ def resolve(explorer: Explorer, value: str | int | None) -> int:
 def encode_text(explorer: Explorer, text: str | None, decoding: DecodingConfig,
                 seed: int = 0, strength: float | None = None) -> Encoded:
     """Encode a typed text; reconstruct it and transfer it to every other mode with the
-    transfer command's largest `strength` (None: the run's prior.transfer_strength) and the
-    run's strength steps."""
+    transfer command's largest `strength` (None: the run's generation.transfer_strength) and
+    the run's strength steps."""
     text = check_text(text)
     model, names = explorer.model, explorer.map.mode_names
     strength = transfer_strength(model, strength)

@@ -119,7 +119,7 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             with gr.Column():
                 gr.Markdown("### Encode")
                 typed = gr.Textbox(label="a sentence", elem_id="encode-text")
-                strength = gr.Slider(0.0, 3.0, value=model.config.prior.transfer_strength,
+                strength = gr.Slider(0.0, 3.0, value=model.config.generation.transfer_strength,
                                      step=0.1, label="largest transfer strength "
                                      "(generate.py transfer --strength)",
                                      elem_id="transfer-strength")

@@ -1,4 +1,5 @@
-"""Decoding codes into text, and what users do with it: sample, reconstruct, interpolate."""
+"""Decoding codes into outputs, and what users do with them: sample, reconstruct, interpolate,
+transfer, written once over a level (sentences of a sentence model, stories of a story run)."""
 
 from textwae.generation.decoding import (
     DecodingConfig,
@@ -8,18 +9,21 @@ from textwae.generation.decoding import (
     decode_texts,
     with_names,
 )
+from textwae.generation.levels import Level, SentenceLevel
 from textwae.generation.operations import (
-    encode,
     interpolate,
     iter_reconstruct,
     iter_sample,
     iter_transfer,
+    level_of,
     reconstruct,
     sample,
-    texts_and_modes,
     transfer,
 )
+from textwae.generation.stories import FlatStoryLevel, Story, StoryLevel
+from textwae.models.reading import encode
 
-__all__ = ["DecodingConfig", "beam_search", "casts_of", "decode", "decode_texts", "encode",
-           "interpolate", "iter_reconstruct", "iter_sample", "iter_transfer", "reconstruct",
-           "sample", "texts_and_modes", "transfer", "with_names"]
+__all__ = ["DecodingConfig", "FlatStoryLevel", "Level", "SentenceLevel", "Story",
+           "StoryLevel", "beam_search", "casts_of", "decode", "decode_texts", "encode",
+           "interpolate", "iter_reconstruct", "iter_sample", "iter_transfer", "level_of",
+           "reconstruct", "sample", "transfer", "with_names"]

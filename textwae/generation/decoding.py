@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from textwae.config.schema import GenerationConfig
 from textwae.errors import ConfigError
 from textwae.models.autoencoder import TextWAE
 from textwae.text.names import Cast
@@ -17,16 +18,16 @@ from textwae.text.names import Cast
 
 @dataclass
 class DecodingConfig:
+    """How codes become tokens. The defaults are those of `GenerationConfig` (a run's
+    generation: section), which the command line takes when a flag is not given."""
+
     greedy: bool = False  # argmax at every step; the sampling options are then unused
-    # temperature 0.7 and top-p 0.9: of the samplers measured on the demo corpus (prior
-    # samples of every mode, benchmarks/latent_quality.py --decoding) the cleanest and most in
-    # their mode after greedy (clean 0.94 vs 0.84 at temperature 1, in mode 0.88 vs 0.85),
-    # with more variety than greedy (distinct lines 0.71 vs 0.65)
-    temperature: float = 0.7
-    top_k: int = 0  # keep the k most likely tokens; 0 keeps all
-    top_p: float = 0.9  # keep the smallest set of tokens whose probability reaches p
-    max_length: int = 64  # new tokens at most
-    beam: int = 1  # > 1: beam search of this width (deterministic; sampling options unused)
+    temperature: float = GenerationConfig.temperature
+    top_k: int = GenerationConfig.top_k  # keep the k most likely tokens; 0 keeps all
+    top_p: float = GenerationConfig.top_p  # keep the smallest set of tokens whose
+    #   probability reaches p
+    max_length: int = GenerationConfig.max_length  # new tokens at most
+    beam: int = GenerationConfig.beam  # > 1: beam search of this width (deterministic)
 
     def __post_init__(self) -> None:
         if self.beam < 1:
@@ -148,10 +149,10 @@ def casts_of(model: TextWAE, texts: list[str]) -> list[Cast] | None:
     return [model.names.mask(text)[1] for text in texts]
 
 
-def path_casts(model: TextWAE, start: str, end: str, steps: int) -> list[Cast] | None:
-    """The casts of the `steps` outputs of a path from `start` to `end`: one cast they share,
-    `start`'s names (and `end`'s for roles `start` lacks), so the path keeps its characters."""
-    ends = casts_of(model, [start, end])
+def path_casts(ends: list[Cast] | None, steps: int) -> list[Cast] | None:
+    """The casts of the `steps` outputs of a path between two texts whose own casts are
+    `ends`: one cast they share, the start's names (and the end's for roles the start lacks),
+    so the path keeps its characters."""
     return None if ends is None else [{**ends[1], **ends[0]}] * steps
 
 

@@ -19,9 +19,9 @@ from textwae.distributed import barrier, rank_and_world
 from textwae.errors import DataError, TrainingInterrupted
 from textwae.evaluation.plots import write_plots
 from textwae.evaluation.teacher_forced import story_validation
-from textwae.generation.stories import sentence_codes, story_inputs
 from textwae.models.autoencoder import TextWAE
 from textwae.models.pretrained import needs_sentencepiece
+from textwae.models.reading import sentence_codes, story_inputs
 from textwae.models.story import STORY_DIR, StoryModel
 from textwae.runs import checkpoint
 from textwae.text.batching import TokenizedTexts

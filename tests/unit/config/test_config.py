@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from textwae.config.loading import all_keys, load_config, parse_overrides
+from textwae.config.loading import all_keys, load_config, load_run_config, parse_overrides
 from textwae.config.schema import Config
 from textwae.errors import ConfigError
 
@@ -51,7 +51,8 @@ def test_wrong_type_raises_naming_the_key(override):
 @pytest.mark.parametrize("override", ["model.latent=fuzzy", "train.batch_size=0",
                                       "data.valid_fraction=1.5", "regularizer.kernel=poly",
                                       "model.encoder_hidden_size=0",
-                                      "prior.transfer_strength=-1"])
+                                      "generation.transfer_strength=-1",
+                                      "generation.top_p=0", "generation.beam=0"])
 def test_meaningless_values_raise(override):
     with pytest.raises(ConfigError):
         load_config(overrides=[override])
@@ -68,3 +69,16 @@ def test_all_keys_lists_the_documented_names():
                 "train.max_steps", "train.max_time", "model.latent", "prior.components",
                 "model.regularizer"]:
         assert key in keys
+
+
+def test_a_run_saved_with_generation_keys_under_prior_loads_them_into_generation(tmp_path):
+    saved = Config().to_dict()
+    del saved["generation"]
+    saved["prior"].update(transfer_strength=1.0, transfer_steps=4, sample_redraws=2)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved), encoding="utf-8")
+    config = load_run_config(tmp_path / "config.yaml")
+    assert (config.generation.transfer_strength, config.generation.transfer_steps,
+            config.generation.sample_redraws) == (1.0, 4, 2)
+    assert config.generation.temperature == Config().generation.temperature
+    with pytest.raises(ConfigError, match=r"prior\.transfer_strength"):  # not in new configs
+        load_config(overrides=["prior.transfer_strength=1.0"])

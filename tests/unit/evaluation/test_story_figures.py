@@ -1,4 +1,4 @@
-"""`evaluate_stories` on stand-in story generators: figures that count what sampled stories
+"""`evaluate_stories` on stand-in story levels: figures that count what sampled stories
 say, against the held-out stories'."""
 
 from __future__ import annotations
@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from tests.conftest import EMBEDDED_CORPUS, toy_stories
+from textwae.config.schema import GenerationConfig, PriorConfig
 from textwae.data.records import Example
 from textwae.data.units import split_sentences
 from textwae.errors import EvaluationWarning
 from textwae.evaluation.stories import evaluate_stories
-from textwae.generation.stories import Story, StoryGenerator
+from textwae.generation import Story
+from textwae.objectives.priors import MixtureOfGaussians
 
 pytestmark = pytest.mark.slow  # fits the n-gram and coherence judges
 
@@ -26,17 +29,44 @@ def corpus() -> list[Example]:
         return [Example(json.loads(line)["text"], None) for line in handle][:600]
 
 
-def generator(samples: list[list[str]]) -> StoryGenerator:
-    """Reconstructions that give each story back, and `samples` in turn as the samples."""
-    return StoryGenerator(
-        reconstruct=lambda texts: [Story(split_sentences(text), 0) for text in texts],
-        sample=lambda n, mode, seed: [Story(samples[i % len(samples)], 0) for i in range(n)],
-        labels=None)
+class StandIn:
+    """A story level that reconstructs each story as it was given and samples `samples` in
+    turn. An encoded text's code is TEXT_CODES + its index among the texts encoded, far from
+    every prior sample, so that decoding tells the two apart."""
+
+    TEXT_CODES = 1000.0
+
+    def __init__(self, samples: list[list[str]]) -> None:
+        self.prior = MixtureOfGaussians(PriorConfig(components=2), 1)
+        self.labels, self.settings = None, GenerationConfig(sample_redraws=0)
+        self.samples, self.encoded, self.sampled = samples, [], 0
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        self.encoded += texts
+        first = self.TEXT_CODES + len(self.encoded) - len(texts)
+        return torch.arange(first, first + len(texts))[:, None]
+
+    def decode(self, codes, decoding, generator) -> list[Story]:
+        return [Story(split_sentences(self.encoded[int(code - self.TEXT_CODES)]))
+                if code >= self.TEXT_CODES else self._next_sample() for code in codes[:, 0]]
+
+    def _next_sample(self) -> Story:
+        self.sampled += 1
+        return Story(self.samples[(self.sampled - 1) % len(self.samples)])
+
+    def text(self, output: Story) -> str:
+        return output.text
+
+    def casts(self, texts: list[str]) -> None:
+        return None
+
+    def fill_names(self, outputs: list[Story], generator, casts) -> list[Story]:
+        return outputs
 
 
 def test_pronoun_clashes_count_the_sampled_stories_whose_pronoun_contradicts_their_cast(
         corpus, tmp_path):
-    figures = evaluate_stories(generator([AGREEING, CLASHING, AGREEING, AGREEING]), corpus[:40],
+    figures = evaluate_stories(StandIn([AGREEING, CLASHING, AGREEING, AGREEING]), corpus[:40],
                                corpus[40:], n_samples=8, judge_cache=tmp_path)
     assert figures["samples"]["pronoun_clashes"] == 0.25
     # the corpus's own stories: a "she" after a man named alone is rare there
@@ -47,7 +77,7 @@ def test_pronoun_clashes_count_the_sampled_stories_whose_pronoun_contradicts_the
 def test_pronoun_clashes_are_left_out_with_a_warning_where_no_word_is_a_name(tmp_path):
     stories = toy_stories()  # their names are written in lower case
     with pytest.warns(EvaluationWarning, match="pronoun_clashes left out"):
-        figures = evaluate_stories(generator([CLASHING]), stories[:40], stories[40:],
+        figures = evaluate_stories(StandIn([CLASHING]), stories[:40], stories[40:],
                                    n_samples=4, judge_cache=tmp_path)
     assert "pronoun_clashes" not in figures["samples"]
     assert "real_pronoun_clashes" not in figures

@@ -88,7 +88,7 @@ def test_encode_transfers_with_the_chosen_strength(explorer):
 
 
 def test_encode_without_a_strength_transfers_by_the_runs_own(explorer, monkeypatch):
-    monkeypatch.setattr(explorer.model.config.prior, "transfer_strength", 2.5)
+    monkeypatch.setattr(explorer.model.config.generation, "transfer_strength", 2.5)
     greedy = decoding_config(greedy=True, temperature=1.0, top_p=1.0, max_length=8)
     found = actions.encode_text(explorer, "anna went to the calm park .", greedy)
     assert ([moved.text for moved in found.transfers] == [moved.text for moved in

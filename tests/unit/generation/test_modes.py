@@ -3,6 +3,7 @@ import torch
 import yaml
 
 from tests.conftest import toy_texts
+from tests.unit.generation.stub_level import CodeLevel
 from textwae import generation
 from textwae.config.schema import PriorConfig
 from textwae.data.labels import (
@@ -15,7 +16,7 @@ from textwae.data.labels import (
 from textwae.data.records import Example
 from textwae.errors import ConfigError
 from textwae.evaluation.mode_report import mode_report
-from textwae.generation import operations
+from textwae.generation import SentenceLevel, levels, operations
 from textwae.models.autoencoder import TextWAE
 from textwae.text.batching import collate
 
@@ -121,7 +122,7 @@ def test_transfer_keeps_the_offset_from_the_mean(tiny_model, monkeypatch):
         captured["z"] = z
         return [""] * len(z)
 
-    monkeypatch.setattr(operations, "decode_texts", keep)
+    monkeypatch.setattr(levels, "decode_texts", keep)
     texts = toy_texts(3)
     z = generation.encode(tiny_model, texts).mean
     source = tiny_model.prior.assign(z)
@@ -162,8 +163,8 @@ def test_transfer_strength_0_leaves_the_code_and_1_is_the_move_between_means(tin
 
 
 def test_without_a_strength_a_transfer_searches_up_to_the_runs_own(tiny_model, monkeypatch):
-    monkeypatch.setattr(tiny_model.config.prior, "transfer_strength", 2.5)
-    monkeypatch.setattr(tiny_model.config.prior, "transfer_steps", 5)
+    monkeypatch.setattr(tiny_model.config.generation, "transfer_strength", 2.5)
+    monkeypatch.setattr(tiny_model.config.generation, "transfer_steps", 5)
     assert operations.transfer_strengths(tiny_model) == [0.5, 1.0, 1.5, 2.0, 2.5]
     assert operations.transfer_strengths(tiny_model, 1.0, 4) == [0.25, 0.5, 0.75, 1.0]
     assert operations.transfer_strengths(tiny_model, 3.0, 1) == [3.0]
@@ -188,25 +189,26 @@ def test_one_step_moves_every_code_by_the_strength_itself(tiny_model):
     assert modes == tiny_model.prior.assign(moved).tolist()
 
 
-def test_a_search_keeps_each_code_at_the_first_strength_that_lands(tiny_model):
-    """With codes as their own outputs and landing as the prior's p(target | z) >= 0.9, each
-    code must stop at the smallest strength whose moved code lies in the target, and a code
-    that never does must move by the largest."""
-    prior = tiny_model.prior
-    z = generation.encode(tiny_model, toy_texts(12)).mean
-    z = torch.cat([z, prior.sample(4, component=0, generator=torch.Generator().manual_seed(0))])
+def test_a_search_keeps_each_code_at_the_first_strength_that_lands():
+    """With a level whose outputs read back as their codes, landing is the prior's
+    p(target | z) >= 0.9: each code must stop at the smallest strength whose moved code lies
+    in the target, and a code that never does must move by the largest."""
+    level = CodeLevel()
+    prior = level.prior
+    generator = torch.Generator().manual_seed(0)
+    z = torch.cat([prior.sample(12, generator=generator),
+                   prior.sample(4, component=0, generator=generator)])
     strengths, target = [0.25, 0.5, 0.75, 1.0], 1
 
     def lands(codes):
         return prior.component_log_probs(codes).softmax(dim=1)[:, target] >= 0.9
 
-    outputs, chosen = operations.searched_transfer(
-        tiny_model, z, target, strengths, lambda codes: list(codes),
-        lambda outputs: lands(torch.stack(outputs)))
-    torch.testing.assert_close(torch.stack(outputs), chosen)
+    outputs, chosen = operations.searched_transfer(level, z, target, strengths,
+                                                   generation.DecodingConfig(), generator)
+    torch.testing.assert_close(level.encode(outputs), chosen, atol=1e-5, rtol=0)
     stops = []
     for row in range(len(z)):
-        tried = [operations.transfer_codes(tiny_model, z[row : row + 1], target, k)[0]
+        tried = [operations.transfer_codes(level, z[row : row + 1], target, k)[0]
                  for k in strengths]
         landing = [k for k, code in zip(strengths, tried, strict=True) if lands(code[None])[0]]
         stop = landing[0] if landing else strengths[-1]
@@ -248,15 +250,17 @@ def test_a_run_saved_before_the_search_moves_every_code_by_its_own_strength(tiny
                                                                             tmp_path):
     tiny_model.save_pretrained(tmp_path)
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text(encoding="utf-8"))
-    assert saved["prior"].pop("transfer_steps") == 10
-    saved["prior"]["transfer_strength"] = 1.5
+    assert saved["generation"].pop("transfer_steps") == 10
+    saved["generation"]["transfer_strength"] = 1.5
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved), encoding="utf-8")
     old = TextWAE.from_pretrained(tmp_path)
     assert operations.transfer_strengths(old) == [1.5]
 
 
-def test_an_empty_output_never_lies_in_a_mode(tiny_model):
-    landed = operations.in_mode(tiny_model, ["", "  "], 0, lambda texts: 1 / 0)
+def test_an_empty_output_never_lies_in_a_mode(tiny_model, monkeypatch):
+    level = SentenceLevel(tiny_model)
+    monkeypatch.setattr(level, "encode", lambda texts: 1 / 0)
+    landed = operations.in_mode(level, ["", "  "], 0)
     assert landed.tolist() == [False, False]  # nothing was encoded
 
 
@@ -297,7 +301,7 @@ def test_a_sample_the_model_reads_as_another_mode_is_drawn_again(tiny_model, mon
     A sample is drawn again while its text is odd, up to `redraws` times, from its mode."""
     read = []
 
-    def even(model, texts, modes, codes_of):
+    def even(level, texts, modes):
         read.append(modes.tolist())
         return torch.tensor([len(text) % 2 == 0 for text in texts], dtype=torch.bool)
 
@@ -324,7 +328,7 @@ def test_meaningless_redraws_are_refused_at_the_call(tiny_model, redraws):
 def test_code_scale_0_samples_the_modes_mean_and_a_bad_scale_is_refused_at_the_call(
         tiny_model, monkeypatch):
     decoded = []
-    monkeypatch.setattr(operations, "decode_texts",
+    monkeypatch.setattr(levels, "decode_texts",
                         lambda model, z, decoding, generator: decoded.append(z) or [])
     operations.sample(tiny_model, 3, generation.DecodingConfig(), mode=1, code_scale=0.0,
                       redraws=0)

@@ -101,7 +101,7 @@ def test_outputs_keep_the_inputs_names_or_get_their_own(names):
     assert with_names(model, ["<m1> left <f1>.", "<f1> waved."], casts=casts) == [
         "Ben left Mary.", "Anna waved."]
     # a path keeps its start's characters, and takes its end's for roles the start lacks
-    path = path_casts(model, "Mary waved.", "Anna met Ben.", 3)
+    path = path_casts(casts_of(model, ["Mary waved.", "Anna met Ben."]), 3)
     assert path == [{"<f1>": "Mary", "<m1>": "Ben"}] * 3
     without = SimpleNamespace(names=None)
     assert casts_of(without, ["Mary"]) is None

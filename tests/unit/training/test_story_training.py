@@ -11,16 +11,18 @@ from textwae.config.loading import load_config
 from textwae.data.records import Example
 from textwae.data.splits import load_splits
 from textwae.errors import ConfigError, DataError, RunDirectoryError
-from textwae.generation import DecodingConfig
+from textwae.generation import (
+    DecodingConfig,
+    StoryLevel,
+    interpolate,
+    operations,
+    reconstruct,
+    sample,
+    transfer,
+)
 from textwae.generation import stories as story_generation
 from textwae.generation.decoding import decode_texts
-from textwae.generation.stories import (
-    interpolate_stories,
-    mended,
-    reconstruct_stories,
-    sample_stories,
-    transfer_stories,
-)
+from textwae.generation.stories import mend_stories
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import STORY_DIR, StoryRun
 from textwae.runs.checkpoint import NAMES_FILE, STATE_FILE, WEIGHTS_FILE, load_state
@@ -69,24 +71,23 @@ def test_a_story_run_holds_both_levels_and_rebuilds_them(story_run):
 
 def test_stories_are_sampled_from_a_mode_and_reconstructed_per_input(story_run):
     run = StoryRun.from_pretrained(story_run)
-    stories = sample_stories(run, 5, DECODING, mode=2, seed=1)
-    assert len(stories) == 5 and {story.mode for story in stories} <= {0, 1, 2}
+    stories, modes = sample(run, 5, DECODING, mode=2, seed=1)
+    assert len(stories) == 5 and set(modes) <= {0, 1, 2}
     assert all(1 <= len(story.sentences) <= 3 for story in stories)
-    assert [s.text for s in stories] == [s.text for s in sample_stories(run, 5, DECODING, 2, 1)]
-    shorter = sample_stories(run, 5, DECODING, mode=2, seed=1, max_sentences=1)
+    assert [s.text for s in stories] == [s.text for s in sample(run, 5, DECODING, 2, 1)[0]]
+    shorter, _ = sample(StoryLevel(run, max_sentences=1), 5, DECODING, mode=2, seed=1)
     assert all(len(story.sentences) == 1 for story in shorter)
-    drawn = sample_stories(run, 5, DECODING, mode=2, seed=1, path_temperature=1.0)
+    drawn, _ = sample(StoryLevel(run, path_temperature=1.0), 5, DECODING, mode=2, seed=1)
     assert [s.text for s in drawn] == [
-        s.text for s in sample_stories(run, 5, DECODING, 2, 1, path_temperature=1.0)]
+        s.text for s in sample(StoryLevel(run, path_temperature=1.0), 5, DECODING, 2, 1)[0]]
     for bad in (0.0, float("inf"), float("nan")):
         with pytest.raises(ConfigError, match="path temperature"):
-            sample_stories(run, 1, DECODING, path_temperature=bad)
+            sample(StoryLevel(run, path_temperature=bad), 1, DECODING)
     texts = [story.text for story in toy_stories(4)]
-    assert len(reconstruct_stories(run, texts, DecodingConfig(greedy=True, max_length=8))) == 4
-    moved = transfer_stories(run, texts, 1, DecodingConfig(greedy=True, max_length=8))
+    assert len(reconstruct(run, texts, DecodingConfig(greedy=True, max_length=8))[0]) == 4
+    moved, _ = transfer(run, texts, 1, DecodingConfig(greedy=True, max_length=8))
     assert len(moved) == 4
-    path = interpolate_stories(run, texts[0], texts[1], 4, DecodingConfig(greedy=True,
-                                                                          max_length=8))
+    path, _ = interpolate(run, texts[0], texts[1], 4, DecodingConfig(greedy=True, max_length=8))
     assert len(path) == 4
 
 
@@ -96,20 +97,19 @@ def test_a_story_the_story_model_reads_as_another_mode_is_drawn_again(story_run,
     run = StoryRun.from_pretrained(story_run)
 
     def texts(redraws: int) -> list[str]:
-        return [s.text for s in sample_stories(run, 24, DECODING, mode=1, seed=1,
-                                               redraws=redraws)]
+        return [s.text for s in sample(run, 24, DECODING, mode=1, seed=1, redraws=redraws)[0]]
 
     kept = texts(0)
     read = []
 
-    def even(run, stories, modes):
+    def even(level, stories, modes):
         read.append(modes.tolist())
         return torch.tensor([len(story.text) % 2 == 0 for story in stories], dtype=torch.bool)
 
-    monkeypatch.setattr(story_generation, "read_as",
-                        lambda run, stories, modes: torch.ones(len(stories), dtype=torch.bool))
+    monkeypatch.setattr(operations, "reads_as",
+                        lambda level, stories, modes: torch.ones(len(stories), dtype=torch.bool))
     assert texts(4) == kept
-    monkeypatch.setattr(story_generation, "read_as", even)
+    monkeypatch.setattr(operations, "reads_as", even)
     again = texts(8)
     odd_before = sum(len(text) % 2 for text in kept)
     assert odd_before >= 4  # the stand-in rejects enough stories for the test to see redraws
@@ -118,7 +118,7 @@ def test_a_story_the_story_model_reads_as_another_mode_is_drawn_again(story_run,
     assert [a for a, k in zip(again, kept, strict=True) if len(k) % 2 == 0] == [
         k for k in kept if len(k) % 2 == 0]  # a story that reads as its mode is kept
     with pytest.raises(ConfigError, match="redraws must be a whole number >= 0"):
-        sample_stories(run, 1, DECODING, redraws=-1)
+        sample(run, 1, DECODING, redraws=-1)
 
 
 def test_a_story_says_each_sentence_once(story_run):
@@ -127,7 +127,7 @@ def test_a_story_says_each_sentence_once(story_run):
                         generator=torch.Generator().manual_seed(0))
     paths = [codes, codes[:1]]
     stories = [["a", "b", "a"], ["c"]]
-    rewritten = mended(run, paths, stories, DecodingConfig(greedy=True, max_length=8),
+    rewritten = mend_stories(run, paths, stories, DecodingConfig(greedy=True, max_length=8),
                        torch.Generator().manual_seed(0))
     assert stories == [["a", "b", "a"], ["c"]]  # the input is left as it was
     first, second = rewritten
@@ -136,22 +136,21 @@ def test_a_story_says_each_sentence_once(story_run):
     # a sentence that every redraw decodes the same (near-greedy sampling) is left out
     near_greedy = DecodingConfig(temperature=1e-4, max_length=8)
     text = decode_texts(run.sentences, codes[:1], DecodingConfig(greedy=True, max_length=8))[0]
-    assert mended(run, [codes[[0, 0]]], [[text, text]], near_greedy,
+    assert mend_stories(run, [codes[[0, 0]]], [[text, text]], near_greedy,
                   torch.Generator()) == [[text]]
     # without names as roles, census first names are the characters: a "She" after "Ben" alone
     # is decoded again from its code, one after "Anna" is left as it is
-    clash = mended(run, [codes[:2]], [["Ben won .", "She cried ."]], near_greedy,
+    clash = mend_stories(run, [codes[:2]], [["Ben won .", "She cried ."]], near_greedy,
                    torch.Generator())
     assert clash[0][0] == "Ben won ." and clash[0][1] != "She cried ."
     agreeing = [["Anna won .", "She cried ."]]
-    assert mended(run, [codes[:2]], agreeing, near_greedy, torch.Generator()) == agreeing
+    assert mend_stories(run, [codes[:2]], agreeing, near_greedy, torch.Generator()) == agreeing
     # sampled stories hold no repeat; as decoded, the same draws repeat (an untrained decoder;
     # every draw kept, so that both calls decode the same story codes)
-    stories = sample_stories(run, 8, DecodingConfig(greedy=True, max_length=8), seed=3,
-                             redraws=0)
+    stories, _ = sample(run, 8, DecodingConfig(greedy=True, max_length=8), seed=3, redraws=0)
     assert all(len(set(story.sentences)) == len(story.sentences) for story in stories)
-    allowed = sample_stories(run, 8, DecodingConfig(greedy=True, max_length=8), seed=3,
-                             as_decoded=True, redraws=0)
+    allowed, _ = sample(StoryLevel(run, as_decoded=True), 8,
+                        DecodingConfig(greedy=True, max_length=8), seed=3, redraws=0)
     assert any(len(set(story.sentences)) < len(story.sentences) for story in allowed)
     assert [story.sentences[0] for story in allowed] == [
         story.sentences[0] for story in stories]
@@ -194,28 +193,28 @@ def test_a_story_run_with_masked_names_gives_each_story_one_name_per_role(tmp_pa
     tokens = run.sentences.tokenize(["Cora met Ben at the cafe .", "<f1> met <m1> at the cafe ."])
     assert tokens.ids[0] == tokens.ids[1]
     assert run.sentences.tokenizer.processor.piece_to_id("<f1>") != UNK_ID
-    codes = story_generation.story_codes(run, ["Anna went to the cafe . Anna met Ben .",
-                                               "Fay went to the cafe . Fay met Emil ."])
+    codes = StoryLevel(run).encode(["Anna went to the cafe . Anna met Ben .",
+                                    "Fay went to the cafe . Fay met Emil ."])
     assert torch.equal(codes[0], codes[1])
     # decoded roles become names: one per role for the whole story, of the role's sex
-    told = story_generation.named(run, [story_generation.Story(
-        ["<f1> went out .", "<m1> met <f1> .", "<f1> left ."], 0)], torch.Generator())[0]
+    told = StoryLevel(run).fill_names([story_generation.Story(
+        ["<f1> went out .", "<m1> met <f1> .", "<f1> left ."])], torch.Generator(), None)[0]
     woman, man = told.sentences[1].split()[2], told.sentences[1].split()[0]
     assert told.sentences == [f"{woman} went out .", f"{man} met {woman} .", f"{woman} left ."]
     assert names.sexes[woman] == "f" and names.sexes[man] == "m"
-    for story in sample_stories(run, 4, DECODING, seed=0):
+    for story in sample(run, 4, DECODING, seed=0)[0]:
         assert not ROLE.search(story.text), story.text
     # a sentence opening with a pronoun its story's characters contradict is decoded again,
     # and kept if every decoding clashes; one that agrees is left as it is
     codes = torch.zeros(3, run.sentences.config.model.latent_dim)
     redrawn = iter(["She wept .", "<m1> smiled ."])
-    monkeypatch.setattr(story_generation, "_decoded",
+    monkeypatch.setattr(story_generation, "_decode_sentences",
                         lambda run, codes, decoding, generator: [next(redrawn)] * len(codes))
-    assert mended(run, [codes], [["<m1> won .", "She cried .", "He left ."]], DECODING,
+    assert mend_stories(run, [codes], [["<m1> won .", "She cried .", "He left ."]], DECODING,
                   torch.Generator()) == [["<m1> won .", "<m1> smiled .", "He left ."]]
-    monkeypatch.setattr(story_generation, "_decoded",
+    monkeypatch.setattr(story_generation, "_decode_sentences",
                         lambda run, codes, decoding, generator: ["Her cat ran ."] * len(codes))
-    assert mended(run, [codes[:2]], [["<m1> won .", "She cried ."]], DECODING,
+    assert mend_stories(run, [codes[:2]], [["<m1> won .", "She cried ."]], DECODING,
                   torch.Generator()) == [["<m1> won .", "Her cat ran ."]]
     (tmp_path / "run" / NAMES_FILE).unlink()
     with pytest.raises(RunDirectoryError, match=re.escape(NAMES_FILE)):

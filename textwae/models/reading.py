@@ -1,0 +1,64 @@
+"""Reading texts into codes: a sentence model's posterior of texts, and the sentence codes of
+stories that the story level reads, both in training and when it generates.
+
+It lies below generation so that training (which fits the story level on these codes) needs
+nothing of generation.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from textwae.data.units import split_sentences
+from textwae.errors import DataError
+from textwae.models.autoencoder import TextWAE
+from textwae.models.story import StoryCodes
+from textwae.objectives.codes import LatentOutput
+from textwae.text.batching import chunks
+
+ENCODED_AT_ONCE = 256  # sentences of stories encoded in one batch
+
+
+def check_texts(texts: list[str]) -> None:
+    """Texts to encode: at least one, none empty."""
+    if not texts:
+        raise DataError("no texts to encode")
+    empty = [i for i, text in enumerate(texts) if not text.strip()]
+    if empty:
+        raise DataError(f"text {empty[0] + 1} is empty: there is nothing to encode")
+
+
+@torch.no_grad()
+def encode(model: TextWAE, texts: list[str]) -> LatentOutput:
+    """Posterior of each text (the mean is the code used for reconstruction)."""
+    check_texts(texts)
+    model.eval()
+    device = next(model.parameters()).device
+    batch = model.tokenize(texts).batch(list(range(len(texts)))).to(device)
+    return model.encode(*batch.source)
+
+
+def story_sentences(texts: list[str]) -> list[list[str]]:
+    """Each story text split into its sentences (`textwae.data.units.split_sentences`)."""
+    check_texts(texts)
+    return [split_sentences(text) for text in texts]
+
+
+def story_inputs(model: TextWAE, texts: list[str]) -> list[list[str]]:
+    """What the story level reads of each story text: its names as roles (data.mask_names),
+    counted over the whole story so that one character keeps one role in every sentence, then
+    its sentences, at most story.max_sentences of them."""
+    if model.names is not None:
+        texts = [model.names.mask(text)[0] for text in texts]
+    return [story[: model.config.story.max_sentences] for story in story_sentences(texts)]
+
+
+@torch.no_grad()
+def sentence_codes(model: TextWAE, stories: list[list[str]],
+                   components: torch.Tensor | None = None) -> StoryCodes:
+    """The sentence model's code (the posterior mean) of every sentence of every story."""
+    flat = [sentence for story in stories for sentence in story]
+    if not flat:
+        raise DataError("no sentences to encode")
+    codes = torch.cat([encode(model, chunk).mean for chunk in chunks(flat, ENCODED_AT_ONCE)])
+    return StoryCodes(list(codes.cpu().split([len(story) for story in stories])), components)
