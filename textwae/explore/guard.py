@@ -102,12 +102,12 @@ class RequestGuard:
         name = host_name(host)
         if name not in self.names and not (self.any_address and is_address(name)):
             return 400, "this server does not answer to that Host name"
+        if scope.get("path", "").startswith(UPLOAD_PATHS):
+            return 403, "the explorer takes no uploads"
         if scope["type"] == "websocket" or scope.get("method", "GET") not in SAFE_METHODS:
             origin = headers.get("origin")
             if origin is not None and not _same_origin(origin, host):
                 return 403, "requests from another site are refused"
-        if scope.get("path", "").startswith(UPLOAD_PATHS):
-            return 403, "the explorer takes no uploads"
         return None
 
 
