@@ -8,6 +8,7 @@ matter here, only how requests are answered).
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import math
@@ -126,6 +127,22 @@ def test_a_state_changing_request_from_another_origin_is_refused(base, origin):
     refused = call(base, "sample", SAMPLE, Origin=origin)
     assert refused.status_code == 403
     assert "event_id" not in refused.text
+
+
+def test_a_websocket_from_another_origin_is_closed_before_it_opens():
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def app(scope, receive, send):
+        raise AssertionError("the guard let a cross-site websocket through")
+
+    guard = page_module.RequestGuard(app=app, host="127.0.0.1")
+    scope = {"type": "websocket", "path": "/", "headers": [
+        (b"host", b"127.0.0.1:7860"), (b"origin", f"http://{EVIL}".encode())]}
+    asyncio.run(guard(scope, None, send))
+    assert [message["type"] for message in sent] == ["websocket.close"]
 
 
 def test_the_pages_own_origin_and_a_client_without_one_are_served(base):
