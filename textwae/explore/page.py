@@ -21,7 +21,7 @@ import itertools
 import reprlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -125,6 +125,8 @@ def build_page(explorer: Explorer) -> gr.Blocks:
     labels = model.config.prior.labels
     mode_choices = [(name, labels[k] if labels and k < len(labels) else str(k))
                     for k, name in enumerate(lmap.mode_names)]
+    run_strength = model.config.prior.transfer_strength
+    strengths = replace(STRENGTH, high=max(STRENGTH.high, run_strength))  # holds the run's own
 
     with gr.Blocks(title="textwae explorer", analytics_enabled=False) as page:
         marks = gr.State(Marks())
@@ -150,8 +152,7 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             with gr.Column():
                 gr.Markdown("### Encode")
                 typed = gr.Textbox(label="a sentence", elem_id="encode-text")
-                strength = STRENGTH.slider(model.config.prior.transfer_strength,
-                                           "transfer-strength")
+                strength = strengths.slider(run_strength, "transfer-strength")
                 encode_button = gr.Button("Encode", variant="primary", elem_id="encode-button")
                 encode_out = gr.HTML(elem_id="encode-output")
             with gr.Column():
@@ -178,7 +179,7 @@ def build_page(explorer: Explorer) -> gr.Blocks:
 
         def on_encode(text, strength, greedy, temperature, top_p, seed, colour, marks):
             found = actions.encode_text(explorer, text, _decoding(greedy, temperature, top_p),
-                                        _seed(seed), STRENGTH.check(strength))
+                                        _seed(seed), strengths.check(strength))
             rows = [("reconstruction", found.reconstruction)] + [
                 (f"to mode {moved.mode_name}", moved) for moved in found.transfers]
             head = f"<p>mode <b>{html.escape(found.mode_name)}</b></p>"
