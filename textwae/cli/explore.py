@@ -17,6 +17,7 @@ from textwae.cli.common import (
     warnings_to_stderr,
 )
 from textwae.explore.actions import Explorer
+from textwae.explore.guard import is_loopback
 from textwae.explore.latent_map import build_latent_map
 
 EXPLORE_HELP = ("Serve a local page over a trained run: its latent map (hover a point to read "
@@ -33,13 +34,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="held-out data to map (default: the validation data of the run's "
                         "config)")
     parser.add_argument("--host", default="127.0.0.1",
-                        help="address to serve on (default 127.0.0.1: this machine only)")
+                        help="address to serve on (default 127.0.0.1: this machine only; "
+                        "the page has no login, so another address warns)")
     parser.add_argument("--port", type=int, default=7860)
     parser.set_defaults(handler=run_explore)
 
 
 def run_explore(args: argparse.Namespace) -> None:
     check_port(args.host, args.port)  # before the model and the map, which take a while
+    if not is_loopback(args.host):
+        print(f"warning: --host {args.host} serves the explorer beyond this machine: it has no "
+              "login, so whoever reaches the port can run the model and read the held-out "
+              "texts", file=sys.stderr, flush=True)
     os.environ.update(GRADIO_ENVIRONMENT)
     try:  # lazy: gradio and plotly are an optional extra, needed by this command alone
         from textwae.explore.page import build_page, serve

@@ -4,6 +4,10 @@ Config flows one way: `configs/default.yaml` (every default) <- an experiment YA
 what differs <- command-line overrides. The merged result is saved in the run directory, so a
 checkpoint rebuilds without the original command line. Unknown keys and wrong types raise
 `ConfigError` naming the key (and the closest valid one); `Config.check` then checks values.
+
+A config is read as hostile input: a file larger than MAX_YAML_BYTES is refused unread, and a
+document whose aliases would expand it beyond MAX_YAML_EXPANSION is refused before any object
+is built (a few hundred bytes of nested aliases can otherwise stand for billions of items).
 """
 
 from __future__ import annotations
@@ -21,6 +25,69 @@ import yaml
 
 from textwae.config.schema import Config
 from textwae.errors import ConfigError
+
+MAX_YAML_BYTES = 1 << 20  # a config file larger than this is refused unread
+# what a document may expand to through its aliases (its nodes plus their characters): a few
+# times the largest file read, so aliases can shorten a config but not multiply it
+MAX_YAML_EXPANSION = 4 * MAX_YAML_BYTES
+
+
+class YAMLBombError(yaml.YAMLError):
+    """A YAML document whose aliases expand it beyond MAX_YAML_EXPANSION, or refer to
+    themselves."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that measures a composed document before building any object from it."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Raise YAMLBombError if `root`, every alias replaced by its target, would exceed
+    MAX_YAML_EXPANSION: each node counts 1, a scalar also its length. An alias is the same
+    node object as its anchor, so each node is measured once (a walk without recursion)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if children_done:
+            open_nodes.discard(id(node))
+            size = 1 + sum(sizes[id(child)] for child in children)
+            if isinstance(node, yaml.ScalarNode):
+                size += len(node.value)
+            if size > MAX_YAML_EXPANSION:
+                raise YAMLBombError(f"its aliases expand it beyond {MAX_YAML_EXPANSION:,} "
+                                    "characters (an alias bomb?)")
+            sizes[id(node)] = size
+            continue
+        if id(node) in open_nodes:
+            raise YAMLBombError("an alias refers to a node that holds it")
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def parse_yaml(text: str) -> Any:
+    """One YAML document read safely: plain data, aliases bounded; raises yaml.YAMLError."""
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader: plain data only
+    except RecursionError as error:  # PyYAML composes nested collections recursively
+        raise YAMLBombError("it nests collections too deeply") from error
 
 
 def _check_value(key: str, value: Any, annotation: Any) -> Any:
@@ -105,7 +172,9 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key=value")
         try:
-            value = yaml.safe_load(raw) if raw else ""
+            value = parse_yaml(raw) if raw else ""
+        except YAMLBombError as error:
+            raise ConfigError(f"override {item!r} is refused: {error}") from error
         except yaml.YAMLError as error:
             raise ConfigError(f"override {item!r}: cannot parse value: {error}") from error
         node = nested
@@ -118,13 +187,20 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_YAML_BYTES + 1)  # a bounded read: /dev/zero is refused too
+        if len(data) > MAX_YAML_BYTES:
+            raise ConfigError(f"config {path} is larger than {MAX_YAML_BYTES:,} bytes; a "
+                              "config holds settings, not data: name data files in it")
+        text = data.decode("utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read config {path}: {error.strerror}") from error
     except UnicodeDecodeError as error:
         raise ConfigError(f"config {path} is not UTF-8 text (byte {error.start})") from error
     try:
-        loaded = yaml.safe_load(text)
+        loaded = parse_yaml(text)
+    except YAMLBombError as error:
+        raise ConfigError(f"config {path} is refused: {error}") from error
     except yaml.YAMLError as error:
         raise ConfigError(f"config {path} is not valid YAML: {error}") from error
     return loaded or {}

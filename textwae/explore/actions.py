@@ -8,6 +8,8 @@ raises a `TextWAEError` whose message the page shows.
 
 from __future__ import annotations
 
+import math
+import reprlib
 import shlex
 from dataclasses import dataclass
 
@@ -89,7 +91,10 @@ def decoding_config(greedy: bool, temperature: float, top_p: float,
 
 
 def check_text(text: str | None, what: str = "the text") -> str:
-    """A typed text, stripped; empty or longer than MAX_TEXT_CHARS raises DataError."""
+    """A typed text, stripped; empty, not text or longer than MAX_TEXT_CHARS raises
+    DataError."""
+    if not isinstance(text, str | None):
+        raise DataError(f"{what} must be text, got {reprlib.repr(text)}")
     text = (text or "").strip()
     if not text:
         raise DataError(f"{what} is empty: type a sentence")
@@ -99,10 +104,28 @@ def check_text(text: str | None, what: str = "the text") -> str:
     return text
 
 
-def check_count(value: float, what: str, low: int, high: int) -> int:
-    if value is None or int(value) != value or not low <= value <= high:
-        raise ConfigError(f"{what} must be a whole number from {low} to {high}, got {value}")
+def check_number(value: object, what: str, low: float, high: float) -> float:
+    """A field's value as sent (a request can hold any JSON: text, NaN, 1e30), as a float in
+    [low, high]; anything else raises ConfigError."""
+    if not (_is_finite(value) and low <= value <= high):
+        raise ConfigError(f"{what} must be a number from {low:g} to {high:g}, got "
+                          f"{reprlib.repr(value)}")
+    return float(value)
+
+
+def check_count(value: object, what: str, low: int, high: int) -> int:
+    """A field's value as sent, as a whole number in [low, high]; else ConfigError."""
+    if not (_is_finite(value) and int(value) == value and low <= value <= high):
+        raise ConfigError(f"{what} must be a whole number from {low} to {high}, got "
+                          f"{reprlib.repr(value)}")
     return int(value)
+
+
+def _is_finite(value: object) -> bool:
+    """An int or a finite float; not a bool, which JSON and Python let pass for 0 and 1."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def resolve(explorer: Explorer, value: str | int | None) -> int:

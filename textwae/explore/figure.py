@@ -2,6 +2,10 @@
 
 Every held-out point carries its index into the map as `customdata`, which the page's click
 handler sends back to decode that point; its hover text is the unit's text.
+
+Plotly renders a subset of HTML (<b>, <a href>, <span style>, entities) in trace names, text
+labels and hover texts, so every string that comes from the user (texts, data labels, mode
+labels of the config) is HTML-escaped before it goes into the figure: it is shown as typed.
 """
 
 from __future__ import annotations
@@ -46,13 +50,14 @@ def map_figure(lmap: LatentMap, colour_by: str = "mode", marks: Marks = Marks())
         chosen = [k for k, g in enumerate(groups) if g == group]
         figure.add_trace(go.Scatter(
             x=lmap.xy[chosen, 0].tolist(), y=lmap.xy[chosen, 1].tolist(), mode="markers",
-            name=f"{'label' if by_label else 'mode'} {group}", customdata=chosen,
+            name=html.escape(f"{'label' if by_label else 'mode'} {group}"), customdata=chosen,
             marker={"size": 7, "opacity": 0.65, "color": COLOURS[i % len(COLOURS)]},
             hovertext=[hover(lmap.texts[k], _details(lmap, k)) for k in chosen],
             hovertemplate="%{hovertext}<extra></extra>"))
     figure.add_trace(go.Scatter(
         x=lmap.means_xy[:, 0].tolist(), y=lmap.means_xy[:, 1].tolist(), mode="markers+text",
-        name="prior means", text=lmap.mode_names, textposition="top center",
+        name="prior means", text=[html.escape(name) for name in lmap.mode_names],
+        textposition="top center",
         marker={"symbol": "x", "size": 16, "color": "black", "line": {"width": 1.5,
                                                                         "color": "white"}},
         textfont={"size": 13},

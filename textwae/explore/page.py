@@ -5,6 +5,11 @@ plotly.js, the theme uses system fonts, analytics are off. Each browser tab keep
 marks (a `gr.State`); every request that runs the model waits in one queue, so tabs share the
 model one request at a time. A `TextWAEError` is shown in the page beside the control that
 caused it, and the server goes on serving.
+
+Every field reaches its handler as the request sent it (Gradio's own preprocessing is off: it
+answers a crafted value with a server traceback), and the handler checks it: any JSON can
+arrive, not only what the page's controls can make. `guard.RequestGuard` stands in front of
+the server (Host, Origin, uploads).
 """
 
 from __future__ import annotations
@@ -13,21 +18,49 @@ import contextlib
 import html
 import io
 import itertools
+import reprlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import gradio as gr
+from starlette.middleware import Middleware
 
-from textwae.errors import TextWAEError
+from textwae.errors import ConfigError, DataError, TextWAEError
 from textwae.explore import actions
 from textwae.explore.actions import Decoded, Explorer
 from textwae.explore.figure import FONT, Marks, map_figure
+from textwae.explore.guard import RequestGuard
 from textwae.generation.decoding import DecodingConfig
 
 MODEL_QUEUE = "model"  # the concurrency id of every request that runs the model
 POINT_SAMPLES = 3  # samples decoded from a clicked point, beside its greedy text
 DEFAULT_DECODING = DecodingConfig()  # the sliders start where generate.py's options do
 ANSWERS = itertools.count(1)  # numbers every answer (data-answer), so a repeated one is new
+MAX_SEED = 2**63 - 1  # the largest seed a torch generator takes
+
+
+@dataclass(frozen=True)
+class Range:
+    """A slider's bounds, which also bound the value a request may send for it."""
+
+    label: str
+    low: float
+    high: float
+    step: float
+
+    def slider(self, value: float, elem_id: str) -> gr.Slider:
+        return gr.Slider(self.low, self.high, value=value, step=self.step, label=self.label,
+                         elem_id=elem_id)
+
+    def check(self, value: object) -> float:
+        return actions.check_number(value, self.label, self.low, self.high)
+
+
+TEMPERATURE = Range("temperature", 0.05, 2.0, 0.05)
+TOP_P = Range("top-p", 0.05, 1.0, 0.05)
+STRENGTH = Range("largest transfer strength (generate.py transfer --strength)", 0.0, 3.0, 0.1)
+CODE_SCALE = Range("code scale (below 1: nearer the mode's mean)", 0.0, 1.5, 0.05)
 
 # Gradio's plot emits no click event to Python; plotly's own plotly_click does, in the page:
 # it writes the clicked point's index (and a counter, so a second click on one point is a
@@ -92,6 +125,8 @@ def build_page(explorer: Explorer) -> gr.Blocks:
     labels = model.config.prior.labels
     mode_choices = [(name, labels[k] if labels and k < len(labels) else str(k))
                     for k, name in enumerate(lmap.mode_names)]
+    run_strength = model.config.generation.transfer_strength
+    strengths = replace(STRENGTH, high=max(STRENGTH.high, run_strength))  # holds the run's own
 
     with gr.Blocks(title="textwae explorer", analytics_enabled=False) as page:
         marks = gr.State(Marks())
@@ -107,11 +142,9 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             with gr.Column(scale=2):
                 with gr.Accordion("Decoding", open=True):
                     greedy = gr.Checkbox(False, label="greedy", elem_id="greedy")
-                    temperature = gr.Slider(0.05, 2.0, value=DEFAULT_DECODING.temperature,
-                                            step=0.05, label="temperature",
-                                            elem_id="temperature")
-                    top_p = gr.Slider(0.05, 1.0, value=DEFAULT_DECODING.top_p, step=0.05,
-                                      label="top-p", elem_id="top-p")
+                    temperature = TEMPERATURE.slider(DEFAULT_DECODING.temperature,
+                                                     "temperature")
+                    top_p = TOP_P.slider(DEFAULT_DECODING.top_p, "top-p")
                     seed = gr.Number(0, precision=0, label="seed", elem_id="seed")
                 point_out = gr.HTML("<p>Click a point on the map to decode its code.</p>",
                                     elem_id="point-output")
@@ -119,10 +152,7 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             with gr.Column():
                 gr.Markdown("### Encode")
                 typed = gr.Textbox(label="a sentence", elem_id="encode-text")
-                strength = gr.Slider(0.0, 3.0, value=model.config.generation.transfer_strength,
-                                     step=0.1, label="largest transfer strength "
-                                     "(generate.py transfer --strength)",
-                                     elem_id="transfer-strength")
+                strength = strengths.slider(run_strength, "transfer-strength")
                 encode_button = gr.Button("Encode", variant="primary", elem_id="encode-button")
                 encode_out = gr.HTML(elem_id="encode-output")
             with gr.Column():
@@ -141,9 +171,7 @@ def build_page(explorer: Explorer) -> gr.Blocks:
                                    elem_id="sample-mode")
                 count = gr.Slider(1, 20, value=5, step=1, label="samples",
                                   elem_id="sample-count")
-                code_scale = gr.Slider(0.0, 1.5, value=1.0, step=0.05,
-                                       label="code scale (below 1: nearer the mode's mean)",
-                                       elem_id="code-scale")
+                code_scale = CODE_SCALE.slider(1.0, "code-scale")
                 sample_button = gr.Button("Sample", variant="primary", elem_id="sample-button")
                 sample_out = gr.HTML(elem_id="sample-output")
 
@@ -151,7 +179,7 @@ def build_page(explorer: Explorer) -> gr.Blocks:
 
         def on_encode(text, strength, greedy, temperature, top_p, seed, colour, marks):
             found = actions.encode_text(explorer, text, _decoding(greedy, temperature, top_p),
-                                        _seed(seed), strength)
+                                        _seed(seed), strengths.check(strength))
             rows = [("reconstruction", found.reconstruction)] + [
                 (f"to mode {moved.mode_name}", moved) for moved in found.transfers]
             head = f"<p>mode <b>{html.escape(found.mode_name)}</b></p>"
@@ -172,13 +200,13 @@ def build_page(explorer: Explorer) -> gr.Blocks:
         def on_sample(chosen, n, scale, greedy, temperature, top_p, seed):
             drawn = actions.sample_mode(explorer, chosen, n,
                                         _decoding(greedy, temperature, top_p), _seed(seed),
-                                        scale)
+                                        CODE_SCALE.check(scale))
             rows = [(f"sample {i + 1}", row) for i, row in enumerate(drawn.samples)]
             head = f"<p>from mode <b>{html.escape(drawn.mode_name)}</b></p>"
             return result_html(rows, head, [drawn.command])
 
         def on_click(value, greedy, temperature, top_p, seed, colour, marks):
-            index = int(str(value).split(":", 1)[0])
+            index = _clicked_index(value)
             point = actions.decode_point(explorer, index, POINT_SAMPLES,
                                          _decoding(greedy, temperature, top_p), _seed(seed))
             rows = [("greedy", point.greedy)] + [
@@ -190,30 +218,35 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             return result_html(rows, head, point.commands), map_figure(lmap, colour, marks), \
                 marks
 
-        listen = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1}
+        listen = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "preprocess": False}
         for trigger in (encode_button.click, typed.submit):
             trigger(_shown(on_encode, 3), [typed, strength, *decoding_inputs, colour, marks],
-                    [encode_out, plot, marks], **listen)
+                    [encode_out, plot, marks], api_name="encode", **listen)
         interpolate_button.click(_shown(on_interpolate, 3),
                                  [start, end, steps, *decoding_inputs, colour, marks],
-                                 [interpolate_out, plot, marks], **listen)
+                                 [interpolate_out, plot, marks], api_name="interpolate",
+                                 **listen)
         sample_button.click(_shown(on_sample, 1), [mode, count, code_scale, *decoding_inputs],
-                            [sample_out], **listen)
+                            [sample_out], api_name="sample", **listen)
         clicked.change(_shown(on_click, 3), [clicked, *decoding_inputs, colour, marks],
-                       [point_out, plot, marks], **listen)
+                       [point_out, plot, marks], api_name="decode_point", **listen)
         colour.change(lambda colour, marks: map_figure(lmap, colour, marks), [colour, marks],
-                      [plot])
+                      [plot], api_name="colour", preprocess=False)
     return page
 
 
 def serve(page: gr.Blocks, host: str, port: int, block: bool = True) -> None:
-    """Serve the page on host:port, printing nothing (the command says where); with `block`,
-    until Ctrl-C, then close the server."""
+    """Serve the page on host:port behind `RequestGuard`, printing nothing (the command says
+    where); with `block`, until Ctrl-C, then close the server.
+
+    Uploads are refused twice: by the guard and by a file size limit of 0 bytes. No static
+    file workers (GRADIO_NUM_WORKERS): they would serve on other ports, without the guard."""
     page.queue(max_size=64).launch(
         server_name=host, server_port=port, share=False, quiet=True, show_error=True,
         prevent_thread_lock=True, inbrowser=False, ssr_mode=False, mcp_server=False,
         footer_links=["settings"], run_history=False, enable_monitoring=False, pwa=False,
-        theme=theme(), css=CSS, head=CLICK_BRIDGE)
+        theme=theme(), css=CSS, head=CLICK_BRIDGE, max_file_size=0, num_workers=0,
+        app_kwargs={"middleware": [Middleware(RequestGuard, host=host)]})
     if not block:
         return
     try:
@@ -226,12 +259,23 @@ def serve(page: gr.Blocks, host: str, port: int, block: bool = True) -> None:
             page.close()
 
 
-def _decoding(greedy: bool, temperature: float, top_p: float):
-    return actions.decoding_config(greedy, temperature, top_p)
+def _decoding(greedy: object, temperature: object, top_p: object) -> DecodingConfig:
+    if not isinstance(greedy, bool):
+        raise ConfigError(f"greedy must be true or false, got {reprlib.repr(greedy)}")
+    return actions.decoding_config(greedy, TEMPERATURE.check(temperature), TOP_P.check(top_p))
 
 
-def _seed(value: float | None) -> int:
-    return 0 if value is None else int(value)
+def _seed(value: object) -> int:
+    """An empty seed field is seed 0."""
+    return 0 if value is None else actions.check_count(value, "the seed", 0, MAX_SEED)
+
+
+def _clicked_index(value: object) -> int:
+    """The point index in the click bridge's 'index:clicks'."""
+    head = str(value).split(":", 1)[0]
+    if not head.isdecimal() or len(head) > 9:
+        raise DataError(f"{reprlib.repr(value)} is not a point of the map")
+    return int(head)
 
 
 def _shown(handler: Callable, outputs: int) -> Callable:

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from textwae.config.loading import parse_yaml
 from textwae.errors import DataError, RunDirectoryError
 
 ROLES_PER_SEX = 4  # names past a text's fourth woman (man) stay as they are
@@ -163,7 +164,7 @@ class Names:
     @classmethod
     def load(cls, path: str | Path) -> Names:
         try:
-            table = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            table = parse_yaml(Path(path).read_text(encoding="utf-8"))
             names = cls({str(name): row["sex"] for name, row in table.items()},
                         {str(name): int(row["count"]) for name, row in table.items()})
         except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, KeyError,
