@@ -8,10 +8,12 @@ import os
 
 import pytest
 
-from tests.conftest import REPO, TINY_OVERRIDES
+from tests.conftest import REPO, TINY_OVERRIDES, toy_texts
 from tests.e2e.test_bad_input import copy_of, fails, snapshot
 from textwae.cli.main import main, train_main
 from textwae.data import records
+from textwae.data.records import Example
+from textwae.data.units import split_train_valid
 from textwae.evaluation.judges import NgramJudge
 from textwae.runs.checkpoint import STATE_FILE
 
@@ -42,11 +44,26 @@ def test_a_corpus_of_a_few_distinct_texts_trains(tmp_path, capsys, lines):
     assert (out / STATE_FILE).is_file() and math.isfinite(result["loss"])
 
 
-def test_a_corpus_of_one_text_repeated_is_one_line(tmp_path, capfd):
+def test_a_training_split_one_unit_over_a_batch_trains(tmp_path, capsys):
     corpus, out = tmp_path / "corpus.txt", tmp_path / "run"
-    corpus.write_text("the same line .\n" * 50, encoding="utf-8")
+    texts = list(dict.fromkeys(toy_texts()))[:12]
+    corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    train, _ = split_train_valid([Example(text) for text in texts], 0.05, seed=0)
+    train_main(["--out", str(out), f"data.train={corpus}", *TINY_OVERRIDES,
+                f"train.batch_size={len(train) - 1}", "train.max_steps=4"])  # two epochs
+    assert (out / STATE_FILE).is_file() and math.isfinite(json.loads(capsys.readouterr().out)
+                                                          ["loss"])
+
+
+@pytest.mark.parametrize("lines, message", [
+    (["the same line ."] * 50, "1 distinct text"),
+    (SENTENCES[:2], "the training split holds 1 unit"),
+])
+def test_a_corpus_too_small_to_split_is_one_line(tmp_path, capfd, lines, message):
+    corpus, out = tmp_path / "corpus.txt", tmp_path / "run"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     err = fails(capfd, train_main, "--out", out, f"data.train={corpus}", *TINY_OVERRIDES)
-    assert "1 distinct text" in err and "data.valid" in err and not out.exists()
+    assert message in err and "data.valid" in err and not out.exists()
 
 
 # -- what cannot be learnt from or reached ---------------------------------------------------
