@@ -70,8 +70,8 @@ def test_a_corpus_too_small_to_split_is_one_line(tmp_path, capfd, lines, message
 
 def test_units_longer_than_sentencepiece_reads_name_the_reason(tmp_path, capfd):
     corpus, out = tmp_path / "corpus.txt", tmp_path / "run"
-    corpus.write_text("".join(f"{word} " * 20000 + "\n" for word in ("alpha", "beta")),
-                      encoding="utf-8")  # two lines of over 100,000 bytes
+    corpus.write_text("".join(f"{word} " * 20000 + "\n" for word in ("alpha", "beta", "gamma")),
+                      encoding="utf-8")  # lines of over 100,000 bytes
     err = fails(capfd, train_main, "--out", out, f"data.train={corpus}", *TINY_OVERRIDES)
     assert "cannot train the tokenizer" in err
     assert "longer than SentencePiece's limit of 65536 bytes" in err and "data.unit" in err
