@@ -6,12 +6,16 @@ optional label; `textwae.data.units` then makes units of records.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import io
 import json
+import logging
 import os
 import re
+import socket
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +60,7 @@ def read_records(source: str | list[str], cfg: DataConfig) -> list[Example]:
         if item.file is not None:
             records.extend(read_file(item.file, cfg))
         else:
-            name, options = item.load_args
-            records.extend(_load_hf(name, cfg, item.where, **options))
+            records.extend(_load_hf(item, cfg))
     return records
 
 
@@ -69,6 +72,7 @@ class Source:
     where: str  # what messages name
     file: Path | None = None
     load_args: tuple[str, dict[str, Any]] = ("", {})
+    on_hub: bool = False  # a `datasets` name, which `datasets` fetches from the Hub
 
 
 def sources(source: str | list[str], cfg: DataConfig) -> list[Source]:
@@ -81,7 +85,7 @@ def sources(source: str | list[str], cfg: DataConfig) -> list[Source]:
         local = _has_magic(item) or os.path.exists(os.path.expanduser(item))
         if (cfg.format == "hf" and not local) or (cfg.format == "auto"
                                                    and _looks_like_hub_name(item)):
-            found.append(Source(item, load_args=(item, {"split": cfg.hf_split})))
+            found.append(Source(item, load_args=(item, {"split": cfg.hf_split}), on_hub=True))
         elif cfg.format != "hf":
             found.extend(Source(str(path), file=path) for path in _expand(item, files_only=True))
         else:  # local files through `datasets`: a directory as a dataset, a file by its builder
@@ -294,20 +298,66 @@ def _text_fields(cfg: DataConfig) -> list[str]:
     return [cfg.text_field] if isinstance(cfg.text_field, str) else list(cfg.text_field)
 
 
-def _load_hf(path: str, cfg: DataConfig, where: str, **kwargs: Any) -> list[Example]:
-    """`datasets.load_dataset(path, **kwargs)` as records; its failures become DataErrors."""
+def _load_hf(source: Source, cfg: DataConfig) -> list[Example]:
+    """`datasets.load_dataset` of `source` as records; its failures become DataErrors."""
     import datasets  # imported here: it takes seconds and only this path needs it
 
-    try:
-        dataset = datasets.load_dataset(path, **kwargs)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{where}: cannot load it with `datasets`: {error}") from error
+    with hub_call(source) as offline:
+        try:
+            dataset = datasets.load_dataset(source.load_args[0], **source.load_args[1])
+        except (OSError, ValueError) as error:
+            raise DataError(f"{source.where}: cannot load it with `datasets`{offline}: "
+                            f"{error}") from error
     text_fields = _text_fields(cfg)
     wanted = [name for name in [*text_fields, cfg.label_field, cfg.sentence_label_field]
               if name in dataset.column_names]
     rows = dataset.select_columns(list(dict.fromkeys(wanted)))
-    numbered = ((f"{where}: row {number}", row) for number, row in enumerate(rows, start=1))
-    records = _table_records(where, dataset.column_names, numbered, cfg)
+    numbered = ((f"{source.where}: row {number}", row)
+                for number, row in enumerate(rows, start=1))
+    records = _table_records(source.where, dataset.column_names, numbered, cfg)
     if not records:
-        raise DataError(f"{where}: no record has any text")
+        raise DataError(f"{source.where}: no record has any text")
     return records
+
+
+HUB_CONNECT_TIMEOUT = 3.0  # seconds the Hub may take to accept a connection before it is
+#   taken for unreachable and only the local `datasets` cache is read
+
+
+def hub_reachable() -> bool:
+    """Whether the Hub (`huggingface_hub`'s endpoint) accepts a connection."""
+    from huggingface_hub import constants
+
+    url = urllib.parse.urlsplit(constants.ENDPOINT)
+    try:
+        port = url.port or (80 if url.scheme == "http" else 443)
+        socket.create_connection((url.hostname, port), HUB_CONNECT_TIMEOUT).close()
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def hub_call(source: Source) -> Iterator[str]:
+    """Around a `datasets` call on `source`: the log messages of `datasets` and
+    `huggingface_hub` held back (an unreachable Hub would print each of five retries), and, for
+    a name on a Hub that cannot be reached, offline mode, so that a cached dataset loads and any
+    other fails at once. Yields what an error message adds: that it ran offline, and why."""
+    import datasets
+    from huggingface_hub import constants
+
+    offline = source.on_hub and not hub_reachable()
+    saved = [(logger, logger.level) for logger in map(logging.getLogger,
+                                                      ("datasets", "huggingface_hub"))]
+    flags = [(module, module.HF_HUB_OFFLINE) for module in (datasets.config, constants)]
+    try:
+        for logger, _ in saved:
+            logger.setLevel(logging.ERROR)
+        for module, _ in flags:
+            module.HF_HUB_OFFLINE = module.HF_HUB_OFFLINE or offline
+        yield f" (offline: the Hub, {constants.ENDPOINT}, cannot be reached)" if offline else ""
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
+        for module, flag in flags:
+            module.HF_HUB_OFFLINE = flag

@@ -32,6 +32,9 @@ def load_splits(cfg: DataConfig) -> tuple[list[Example], list[Example]]:
         train, valid = to_units(train_records, cfg.unit), to_units(valid_records, cfg.unit)
     if not valid:
         raise DataError("the validation split is empty")
+    if len(train) < 2:  # a batch's MMD compares two codes at least
+        raise DataError(f"the training split holds {len(train)} unit(s); training needs at "
+                        "least 2: add data (or give data.valid, so all of data.train trains)")
     return train, valid
 
 

@@ -23,6 +23,7 @@ from textwae.data.records import (
     Example,
     Source,
     check_columns,
+    hub_call,
     read_file,
     read_records,
     record_of_row,
@@ -66,11 +67,13 @@ def _hub_units(part: Source, cfg: DataConfig, hold_out: bool,
     import datasets  # imported here, as above: it takes a second
 
     name, options = part.load_args
-    try:
-        rows = datasets.load_dataset(name, streaming=True, **options)
-        first = next(iter(rows), None)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{part.where}: cannot stream it with `datasets`: {error}") from error
+    with hub_call(part) as offline:
+        try:
+            rows = datasets.load_dataset(name, streaming=True, **options)
+            first = next(iter(rows), None)
+        except (OSError, ValueError) as error:
+            raise DataError(f"{part.where}: cannot stream it with `datasets`{offline}: "
+                            f"{error}") from error
     if first is None:
         raise DataError(f"{part.where}: the stream holds no record")
     check_columns(part.where, list(first), cfg)

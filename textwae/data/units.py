@@ -76,18 +76,21 @@ def split_train_valid(records: list[Example], fraction: float,
     """Hold out the records whose "valid" coin falls under `fraction`, as a stream does; both
     parts keep the corpus order.
 
-    A small corpus whose coins put every record on one side moves the one with the smallest
-    (or largest) coin across, so that neither part is empty.
+    Copies of one text share a coin, so they always fall on the same side: a held-out text is
+    never also trained on. A small corpus whose coins put every text on one side moves the
+    text with the smallest (or largest) coin across, all its copies with it, so that neither
+    part is empty; a corpus of one distinct text cannot be split.
     """
-    if len(records) < 2:
-        raise DataError(f"cannot hold out a validation split from {len(records)} record(s); "
-                        "add data or set data.valid")
-    values = [coin_value("valid", seed, record.text) for record in records]
-    held = [value < fraction for value in values]
-    if not any(held):
-        held[values.index(min(values))] = True
-    if all(held):
-        held[values.index(max(values))] = False
-    train = [record for record, out in zip(records, held, strict=True) if not out]
-    valid = [record for record, out in zip(records, held, strict=True) if out]
+    coins = {record.text: coin_value("valid", seed, record.text) for record in records}
+    if len(coins) < 2:
+        raise DataError(f"cannot hold out a validation split from {len(records)} record(s) of "
+                        f"{len(coins)} distinct text(s): a held-out text would also be trained "
+                        "on; add data or set data.valid")
+    held = {value for value in coins.values() if value < fraction}
+    if not held:
+        held = {min(coins.values())}
+    if len(held) == len(coins):
+        held.remove(max(coins.values()))
+    train = [record for record in records if coins[record.text] not in held]
+    valid = [record for record in records if coins[record.text] in held]
     return train, valid

@@ -9,7 +9,9 @@ the `<unk>` class, which every context gives at least the floor probability
 
 `load_or_fit` trains a judge once per corpus and keeps it in a cache folder (a parameter, never
 an environment variable), keyed by a hash of the training texts and the settings, as
-safetensors (count tables) with JSON metadata (vocabulary, settings): nothing is pickled.
+safetensors (count tables) with JSON metadata (vocabulary, settings): nothing is pickled. The
+file also holds a hash of its content, so an edited table or vocabulary is refitted, never
+trusted; the cache is optional: a folder that cannot be written costs a refit next time.
 
 `EmbeddingJudge`, used when the `minilm` extra is installed, reads meaning instead: MiniLM's
 mean-pooled, normalised sentence embeddings (sentence-transformers' own recipe) with a
@@ -37,11 +39,11 @@ from textwae.errors import EvaluationWarning
 from textwae.evaluation.metrics import words
 from textwae.runs.checkpoint import atomic_write
 
-__all__ = ["BOS", "EOS", "UNK", "EmbeddingJudge", "NgramJudge", "NgramSettings", "corpus_key",
-           "embedding_judge_available", "load_or_fit"]
+__all__ = ["BOS", "EOS", "UNK", "EmbeddingJudge", "NgramJudge", "NgramSettings", "content_hash",
+           "corpus_key", "embedding_judge_available", "load_or_fit"]
 
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"  # ids 0, 1, 2; the training words follow, sorted
-FORMAT = "textwae-ngram-judge/1"
+FORMAT = "textwae-ngram-judge/2"  # /2: with a hash of the content
 
 Gram = tuple[int, ...]
 
@@ -167,24 +169,43 @@ class NgramJudge:
             arrays[f"order_{k}"] = np.asarray(rows, dtype=np.int64).reshape(len(rows), k + 1)
         metadata = {"format": FORMAT, "key": key, "settings": json.dumps(asdict(self.settings)),
                     "vocabulary": json.dumps(self.vocabulary, ensure_ascii=False)}
+        metadata["content"] = content_hash(arrays, metadata)
         atomic_write(path, lambda tmp: save_file(arrays, str(tmp), metadata=metadata))
 
     @classmethod
     def load(cls, path: str | Path, key: str | None = None) -> NgramJudge:
-        """Read a judge `save` wrote; a wrong format, or another `key` when given, is a
-        ValueError."""
+        """Read a judge `save` wrote; a wrong format, another `key` when given, or content
+        that does not match its hash (an edited count or vocabulary) is a ValueError."""
         with safe_open(str(path), framework="np") as handle:
             metadata = handle.metadata() or {}
             if metadata.get("format") != FORMAT:
                 raise ValueError(f"{path} is not a {FORMAT} file")
             if key is not None and metadata.get("key") != key:
                 raise ValueError(f"{path} holds the judge of another corpus or settings")
-            settings = NgramSettings(**json.loads(metadata["settings"]))
-            tables = []
-            for k in range(1, settings.order + 1):
-                rows = handle.get_tensor(f"order_{k}").tolist()
-                tables.append({tuple(row[:-1]): row[-1] for row in rows})
+            arrays = {name: handle.get_tensor(name)
+                      for name in handle.keys()}  # noqa: SIM118 (safe_open is no mapping)
+        if metadata.get("content") != content_hash(arrays, metadata):
+            raise ValueError(f"{path} was changed after it was written: its content does not "
+                             "match its hash")
+        settings = NgramSettings(**json.loads(metadata["settings"]))
+        tables = []
+        for k in range(1, settings.order + 1):
+            rows = arrays[f"order_{k}"].tolist()
+            tables.append({tuple(row[:-1]): row[-1] for row in rows})
         return cls(json.loads(metadata["vocabulary"]), tables, settings)
+
+
+def content_hash(arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> str:
+    """sha256 of a judge file's arrays (name, dtype, shape, bytes) and its metadata but this
+    hash itself: what `load` checks before it trusts the counts."""
+    digest = hashlib.sha256()
+    fields = {name: value for name, value in metadata.items() if name != "content"}
+    digest.update(json.dumps(fields, sort_keys=True).encode("utf-8", errors="surrogatepass"))
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(json.dumps([name, array.dtype.str, array.shape]).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def corpus_key(texts: Sequence[str], settings: NgramSettings) -> str:
@@ -204,8 +225,10 @@ def load_or_fit(texts: Sequence[str], settings: NgramSettings | None = None,
     """The judge of `texts`: read from `cache_dir` if it holds it, else fit (and write it there).
 
     The file is `cache_dir/ngram-<corpus_key>.safetensors`, written atomically; an unreadable
-    one is fitted again and replaced, with an `EvaluationWarning`. Without `cache_dir` the
-    judge is fitted and kept nowhere.
+    or edited one is fitted again and replaced, with an `EvaluationWarning`. The cache only
+    saves time: a folder that cannot be written (a read-only run's neighbourhood) is an
+    `EvaluationWarning`, and the judge is used unkept. Without `cache_dir` the judge is fitted
+    and kept nowhere.
     """
     settings = settings or NgramSettings()
     if cache_dir is None:
@@ -216,10 +239,16 @@ def load_or_fit(texts: Sequence[str], settings: NgramSettings | None = None,
         try:
             return NgramJudge.load(path, key)
         except (OSError, ValueError, KeyError, TypeError, SafetensorError) as error:
-            warnings.warn(f"the cached judge {path} is unreadable ({error}); fitting it again",
-                          EvaluationWarning, stacklevel=2)
+            warnings.warn(f"the cached judge {path} is unreadable or was changed ({error}); "
+                          "fitting it again", EvaluationWarning, stacklevel=2)
     judge = NgramJudge.fit(texts, settings)
-    judge.save(path, key)
+    try:
+        judge.save(path, key)
+    except (OSError, SafetensorError) as error:
+        reason = getattr(error, "strerror", None) or error
+        warnings.warn(f"cannot keep the n-gram judge in {cache_dir} ({reason}); it is fitted "
+                      "for this evaluation only (choose a writable folder with --judge-cache)",
+                      EvaluationWarning, stacklevel=2)
     return judge
 
 

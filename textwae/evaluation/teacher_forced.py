@@ -112,14 +112,15 @@ def validation_metrics(model: TextWAE, texts: TokenizedTexts, max_batches: int |
     accuracy, code gain (nats per token the right code saves over another unit's: near 0, the
     decoder ignores z), MMD of the codes to the prior, the weighted sum of loss and MMD (which
     picks the best weights) and, for units with a label-guided mode, the share assigned their
-    own mode."""
+    own mode. A validation of one unit (a corpus of a few texts) has no MMD, which needs two
+    codes: its loss is the reconstruction loss alone."""
     forced = forced_pass(model, texts, max_batches, seed)
     recon = forced.nll / forced.tokens
-    divergence = prior_mmd(model, forced.codes, seed)
     metrics = {"recon": recon, "accuracy": forced.correct / forced.tokens,
-               "code_gain": forced.code_gain,
-               "mmd": divergence,
-               "loss": recon + model.config.regularizer.weight * divergence}
+               "code_gain": forced.code_gain}
+    if len(forced.codes) >= 2:
+        metrics["mmd"] = prior_mmd(model, forced.codes, seed)
+    metrics["loss"] = recon + model.config.regularizer.weight * metrics.get("mmd", 0.0)
     if texts.components is not None:
         metrics.update(_mode_agreement(model.prior, forced.codes, texts.components[forced.seen]))
     return metrics

@@ -50,6 +50,15 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def training_batches(order: list[int], batch_size: int) -> list[list[int]]:
+    """`order` cut into batches of `batch_size`, except that a last batch of one unit joins
+    the one before: a batch's MMD needs two codes (a batch size of 1 is the config's own)."""
+    batches = list(chunks(order, batch_size))
+    if batch_size > 1 and len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2].extend(batches.pop())
+    return batches
+
+
 def pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Token-id lists padded to the longest one: ids (B, T) and mask (B, T)."""
     lengths = torch.tensor([len(seq) for seq in sequences], dtype=torch.long)  # (B,)
@@ -143,6 +152,8 @@ class BucketBatchSampler:
     def __len__(self) -> int:
         n = len(self.lengths)
         total = n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        if not self.drop_last and 1 < self.batch_size < n and n % self.batch_size == 1:
+            total -= 1  # the lone last unit joins the batch before (`training_batches`)
         return total // self.num_replicas
 
     def batches(self, epoch: int) -> list[list[int]]:
@@ -153,7 +164,8 @@ class BucketBatchSampler:
         pool = self.pool_batches * self.batch_size
         pools = (order[s : s + pool] for s in range(0, len(order), pool))
         order = [i for chunk in pools for i in sorted(chunk, key=self.lengths.__getitem__)]
-        batches = list(chunks(order, self.batch_size))
+        batches = (list(chunks(order, self.batch_size)) if self.drop_last
+                   else training_batches(order, self.batch_size))
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         rng.shuffle(batches)

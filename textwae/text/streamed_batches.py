@@ -11,7 +11,7 @@ from typing import Any
 from textwae.config.schema import DataConfig
 from textwae.data.records import Example
 from textwae.data.streaming import read_stream, unit_stream
-from textwae.text.batching import Batch, TokenizedTexts, chunks
+from textwae.text.batching import Batch, TokenizedTexts, chunks, training_batches
 
 
 class StreamedBatches:
@@ -58,7 +58,7 @@ class StreamedBatches:
         for pool in chunks(units, self.pool_batches * self.batch_size):
             texts = self.prepare([Example(unit["text"], unit["label"]) for unit in pool])
             order = sorted(range(len(pool)), key=lambda i: len(texts.ids[i]))
-            batches = list(chunks(order, self.batch_size))
+            batches = training_batches(order, self.batch_size)
             rng.shuffle(batches)
             for indices in batches:
                 yield texts, indices

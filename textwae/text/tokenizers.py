@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+# SentencePiece skips a training unit longer than this many UTF-8 bytes (its
+# max_sentence_length); stories are longer than its 4k default.
+MAX_UNIT_BYTES = 1 << 16
 
 
 class Tokenizer:
@@ -36,9 +39,19 @@ class Tokenizer:
         """Train on `texts` (the training split only, so validation stays unseen); each of
         `symbols` (the roles of masked names) is kept one piece."""
         model = io.BytesIO()
+        counts = [0, 0]  # units read, and those longer than MAX_UNIT_BYTES
+
+        def measured() -> Iterator[str]:
+            for text in texts:
+                counts[0] += 1
+                # a character is at most 4 bytes: encode only what may be too long
+                counts[1] += (len(text) > MAX_UNIT_BYTES // 4
+                              and len(text.encode("utf-8", "surrogatepass")) > MAX_UNIT_BYTES)
+                yield text
+
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(texts),
+                sentence_iterator=measured(),
                 model_writer=model,
                 model_type=cfg.model_type,
                 vocab_size=cfg.vocab_size,
@@ -48,14 +61,13 @@ class Tokenizer:
                 bos_id=BOS_ID,
                 eos_id=EOS_ID,
                 hard_vocab_limit=False,  # a small corpus may not support the requested size
-                max_sentence_length=1 << 16,  # stories are longer than the 4k default
+                max_sentence_length=MAX_UNIT_BYTES,
                 minloglevel=2,
                 user_defined_symbols=list(symbols),
             )
         except RuntimeError as error:  # e.g. a vocabulary smaller than the corpus's characters
-            reason = str(error).rsplit("] ", 1)[-1]
             raise TokenizerError(f"cannot train the tokenizer (tokenizer.vocab_size="
-                                 f"{cfg.vocab_size}): {reason}") from error
+                                 f"{cfg.vocab_size}): {_reason(error, *counts)}") from error
         return cls(spm.SentencePieceProcessor(model_proto=model.getvalue()))
 
     @classmethod
@@ -174,6 +186,23 @@ class PretrainedTokenizer:
         if self.eos_id in ids:
             ids = ids[: ids.index(self.eos_id)]
         return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def _reason(error: RuntimeError, units: int, too_long: int) -> str:
+    """Why SentencePiece could not train, for a user: its message (after the source location
+    it starts with), or what a bare failed check of its stands for: no unit to learn from."""
+    if units == 0:
+        return "there is no training text"
+    if too_long == units:
+        return (f"every training unit ({units}) is longer than SentencePiece's limit of "
+                f"{MAX_UNIT_BYTES} bytes, so it has nothing to learn from; break the text into "
+                "lines (one unit each), or into sentences with data.unit=sentence")
+    message = str(error).strip()
+    reason = message.rsplit("] ", 1)[-1].strip() or message
+    if too_long:
+        reason += (f" ({too_long} of {units} training units were skipped: longer than "
+                   f"{MAX_UNIT_BYTES} bytes)")
+    return reason
 
 
 def _first_id(*ids: int | None) -> int:
