@@ -57,6 +57,15 @@ def labels_of(accuracies: dict[str, float] | None) -> str:
     return " / ".join(sorted(accuracies or {}))
 
 
+def overrides_of(overrides: str | list[str]) -> str:
+    """A case's overrides as one command-line string (early sweeps kept a list; [] is the
+    default of its day)."""
+    if overrides == "default":
+        return "default"
+    text = overrides if isinstance(overrides, str) else " ".join(overrides)
+    return f"`{text}`" if text else "default"
+
+
 # ---- tables --------------------------------------------------------------------------------
 
 def sentence_cases(sweep: Record) -> Table:
@@ -69,8 +78,7 @@ def sentence_cases(sweep: Record) -> Table:
     for case in sweep["cases"]:
         ev = case["evaluate"]
         transfer = ev.get("transfer", {})
-        overrides = case["overrides"]
-        rows.append([case["case"], f"`{overrides}`" if overrides != "default" else "default",
+        rows.append([case["case"], overrides_of(case["overrides"]),
                      f"{case['steps']:,}", num(case["train_tokens_per_second"], 0),
                      num(ev["bleu"], 1), num(ev.get("code_gain"), 2),
                      num(ev["samples"]["clean_rate"]), num(ev["samples"]["judge_ppl_ratio"], 2),
@@ -100,6 +108,21 @@ def transfer_strengths(sweep: Record) -> Table:
     rows = [[("k " + name[1:]) if name.startswith("k") else f"**{name}** (the default)",
              num(t["accuracy"]), num(t["bleu_to_input"], 1), num(t["gmean"], 1),
              num(t["clean"])] for name, t in moves.items()]
+    return header, rows
+
+
+def decodings(sweep: Record) -> Table:
+    """The first case's samples and transfers under each decoding setting."""
+    settings = sweep["cases"][0]["decoding"]
+    labels = labels_of(settings[0]["samples"]["modes"])
+    header = ["decoding", "clean", "judge ppl ratio", f"in their mode ({labels})",
+              "distinct-2", "Self-BLEU", "distinct lines", "transfer k 1 in target"]
+    rows = [[" ".join(k if v is True else f"{k} {v}" for k, v in s["decoding"].items()),
+             num(s["samples"]["clean"]), num(s["samples"]["ppl_ratio"], 2),
+             " / ".join(num(m["accuracy"]) for _, m in sorted(s["samples"]["modes"].items())),
+             num(s["samples"]["distinct_2"]), num(s["samples"]["self_bleu"], 1),
+             num(s["samples"]["unique"]), num(s["transfer"]["k1.0"]["accuracy"])]
+            for s in settings]
     return header, rows
 
 
@@ -220,6 +243,36 @@ SECTIONS = (
             "sentiment, greedy: one strength k for every text, or the search up to "
             "`generation.transfer_strength` in `generation.transfer_steps` steps.",
             transfer_strengths, YELP),
+    Section("Decoding", LATENT, "", "Samples (200 a mode) and greedy transfers of one "
+            "demo-corpus run (420 s, mode input off) under each decoding setting.",
+            decodings, "demo-420-2threads-decoding"),
+    Section("Noise", LATENT, "", "`model.z_noise` 0.5 (the default) against 0.3 on Yelp, "
+            "600 s on one thread each, side by side.", sentence_cases,
+            "yelp-600-1thread-z0.3-redraws"),
+    Section("Code size", LATENT, "", "A 64-number code against the 32 that was then the "
+            "default (`default` here), on Yelp, 600 s on one thread each, side by side.",
+            sentence_cases, "yelp-600-1thread-latent64"),
+    Section("Label matching", LATENT, "", "`regularizer.label_mmd_weight` 10 (as "
+            "`configs/demo.yaml`) against the default of its day (0, a 32-number code) on the "
+            "demo corpus, every unit labelled, 420 s on one thread each, side by side.",
+            sentence_cases, "demo-420-1thread-label-mmd"),
+    Section("Mode input", LATENT, "", "`model.mode_input` on against the default of its day "
+            "(off, `default` here) on the demo corpus, 420 s on one thread each, side by "
+            "side.", sentence_cases, "demo-420-1thread-sentence-labels"),
+    Section("Covariance match", LATENT, "", "`regularizer.spread_weight` 1 (with a memory of "
+            "640 codes) beside more noise on z, both at a 64-number code, on the demo corpus, "
+            "420 s on one thread each, side by side.", sentence_cases,
+            "demo-420-1thread-spread"),
+    Section("Tokenizer", LATENT, "", "SentencePiece's unigram model against BPE of 2,000 "
+            "pieces on the demo corpus, 420 s on one thread each, side by side.",
+            sentence_cases, "demo-420-1thread-tokenizer"),
+    Section("Adaptive softmax", LATENT, "", "The adaptive softmax (the default, cutoff 2,000) "
+            "against a full softmax over Yelp's 8,000 pieces, 600 s on one thread each, side "
+            "by side.", sentence_cases, "yelp-600-1thread-output-layer"),
+    Section("Precision", LATENT, "", "bf16 autocast (`train.precision=bf16`) against fp32, "
+            "the default of its day (`default` here), on Yelp, 600 s on one thread each, side "
+            "by side.", sentence_cases,
+            "yelp-600-1thread-bf16"),
     Section("Stories on the demo corpus", "stories_demo_pronouns.json",
             STORIES_CMD.format(corpus="demo", out="stories_demo_pronouns"),
             "A `make demo` story run scored three ways, 200 stories: as it samples, with its "

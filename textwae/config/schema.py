@@ -474,7 +474,7 @@ def training_precision(precision: str, device: str) -> str:
     """What `train.precision` means on `device`: fp32, or bf16 (the forward under autocast).
 
     auto is bf16 on a CPU with bf16 arithmetic of its own (AVX512-BF16 or AMX), where it
-    trains more tokens a second (docs/results.md, "Precision"), and fp32 elsewhere (bf16 on
+    trains more tokens a second (docs/results.md#precision), and fp32 elsewhere (bf16 on
     CUDA is not measured here: ask for it). bf16 on a CPU without that arithmetic is
     refused: oneDNN would emulate it, slower than fp32. Checked where training starts, as
     `check_device` is, so a config still loads on another machine."""

@@ -135,7 +135,7 @@ def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Exam
     result["code_gain"] = forced.code_gain
 
     if len(examples) >= 2:
-        result["mmd"] = prior_mmd(model, codes, seed)
+        result["mmd"] = prior_mmd(codes, model.prior, cfg.regularizer, seed)
         result["active_units"] = metrics.active_units(codes)
     else:
         _warn("mmd and active_units need at least 2 examples; left out")

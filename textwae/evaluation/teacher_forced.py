@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from textwae.config.schema import RegularizerConfig
 from textwae.data.records import Example
 from textwae.errors import DataError
 from textwae.models.autoencoder import TextWAE
@@ -90,20 +91,19 @@ def teacher_forced(model: TextWAE, examples: list[Example]) -> TeacherForced:
     return forced_pass(model, model.tokenize([ex.text for ex in examples]))
 
 
-def prior_mmd(model: TextWAE | StoryModel, codes: torch.Tensor, seed: int) -> float:
+def prior_mmd(codes: torch.Tensor, prior: MixtureOfGaussians, cfg: RegularizerConfig,
+              seed: int) -> float:
     """MMD of codes (N, D), or of a seeded random `MAX_MMD_CODES` of them, to as many seeded
-    prior samples, with the model's own kernel and scales. A random subset, not the first:
-    codes come in corpus order, and a corpus whose files hold one label each would otherwise
-    be measured on one mode alone (Yelp's first 1,000 held-out codes are all complaints)."""
+    samples of `prior`, with the kernel and scales of `cfg` (the model's regularizer section).
+    A random subset, not the first: codes come in corpus order, and a corpus whose files hold
+    one label each (as Yelp's held-out files do) would otherwise be measured on one mode."""
     generator = torch.Generator().manual_seed(seed)
     if len(codes) > MAX_MMD_CODES:
         codes = codes[torch.randperm(len(codes), generator=generator)[:MAX_MMD_CODES]
                       .to(codes.device)]
     z = codes.float()
-    samples = model.prior.sample(len(z), generator=generator).to(z.device, z.dtype)
-    reg = model.config.regularizer
-    return float(mmd(z, samples, model.prior.mean_squared_distance(), reg.scales,
-                     reg.kernel).item())
+    samples = prior.sample(len(z), generator=generator).to(z.device, z.dtype)
+    return float(mmd(z, samples, prior.mean_squared_distance(), cfg.scales, cfg.kernel).item())
 
 
 def validation_metrics(model: TextWAE, texts: TokenizedTexts, max_batches: int | None,
@@ -119,7 +119,7 @@ def validation_metrics(model: TextWAE, texts: TokenizedTexts, max_batches: int |
     metrics = {"recon": recon, "accuracy": forced.correct / forced.tokens,
                "code_gain": forced.code_gain}
     if len(forced.codes) >= 2:
-        metrics["mmd"] = prior_mmd(model, forced.codes, seed)
+        metrics["mmd"] = prior_mmd(forced.codes, model.prior, model.config.regularizer, seed)
     metrics["loss"] = recon + model.config.regularizer.weight * metrics.get("mmd", 0.0)
     if texts.components is not None:
         metrics.update(_mode_agreement(model.prior, forced.codes, texts.components[forced.seen]))
@@ -159,7 +159,7 @@ def story_validation(model: StoryModel, stories: StoryCodes, max_batches: int | 
         index.append(batch.index)
     codes_seen, seen = torch.cat(codes), torch.cat(index)
     recon = (code_nll + stop) / sentences
-    divergence = prior_mmd(model, codes_seen, seed)
+    divergence = prior_mmd(codes_seen, model.prior, model.config.regularizer, seed)
     metrics = {"recon": recon, "code_nll": code_nll / sentences, "stop": stop / sentences,
                "mmd": divergence, "loss": recon + model.config.regularizer.weight * divergence}
     if stories.components is not None:

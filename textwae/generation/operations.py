@@ -28,7 +28,7 @@ from textwae.text.names import Cast
 CHUNK = 64  # codes decoded at once
 LANDED = 0.9  # p(mode | z) of an output, encoded again, at which it reads as that mode: a
 #   sample is kept, a transfer's search ends; higher keeps fewer samples and moves transfers
-#   further (docs/results.md, "Transfer")
+#   further (docs/results.md#transfer-strength)
 Generated = tuple[list[Any], list[int]]  # outputs (texts or stories), and each one's mode
 Source = TextWAE | StoryRun | Level  # what the operations generate from
 
@@ -125,8 +125,8 @@ def sample(source: Source, n: int, decoding: DecodingConfig, mode: int | None = 
     the run's generation.sample_redraws); the last draw stays.
 
     `code_scale` below 1 draws codes nearer each mode's mean, where the training codes are
-    densest: samples read as their mode more often and vary less (docs/results.md,
-    "Sampling"). 1 samples the model's prior itself."""
+    densest: samples read as their mode more often and vary less
+    (docs/results.md#code-scale). 1 samples the model's prior itself."""
     return collect(iter_sample(source, n, decoding, mode, seed, code_scale, redraws))
 
 
@@ -274,5 +274,5 @@ def transfer(source: Source, texts: list[str], to_mode: int, decoding: DecodingC
     k times the step from its own component's mean to the target's, k the smallest of
     `transfer_strengths` at which its output, encoded again, lies in the target mode
     (`searched_transfer`): a text that lands after a short move keeps more of itself
-    (docs/results.md, "Transfer")."""
+    (docs/results.md#transfer-strength)."""
     return collect(iter_transfer(source, texts, to_mode, decoding, seed, strength, steps))

@@ -33,7 +33,8 @@ def inner_cutoffs(cutoffs: list[int] | None, vocab_size: int) -> list[int]:
 def output_layer(width: int, vocab_size: int, cutoffs: list[int] | None,
                  tied_to: nn.Embedding | None) -> OutputLayer:
     """An adaptive softmax (Grave et al., 2017) when a cutoff lies inside the vocabulary: on
-    8,000 pieces a full softmax is most of a step's cost. Else a full softmax, whose weight is
+    a large vocabulary a full softmax is most of a step's cost
+    (docs/results.md#adaptive-softmax). Else a full softmax, whose weight is
     `tied_to`'s when given."""
     cutoffs = inner_cutoffs(cutoffs, vocab_size)
     if cutoffs:

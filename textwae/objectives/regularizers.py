@@ -132,7 +132,7 @@ def label_mmd(z: torch.Tensor, components: torch.Tensor | None, prior: MixtureOf
     up to the mixture: a prior sample of a mode then often lands where that mode's codes are
     few, and decodes as another mode's text. Matched per label, each mode's codes spread as
     the mode does, and its samples read as that mode more often; the codes then hold less of
-    each sentence (docs/results.md, "Sentences on the demo corpus").
+    each sentence (docs/results.md#label-matching).
     """
     if components is None:
         return 0.0

@@ -311,10 +311,11 @@ def test_the_prior_mmd_reads_codes_of_every_mode_whatever_their_order(tiny_model
     generator = torch.Generator().manual_seed(1)
     codes = tiny_model.prior.sample(3 * MAX_MMD_CODES, generator=generator)
     by_mode = codes[tiny_model.prior.component_log_probs(codes).argmax(dim=1).argsort()]
-    one_mode = prior_mmd(tiny_model, by_mode[:MAX_MMD_CODES], seed=0)
-    every_mode = prior_mmd(tiny_model, by_mode, seed=0)
+    prior, cfg = tiny_model.prior, tiny_model.config.regularizer
+    one_mode = prior_mmd(by_mode[:MAX_MMD_CODES], prior, cfg, seed=0)
+    every_mode = prior_mmd(by_mode, prior, cfg, seed=0)
     assert every_mode < 0.01 < one_mode  # prior samples themselves match the prior
-    assert prior_mmd(tiny_model, by_mode, seed=0) == every_mode  # the subset is seeded
+    assert prior_mmd(by_mode, prior, cfg, seed=0) == every_mode  # the subset is seeded
 
 
 def test_thin_directions_is_reported_given_ten_examples_per_latent_dimension(model, splits):
