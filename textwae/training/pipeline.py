@@ -59,16 +59,16 @@ def train(config: Config, run_dir: str | Path, resume: bool = False) -> dict[str
     rank, _ = rank_and_world()
     check_device("train.device", config.train.device)
     training_precision(config.train.precision, config.train.device)  # refuses what cannot run
+    existed = run_dir.is_dir()
     if resume:
         check_resume_settings(config, run_dir)
-    else:
+    elif not existed:  # a file is refused here; a folder's content once it is locked
         checkpoint.check_new_run_directory(run_dir)
-    existed = run_dir.is_dir()
     with OnSignal(defer=False):  # outside the training loop, a signal stops at once
         if rank == 0 and not existed:
             run_dir.mkdir(parents=True, exist_ok=True)  # for the lock; removed if the run fails
         with run_lock(run_dir) if rank == 0 else contextlib.nullcontext():
-            if not resume:  # again: a process that finished meanwhile may have filled it
+            if not resume:  # a process that writes into it is refused by the lock first
                 checkpoint.check_new_run_directory(run_dir)
             barrier()  # every rank has looked before rank 0 writes
             cleanup = (checkpoint.removed_unless_resumable(run_dir, existed)
