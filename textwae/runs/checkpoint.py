@@ -246,6 +246,13 @@ def unflatten(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return tree
 
 
+def resumable(path: Path) -> Path:
+    """`path`, a training state to resume from, if it exists."""
+    if not path.is_file():
+        raise RunDirectoryError(f"cannot resume: {path} does not exist")
+    return path
+
+
 def save_state(path: str | Path, state: dict[str, Any]) -> None:
     """Write a nested training state as one safetensors file, its structure in the metadata."""
     tensors: dict[str, torch.Tensor] = {}

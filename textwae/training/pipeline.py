@@ -114,11 +114,7 @@ def _train_sentences(config: Config, run_dir: Path, resume: bool) -> dict[str, f
     hooks = [RegularizerHook(hook) for hook in model.regularizer.step_hooks(model.prior)]
     trainer = Trainer(model, data.train, data.valid, run_dir, callbacks=hooks)
     torch.manual_seed(config.train.seed + rank)  # ranks differ in dropout and prior samples
-    if resume:
-        resume_with(trainer, config, run_dir)
-    elif rank == 0:
-        model.save_pretrained(run_dir)  # a complete run directory from the start
-    metrics = trainer.fit()
+    metrics = fit(trainer, config, run_dir, resume)
     if rank == 0:
         write_plots(TextWAE.from_pretrained(run_dir, device=config.train.device), run_dir,
                     data.valid_units)
@@ -188,10 +184,27 @@ def build_data(model: TextWAE, train_units: list[Example],
     return TrainingData(train=train, valid=prepare(valid_units), valid_units=valid_units)
 
 
-def resume_with(trainer: Trainer, config: Config, run_dir: Path) -> None:
-    """Load the trainer's saved state, then keep `config` (the resumed run's settings, a raised
-    budget among them) as the run's config.yaml, so that the next resume continues with it."""
+def fit(trainer: Trainer, config: Config, run_dir: Path, resume: bool) -> dict[str, float]:
+    """Start the trainer's stage (its model written into its folder at once: a complete run
+    directory from the start) or resume it, and fit it. A resumed run's config.yaml then keeps
+    `config`, a raised budget among its settings, once a state saved under it exists (the fit
+    ended, or a signal stopped it), so that the next resume goes on with it; a failed resume
+    leaves the file as it was."""
+    if not resume:
+        if is_main():
+            trainer.model.save_pretrained(trainer.run_dir)
+        return trainer.fit()
     trainer.resume()
+    try:
+        metrics = trainer.fit()
+    except TrainingInterrupted:
+        _keep_config(config, run_dir)
+        raise
+    _keep_config(config, run_dir)
+    return metrics
+
+
+def _keep_config(config: Config, run_dir: Path) -> None:
     if is_main():
         checkpoint.atomic_write(run_dir / checkpoint.CONFIG_FILE, config.save)
 
@@ -200,10 +213,13 @@ def train_story_level(run_dir: Path, resume: bool,
                       config: Config | None = None) -> dict[str, float]:
     """Fit the story model on the codes its run's sentence model (best weights) gives each
     record's sentences, into the run's `story/` folder, through the one training loop.
-    `config`: the run's settings, by default its config.yaml's."""
+    `config`: the run's settings (a resume's budget), by default its config.yaml's; the label
+    map is always the run's, read from its data when it began."""
     rank, _ = rank_and_world()
     sentences = TextWAE.from_pretrained(run_dir)
-    config = config or sentences.config
+    run_prior = sentences.config.prior
+    config = copy.deepcopy(config or sentences.config)
+    config.prior.labels, config.prior.weights = run_prior.labels, run_prior.weights
     sentences.to(config.train.device)
     story_dir = run_dir / STORY_DIR
     if rank == 0 and not resume:  # what a stopped first attempt left, before its first state
@@ -227,12 +243,8 @@ def train_story_level(run_dir: Path, resume: bool,
     trainer = Trainer(model, sampled_batches(codes[0], codes[0].lengths, budget), codes[1],
                       story_dir, callbacks=hooks, validate=story_validation, cfg=budget)
     torch.manual_seed(config.train.seed + rank)
-    if resume:
-        resume_with(trainer, config, run_dir)
-    elif rank == 0:
-        model.save_pretrained(story_dir)
     try:
-        return trainer.fit()
+        return fit(trainer, config, run_dir, resume)
     except TrainingInterrupted as stopped:  # name the run directory, which --resume takes
         raise TrainingInterrupted(
             f"{stop_reason(stopped.exit_status - 128)} after step {trainer.progress.step} of "

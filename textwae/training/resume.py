@@ -29,7 +29,6 @@ FIXED: dict[str, str] = {
     "data.unit": "the tokenizer and the model were trained on these units",
     "model": WEIGHTS_REASON,
     "prior.components": WEIGHTS_REASON,
-    "prior.labels": "the label of each mode is read from the training data",
     "prior.learnable": WEIGHTS_REASON,
     "regularizer.adversary_hidden": "the saved discriminator was built with it",
     "regularizer.adversary_layers": "the saved discriminator was built with it",

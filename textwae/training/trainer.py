@@ -71,11 +71,12 @@ class Progress:
     @classmethod
     def saved_in(cls, path: Path) -> Progress:
         """The progress of a saved training state, read without its tensors."""
-        structure = checkpoint.load_metadata(path).get("structure", "{}")
+        structure = checkpoint.load_metadata(checkpoint.resumable(path)).get("structure", "{}")
         try:
             return cls.from_state(json.loads(structure).get("progress"))
         except (ValueError, AttributeError) as error:
-            raise RunDirectoryError(f"{path} holds no readable training state ({error})") from error
+            raise RunDirectoryError(f"cannot resume: {path} is not a training state of this run "
+                                    f"({error})") from error
 
 
 def finished(progress: Progress, cfg: TrainConfig) -> bool:
@@ -180,9 +181,7 @@ class Trainer:
         checkpoint.save_state(self.run_dir / checkpoint.STATE_FILE, state)
 
     def resume(self) -> None:
-        path = self.run_dir / checkpoint.STATE_FILE
-        if not path.is_file():
-            raise RunDirectoryError(f"cannot resume: {path} does not exist")
+        path = checkpoint.resumable(self.run_dir / checkpoint.STATE_FILE)
         state = checkpoint.load_state(path)
         try:
             self.load_state_dict(state)
