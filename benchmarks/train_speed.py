@@ -78,7 +78,7 @@ from textwae.text.batching import Batch, BucketBatchSampler, TokenizedTexts, chu
 from textwae.text.token_cache import sequence_lengths, tokenize_texts
 from textwae.text.tokenizers import Tokenizer
 from textwae.training.callbacks import RegularizerHook
-from textwae.training.trainer import Trainer
+from textwae.training.trainer import Trainer, sampled_batches
 
 GRU_CONFIGS = {"mmd": "default.yaml", "gan": "wae_gan.yaml", "kl": "vae_kl.yaml"}
 TRANSFORMER_CONFIG = "transformer_mmd.yaml"
@@ -267,7 +267,8 @@ def wae_case(name: str, config: Config, data: Corpus, run_dir: Path, batches: li
     torch.manual_seed(0)
     model = TextWAE(config, data.tokenizer)
     hooks = [RegularizerHook(hook) for hook in model.regularizer.step_hooks(model.prior)]
-    trainer = Trainer(model, data.train, data.valid, run_dir, callbacks=hooks)
+    train = sampled_batches(data.train, sequence_lengths(data.train.ids), config.train)
+    trainer = Trainer(model, train, data.valid, run_dir, callbacks=hooks)
     flops = (lambda batch: wae_flops(model, batch)) if with_flops else None
     return Case(name, trainer.train_step, batches, flops), trainer
 

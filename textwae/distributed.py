@@ -12,6 +12,20 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from textwae.errors import TextWAEError
+
+
+class PeerLost(TextWAEError):
+    """Another process of the group stopped (it reports why); this one stops too."""
+
+    exit_status = 1  # not this process's input: the failure is the other's
+
+
+def lost_peer(error: BaseException) -> bool:
+    """Whether `error` is a collective failing because another process of the group ended."""
+    return isinstance(error, dist.DistError) or (
+        isinstance(error, RuntimeError) and "gloo" in str(error))
+
 
 def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():

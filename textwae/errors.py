@@ -38,6 +38,9 @@ class TrainingError(TextWAEError, RuntimeError):
 
 
 class TrainingInterrupted(TextWAEError):
-    """Ctrl-C stopped training at a step boundary, after saving a resumable state."""
+    """A signal (Ctrl-C, SIGTERM, SIGHUP) stopped training at a step boundary, after saving a
+    resumable state."""
 
-    exit_status = 130  # the shell's status for a SIGINT
+    def __init__(self, message: str, exit_status: int = 130) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status  # the shell's status for the signal: 128 + its number

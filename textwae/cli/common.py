@@ -18,6 +18,7 @@ from textwae.data.records import Example
 from textwae.data.splits import load_splits, read_examples
 from textwae.errors import DataError, TextWAEError
 from textwae.models.autoencoder import TextWAE
+from textwae.training.interrupt import Stopped
 
 
 class UsageError(TextWAEError):
@@ -44,7 +45,8 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
 
     Every failure ends in one line on stderr and no traceback (unless `--debug` is given): a
     user error (any `TextWAEError`) or an environment failure (a path that cannot be read or
-    written, a full disk) exits with status 2, Ctrl-C with 130, anything else with 1.
+    written, a full disk) exits with status 2, Ctrl-C with 130 (SIGTERM, SIGHUP while
+    training: 143, 129), anything else with 1.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -66,6 +68,8 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
 def describe_failure(error: BaseException) -> tuple[int, str]:
     """The exit status and the one line that explain `error` to the user."""
     if isinstance(error, TextWAEError):
+        return error.exit_status, str(error)
+    if isinstance(error, Stopped):  # SIGTERM or SIGHUP too, while training
         return error.exit_status, str(error)
     if isinstance(error, KeyboardInterrupt):
         return 130, "interrupted"

@@ -11,9 +11,10 @@ from pathlib import Path
 import torch
 import torch.distributed
 
-from textwae.cli.common import UsageError
+from textwae.cli.common import UsageError, warnings_to_stderr
 from textwae.config.loading import load_config, load_run_config
 from textwae.config.schema import Config
+from textwae.distributed import PeerLost, lost_peer
 from textwae.training.pipeline import train
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
@@ -47,9 +48,15 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError("under torchrun, name the run directory with --out so every process "
                          "agrees")
     try:
-        metrics = train(config, out, resume=args.resume)
+        with warnings_to_stderr():
+            metrics = train(config, out, resume=args.resume)
         if local_rank is not None:  # no rank closes its connections while another still talks
             torch.distributed.barrier()
+    except RuntimeError as error:
+        if local_rank is None or not lost_peer(error):
+            raise
+        raise PeerLost(f"process {local_rank} stops: another process of this torchrun run "
+                       "ended (its own message says why)") from error
     finally:
         if local_rank is not None:
             torch.distributed.destroy_process_group()

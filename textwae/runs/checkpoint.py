@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from textwae.errors import RunDirectoryError
+from textwae.runs.lock import LOCK_FILE
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.yaml", "model.safetensors", "tokenizer.model"
 NAMES_FILE = "names.yaml"  # data.mask_names: the character names of the training split
@@ -30,7 +32,7 @@ MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE)  # and the tokenizers the config names
 STATE_FILE = Path("state") / "trainer.safetensors"
 LATENT_MAP_FILE, CURVES_FILE = "latent_map.png", "training_curves.png"
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, NAMES_FILE, METRICS_FILE,
-             LATENT_MAP_FILE, CURVES_FILE)  # the files at the top of a run directory, by name
+             LATENT_MAP_FILE, CURVES_FILE, LOCK_FILE)  # the files at the top of a run directory
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -109,20 +111,21 @@ def check_output_path(path: str | Path) -> Path:
 
 
 def check_new_run_directory(run_dir: Path) -> None:
-    """A new run goes into a folder that does not exist yet, or an empty one."""
+    """A new run goes into a folder that does not exist yet, or an empty one (a lock file
+    that a killed run left is no content)."""
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirectoryError(f"{run_dir} is a file, not a run directory; choose another --out")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
+    if run_dir.is_dir() and any(child.name != LOCK_FILE for child in run_dir.iterdir()):
         raise RunDirectoryError(
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
 
 
 @contextlib.contextmanager
-def removed_unless_resumable(run_dir: Path) -> Iterator[None]:
-    """Remove what a new run wrote into `run_dir` (new or empty, see `check_new_run_directory`)
-    if it stops, by any exception or Ctrl-C, before its first resumable state is saved: a
-    failed start never blocks the same command from running again."""
-    existed = run_dir.is_dir()
+def removed_unless_resumable(run_dir: Path, existed: bool) -> Iterator[None]:
+    """Remove what a new run wrote into `run_dir` (new or empty, see `check_new_run_directory`;
+    `existed`: the folder was there before the run) if it stops, by any exception or signal,
+    before its first resumable state is saved: a failed start never blocks the same command
+    from running again."""
     try:
         yield
     except BaseException:
@@ -152,9 +155,28 @@ def check_model_files(run_dir: str | Path, names: tuple[str, ...] = MODEL_FILES)
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor],
                  metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file atomically; a failed write (a full disk) is the `OSError` it
+    is, and the file keeps its last complete version."""
     # clone: tied weights share storage, which safetensors refuses to write twice
     tensors = {name: tensor.detach().cpu().clone() for name, tensor in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as error:
+            raise _os_error(error, path) from error
+
+    atomic_write(path, write)
+
+
+def _os_error(error: SafetensorError, path: str | Path) -> Exception:
+    """The `OSError` a safetensors failure reports in its text (`... (os error 28)`), or the
+    error itself when it is not one."""
+    found = re.search(r"\bos error (\d+)", str(error))
+    if found is None:
+        return error
+    number = int(found.group(1))
+    return OSError(number, os.strerror(number), str(path))
 
 
 def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -163,6 +185,15 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
         with safe_open(str(path), framework="pt") as reader:
             names = reader.keys()
             return {name: reader.get_tensor(name) for name in names}, reader.metadata() or {}
+    except (SafetensorError, OSError) as error:
+        raise RunDirectoryError(f"{path} is corrupt or unreadable: {error}") from error
+
+
+def load_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata of a safetensors file, without reading its tensors."""
+    try:
+        with safe_open(str(path), framework="pt") as reader:
+            return reader.metadata() or {}
     except (SafetensorError, OSError) as error:
         raise RunDirectoryError(f"{path} is corrupt or unreadable: {error}") from error
 
@@ -213,6 +244,13 @@ def unflatten(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(tree, list):
         return [unflatten(value, tensors) for value in tree]
     return tree
+
+
+def resumable(path: Path) -> Path:
+    """`path`, a training state to resume from, if it exists."""
+    if not path.is_file():
+        raise RunDirectoryError(f"cannot resume: {path} does not exist")
+    return path
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -26,16 +27,9 @@ from textwae.models.autoencoder import TextWAE, TextWAEOutput
 from textwae.models.story import StoryCodes, StoryModel, StoryOutput
 from textwae.runs import checkpoint
 from textwae.runs.metrics_log import MetricsLog
-from textwae.text.batching import (
-    BucketBatchSampler,
-    SampledBatches,
-    TokenizedTexts,
-    chunks,
-)
-from textwae.text.streamed_batches import StreamedBatches
-from textwae.text.token_cache import sequence_lengths
+from textwae.text.batching import BucketBatchSampler, SampledBatches, TokenizedTexts, chunks
 from textwae.training.callbacks import Callback, StepRecord
-from textwae.training.interrupt import StopOnInterrupt
+from textwae.training.interrupt import OnSignal, exit_status, stop_reason
 
 
 def learning_rate(cfg: TrainConfig, progress: float, step: int) -> float:
@@ -74,24 +68,58 @@ class Progress:
                 raise ValueError(f"progress.{name} is {value!r}, not a count")
         return cls(**state)
 
+    @classmethod
+    def saved_in(cls, path: Path) -> Progress:
+        """The progress of a saved training state, read without its tensors."""
+        structure = checkpoint.load_metadata(checkpoint.resumable(path)).get("structure", "{}")
+        try:
+            return cls.from_state(json.loads(structure).get("progress"))
+        except (ValueError, AttributeError) as error:
+            raise RunDirectoryError(f"cannot resume: {path} is not a training state of this run "
+                                    f"({error})") from error
+
+
+def finished(progress: Progress, cfg: TrainConfig) -> bool:
+    """Whether `progress` has reached the step cap or the time budget of `cfg`."""
+    return progress.step >= cfg.max_steps or (
+        cfg.max_time is not None and progress.elapsed >= cfg.max_time)
+
 
 Trainable = TextWAE | StoryModel  # a sentence model, or the story level over its codes
-TrainData = TokenizedTexts | StreamedBatches | StoryCodes
 Validation = Callable[[Any, Any, int | None, int], dict[str, float]]
+
+
+class BatchSource(Protocol):
+    """Where training batches come from: in memory (`sampled_batches`) or a stream
+    (`StreamedBatches`). An epoch's batches are the same at every call, so a resumed run
+    starts again at batch `start` of its epoch and trains exactly what it would have."""
+
+    def batches(self, epoch: int, start: int = 0) -> Generator[Any, None, None]:
+        """This rank's batches of `epoch`, from batch number `start` on; closed when
+        training stops mid-epoch."""
+        ...
+
+
+def sampled_batches(data: TokenizedTexts | StoryCodes, lengths: list[int],
+                    cfg: TrainConfig) -> SampledBatches:
+    """In-memory units (of `lengths`) as a batch source: length-bucketed batches of
+    `cfg.batch_size`, shuffled by `cfg.seed` and dealt to this process's rank."""
+    rank, world = rank_and_world()
+    return SampledBatches(data, BucketBatchSampler(lengths, cfg.batch_size, seed=cfg.seed,
+                                                   num_replicas=world, rank=rank))
 
 
 class Trainer:
     """Trains a TextWAE on token sequences, or a story model on sentence codes, writing
     everything into `run_dir`."""
 
-    def __init__(self, model: Trainable, train: TrainData, valid: TokenizedTexts | StoryCodes,
-                 run_dir: str | Path, callbacks: Sequence[Callback] = (),
-                 validate: Validation = validation_metrics,
+    def __init__(self, model: Trainable, train: BatchSource,
+                 valid: TokenizedTexts | StoryCodes, run_dir: str | Path,
+                 callbacks: Sequence[Callback] = (), validate: Validation = validation_metrics,
                  cfg: TrainConfig | None = None) -> None:
-        """`train` is in memory (batched by a `BucketBatchSampler` here) or a stream; units'
-        label-guided modes, if any, come with them. `validate(model, valid, max_batches,
-        seed)` gives the validation metrics ("loss" picks the best weights); `cfg` is the
-        budget, by default the model's `train` section."""
+        """`train` gives the training batches, units' label-guided modes with them.
+        `validate(model, valid, max_batches, seed)` gives the validation metrics ("loss" picks
+        the best weights); `cfg` is the budget, by default the model's `train` section."""
         self.model = model
         self.callbacks = list(callbacks)
         self.cfg = cfg or model.config.train
@@ -109,14 +137,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(model.optimizer_groups(self.cfg.weight_decay),
                                            lr=self.cfg.lr,
                                            fused=self.device.type == "cuda" or None)
-        if isinstance(train, StreamedBatches):
-            self.train_batches: StreamedBatches | SampledBatches = train
-        else:
-            lengths = train.lengths if isinstance(train, StoryCodes) else sequence_lengths(
-                train.ids)
-            self.train_batches = SampledBatches(train, BucketBatchSampler(
-                lengths, self.cfg.batch_size, seed=self.cfg.seed, num_replicas=self.world,
-                rank=self.rank))
+        self.train_batches = train
         self.progress = Progress()
         self.metrics_log = MetricsLog(self.run_dir)
         self.last_metrics: dict[str, float] = {}  # of the latest validation
@@ -160,9 +181,7 @@ class Trainer:
         checkpoint.save_state(self.run_dir / checkpoint.STATE_FILE, state)
 
     def resume(self) -> None:
-        path = self.run_dir / checkpoint.STATE_FILE
-        if not path.is_file():
-            raise RunDirectoryError(f"cannot resume: {path} does not exist")
+        path = checkpoint.resumable(self.run_dir / checkpoint.STATE_FILE)
         state = checkpoint.load_state(path)
         try:
             self.load_state_dict(state)
@@ -177,8 +196,7 @@ class Trainer:
     # -- loop --------------------------------------------------------------------------
 
     def _done(self) -> bool:
-        p, cfg = self.progress, self.cfg
-        return p.step >= cfg.max_steps or (cfg.max_time is not None and p.elapsed >= cfg.max_time)
+        return finished(self.progress, self.cfg)
 
     def _main_only(self) -> bool:
         """Logging, metrics, evaluation and checkpoints happen on rank 0 alone."""
@@ -193,26 +211,27 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         """Train until `max_steps` or `max_time`; return the last validation metrics.
 
-        Ctrl-C stops at the end of the step under way, saves a resumable state and raises
-        `TrainingInterrupted`.
+        Ctrl-C, SIGTERM or SIGHUP stops at the end of the step under way, saves a resumable
+        state and raises `TrainingInterrupted`.
         """
         bar = tqdm(total=self.cfg.max_steps, initial=self.progress.step, file=sys.stderr,
                    desc="train", dynamic_ncols=True, disable=None if self.rank == 0 else True)
-        with StopOnInterrupt() as stop:
-            stopped = self._loop(bar, stop)
-        bar.close()
-        if stopped:
-            self.save_state()
-            raise TrainingInterrupted(
-                f"interrupted after step {self.progress.step}; {self.run_dir} holds a resumable "
-                "state: continue with --resume")
+        with OnSignal(defer=True) as stop:
+            signalled = self._loop(bar, stop)
+            bar.close()
+            if signalled:
+                self.save_state()  # a second signal now stops at once; the old state stays whole
+                raise TrainingInterrupted(
+                    f"{stop_reason(signalled)} after step {self.progress.step}; {self.run_dir} "
+                    "holds a resumable state: continue with --resume", exit_status(signalled))
         if self.progress.step % self.cfg.eval_every != 0 and self._main_only():
             self.last_metrics = self.evaluate_and_keep_best()
         self.save_state()
         return self.last_metrics
 
-    def _loop(self, bar: tqdm, stop: StopOnInterrupt) -> bool:
-        """The steps; True if a Ctrl-C stopped them (rank 0's decides, so ranks agree)."""
+    def _loop(self, bar: tqdm, stop: OnSignal) -> int:
+        """The steps; the number of the signal that stopped them, or 0 (rank 0's decides, so
+        ranks agree)."""
         clock = time.perf_counter()
         while not self._done():
             # closed at once when training stops mid-epoch: a stream's reader threads end
@@ -234,14 +253,15 @@ class Trainer:
                         self.save_state()
                     now = time.perf_counter()  # wall clock: batching, evaluation, saving included
                     p.elapsed, clock = broadcast_float(p.elapsed + now - clock), now
-                    if broadcast_float(float(stop.requested)):
-                        return True
+                    signalled = int(broadcast_float(float(stop.requested)))
+                    if signalled:
+                        return signalled
                     if self._done():
                         break
                 else:
                     self.progress.epoch += 1
                     self.progress.batch_in_epoch = 0
-        return False
+        return 0
 
     def train_step(self, batches: Any) -> TextWAEOutput | StoryOutput:
         """One optimiser step on the gradients of `batches` (a batch, or a list of

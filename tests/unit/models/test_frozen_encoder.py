@@ -64,9 +64,9 @@ def test_features_are_computed_once_cached_and_keyed(corpus, bert, tmp_path, enc
     model = TextWAE.build(config, run_dir, parts_from_run=False)
     data = build_data(model, train_units, valid_units)
     assert sum(encoder_calls) == len(train_units) + len(valid_units)  # each unit once
-    assert isinstance(data.train.features, FeatureRows)
-    assert data.train.features.shape == (len(train_units), model.encoder.output_size)
-    batch = data.train.batch([0, 5, 2])
+    assert isinstance(data.train.texts.features, FeatureRows)
+    assert data.train.texts.features.shape == (len(train_units), model.encoder.output_size)
+    batch = data.train.texts.batch([0, 5, 2])
     with torch.no_grad():  # the cached features are the encoder's own
         torch.testing.assert_close(batch.features, model.encoder(*batch.source))
 
@@ -79,7 +79,7 @@ def test_features_are_computed_once_cached_and_keyed(corpus, bert, tmp_path, enc
     again = build_data(TextWAE.build(config, run_dir, parts_from_run=False), train_units,
                        valid_units)
     assert encoder_calls == [] and folders() == first  # reused: the encoder is not run
-    torch.testing.assert_close(again.train.batch([0, 5, 2]).features, batch.features,
+    torch.testing.assert_close(again.train.texts.batch([0, 5, 2]).features, batch.features,
                                rtol=0, atol=0)
 
     # a training step runs the head and the decoder only; the encoder has no gradient and no
@@ -115,7 +115,7 @@ def test_without_a_cache_the_features_are_a_tensor_for_the_run(corpus, bert, tmp
     train_units, valid_units = prepare_run(config, tmp_path / "run", resume=False)
     model = TextWAE.build(config, tmp_path / "run", parts_from_run=False)
     data = build_data(model, train_units, valid_units)
-    assert isinstance(data.train.features, torch.Tensor)
+    assert isinstance(data.train.texts.features, torch.Tensor)
     assert sum(encoder_calls) == len(train_units) + len(valid_units)
     assert not list(tmp_path.glob("**/features-*"))
     # new text is encoded on the fly, to the same code as its precomputed features give
@@ -125,7 +125,7 @@ def test_without_a_cache_the_features_are_a_tensor_for_the_run(corpus, bert, tmp
     with torch.no_grad():
         torch.testing.assert_close(model.encode(*batch.source).z,
                                    model.encode(*batch.source,
-                                                features=data.train.features[[0]]).z)
+                                                features=data.train.texts.features[[0]]).z)
 
 
 @pytest.mark.slow

@@ -16,8 +16,9 @@ from textwae.config.loading import load_config
 from textwae.errors import ConfigError
 from textwae.models.autoencoder import TextWAE
 from textwae.text.batching import TokenizedTexts, collate
+from textwae.text.token_cache import sequence_lengths
 from textwae.text.tokenizers import BOS_ID, EOS_ID, PAD_ID, Tokenizer
-from textwae.training.trainer import Trainer
+from textwae.training.trainer import Trainer, sampled_batches
 
 # deterministic forward, no batch statistic in the loss: the recon loss is a per-token mean
 # no randomness, and fp32: bf16 matmuls may round a row differently in a batch of another size
@@ -34,7 +35,8 @@ def make_trainer(tmp_path, name, overrides=(), train=None, seed=0):
     train = model.tokenize(toy_texts()) if train is None else TokenizedTexts(train, PAD_ID)
     valid = model.tokenize(toy_texts(8, seed=1))
     (tmp_path / name).mkdir()
-    return Trainer(model, train, valid, tmp_path / name)
+    return Trainer(model, sampled_batches(train, sequence_lengths(train.ids), config.train), valid,
+                   tmp_path / name)
 
 
 def equal_length_units(n, length, vocab, seed=0):
