@@ -19,12 +19,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from textwae.config.schema import TrainConfig, training_precision
+from textwae.config.schema import Config, TrainConfig, training_precision
 from textwae.distributed import broadcast_float, gather_rows, rank_and_world
 from textwae.errors import RunDirectoryError, TrainingError, TrainingInterrupted
 from textwae.evaluation.teacher_forced import validation_metrics
-from textwae.models.autoencoder import TextWAE, TextWAEOutput
-from textwae.models.story import StoryCodes, StoryModel, StoryOutput
+from textwae.models.autoencoder import TextWAEOutput
+from textwae.models.story import StoryCodes, StoryOutput
 from textwae.runs import checkpoint
 from textwae.runs.metrics_log import MetricsLog
 from textwae.text.batching import BucketBatchSampler, SampledBatches, TokenizedTexts, chunks
@@ -85,7 +85,28 @@ def finished(progress: Progress, cfg: TrainConfig) -> bool:
         cfg.max_time is not None and progress.elapsed >= cfg.max_time)
 
 
-Trainable = TextWAE | StoryModel  # a sentence model, or the story level over its codes
+class Trainable(Protocol):
+    """What the Trainer needs of a model (`TextWAE`, or the story level's `StoryModel`),
+    beyond being an `nn.Module` whose call returns an output with a `loss`."""
+
+    config: Config
+
+    def model_parameters(self) -> list[nn.Parameter]:
+        """The parameters whose gradients are clipped together."""
+        ...
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW's parameter groups: which parameters decay."""
+        ...
+
+    def save_pretrained(self, run_dir: str | Path) -> None:
+        """The weights and config for `from_pretrained`."""
+        ...
+
+    def load_weights(self, weights: dict[str, torch.Tensor], source: Path | str) -> None:
+        """Weights of a saved state, refused with the file's name when they do not fit."""
+        ...
+
 Validation = Callable[[Any, Any, int | None, int], dict[str, float]]
 
 
