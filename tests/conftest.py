@@ -24,10 +24,12 @@ REPO = Path(__file__).resolve().parent.parent
 EMBEDDED_CORPUS = REPO / "data" / "stories.jsonl"
 
 TINY = {
+    "data": {"max_length": 48},  # values a run resolves from its corpus, for models built
+    #   without one (auto settings have their own tests)
     "tokenizer": {"vocab_size": 120},
     "model": {"embedding_dim": 16, "hidden_size": 24, "latent_dim": 4},
     "prior": {"components": 3},
-    "train": {"batch_size": 8, "max_steps": 4, "eval_every": 2, "log_every": 1,
+    "train": {"batch_size": 8, "lr": 2e-3, "max_steps": 4, "eval_every": 2, "log_every": 1,
               "checkpoint_every": 2, "warmup_steps": 1},
 }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from textwae.config.schema import Config, check_device, training_precision
+from textwae.config.schema import AUTO, Config, check_device, training_precision
 from textwae.data.labels import label_shares, mode_labels, unit_components
 from textwae.data.records import Example
 from textwae.data.splits import load_records, load_splits
@@ -20,10 +20,11 @@ from textwae.errors import DataError, TrainingInterrupted
 from textwae.evaluation.plots import write_plots
 from textwae.evaluation.teacher_forced import story_validation
 from textwae.generation.stories import sentence_codes, story_inputs
-from textwae.models.autoencoder import TextWAE
+from textwae.models.autoencoder import TextWAE, model_tokenizers
 from textwae.models.pretrained import needs_sentencepiece
 from textwae.models.story import STORY_DIR, StoryModel
 from textwae.runs import checkpoint
+from textwae.text import auto_settings as auto
 from textwae.text.batching import TokenizedTexts
 from textwae.text.names import Names, roles
 from textwae.text.streamed_batches import StreamedBatches
@@ -106,6 +107,7 @@ def prepare_run(config: Config, run_dir: Path,
     if config.train.num_threads is not None:
         torch.set_num_threads(config.train.num_threads)
     train_units, valid_units = load_splits(config.data)
+    auto.announce(auto.resolve_corpus_settings(config, train_units))
     if resume:  # refuse a run whose files are missing, corrupt or foreign before writing to it
         TextWAE.from_pretrained(run_dir)
     elif rank == 0:
@@ -113,14 +115,24 @@ def prepare_run(config: Config, run_dir: Path,
         names = Names.learn(texts) if config.data.mask_names else None
         if names is not None:  # the tokenizer spends no pieces on names, one on each role
             texts = [names.mask(text)[0] for text in texts]
-        tokenizer = (Tokenizer.train(texts, config.tokenizer, roles() if names else ())
+        symbols = roles() if names else ()
+        if config.tokenizer.vocab_size == AUTO and needs_sentencepiece(config.model):
+            auto.announce([auto.apply(config, auto.choose_vocab_size(texts, config.tokenizer,
+                                                                    symbols))])
+        tokenizer = (Tokenizer.train(texts, config.tokenizer, symbols)
                      if needs_sentencepiece(config.model) else None)
+        if config.data.max_length == AUTO:
+            parts = set(model_tokenizers(config.model, lambda: tokenizer).values())
+            auto.announce([auto.apply(config, auto.choose_max_length(
+                auto.unit_lengths(texts, parts)))])
         run_dir.mkdir(parents=True, exist_ok=True)  # once the data and the tokenizer are good
         if tokenizer is not None:
             checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, tokenizer.save)
         if names is not None:
             checkpoint.atomic_write(run_dir / checkpoint.NAMES_FILE, names.save)
     barrier()  # the tokenizer and the names are made once and shared
+    auto.agree_with_rank_zero(config)
+    config.check()  # the values chosen from the corpus, against the rest
     # the label -> mode map, saved with the config
     labelled = config.data.label_field or config.data.sentence_label_field
     prior = config.prior
