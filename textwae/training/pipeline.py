@@ -30,6 +30,7 @@ from textwae.text.names import Names, roles
 from textwae.text.streamed_batches import StreamedBatches
 from textwae.text.tokenizers import Tokenizer
 from textwae.training.callbacks import RegularizerHook
+from textwae.training.plateau import PlateauNotice
 from textwae.training.trainer import Trainer
 
 
@@ -84,7 +85,7 @@ def _train_sentences(config: Config, run_dir: Path, resume: bool) -> dict[str, f
     model.to(config.train.device)
     data = build_data(model, train_units, valid_units)
     hooks = [RegularizerHook(hook) for hook in model.regularizer.step_hooks(model.prior)]
-    trainer = Trainer(model, data.train, data.valid, run_dir, callbacks=hooks)
+    trainer = Trainer(model, data.train, data.valid, run_dir, callbacks=[*hooks, PlateauNotice()])
     torch.manual_seed(config.train.seed + rank)  # ranks differ in dropout and prior samples
     if resume:
         trainer.resume()

@@ -34,7 +34,7 @@ from textwae.text.batching import (
 )
 from textwae.text.streamed_batches import StreamedBatches
 from textwae.text.token_cache import sequence_lengths
-from textwae.training.callbacks import Callback, StepRecord
+from textwae.training.callbacks import Callback, StepRecord, ValidationRecord
 from textwae.training.interrupt import StopOnInterrupt
 
 
@@ -286,6 +286,8 @@ class Trainer:
         if metrics["loss"] < self.progress.best_valid:
             self.progress.best_valid = metrics["loss"]
             self.model.save_pretrained(self.run_dir)
+        for callback in self.callbacks:
+            callback.on_validation(ValidationRecord(self.progress.step, metrics))
         return metrics
 
     def _log_train(self, output: TextWAEOutput | StoryOutput, bar: tqdm) -> None:
