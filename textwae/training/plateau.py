@@ -28,9 +28,9 @@ class PlateauNotice(Callback):
     def __init__(self) -> None:
         self.recent: list[torch.Tensor] = []  # training reconstructions since the last
         #   validation, kept as tensors: reading each would wait for a GPU every step
-        self.best: float | None = None  # best held-out reconstruction so far
+        # the best held-out reconstruction so far and the mean training one before it
+        self.best: tuple[float, float] | None = None
         self.best_step = 0
-        self.train_at_best: float | None = None  # mean training reconstruction before it
         self.since_best = 0  # validations since the best
         self.told = False
 
@@ -43,21 +43,20 @@ class PlateauNotice(Callback):
         train = sum(value.item() for value in self.recent) / len(self.recent)
         self.recent = []
         valid = record.metrics["recon"]
-        if (self.best is None or self.train_at_best is None
-                or valid < self.best * (1 - MIN_IMPROVEMENT)):
-            self.best, self.best_step, self.train_at_best = valid, record.step, train
-            self.since_best = 0
+        if self.best is None or valid < self.best[0] * (1 - MIN_IMPROVEMENT):
+            self.best, self.best_step, self.since_best = (valid, train), record.step, 0
             return
         self.since_best += 1
-        if (not self.told and self.since_best >= PATIENCE
-                and train < self.train_at_best * (1 - TRAIN_DROP)):
+        memorising = train < self.best[1] * (1 - TRAIN_DROP)
+        if not self.told and self.since_best >= PATIENCE and memorising:
             self.told = True
             tqdm.write(self.message(record.step, valid, train), file=sys.stderr)
 
     def message(self, step: int, valid: float, train: float) -> str:
+        assert self.best is not None
         return (f"notice: at step {step} the held-out reconstruction loss ({valid:.3f}) has not "
-                f"improved on step {self.best_step}'s ({self.best:.3f}) while the training "
-                f"loss fell from {self.train_at_best:.3f} to {train:.3f}: the decoder is "
+                f"improved on step {self.best_step}'s ({self.best[0]:.3f}) while the training "
+                f"loss fell from {self.best[1]:.3f} to {train:.3f}: the decoder is "
                 "memorising the training split rather than learning the language. The run keeps "
                 "the weights of its best validation. Options: more data, a pretrained encoder or "
                 "decoder (model.encoder_pretrained, model.decoder_pretrained), or fewer steps "
@@ -66,9 +65,9 @@ class PlateauNotice(Callback):
     def state_dict(self) -> dict[str, Any]:
         recent = torch.stack([value.cpu() for value in self.recent]) if self.recent else \
             torch.zeros(0)
-        return {"recent": recent, "best": self.best, "best_step": self.best_step,
-                "train_at_best": self.train_at_best, "since_best": self.since_best,
-                "told": self.told}
+        # losses as tensors: a resumed run's match its uninterrupted twin's to rounding
+        return {"recent": recent, "best": torch.tensor(self.best or [], dtype=torch.float64),
+                "best_step": self.best_step, "since_best": self.since_best, "told": self.told}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if set(state) != set(self.state_dict()):
@@ -76,3 +75,5 @@ class PlateauNotice(Callback):
         for key, value in state.items():
             setattr(self, key, value)
         self.recent = list(state["recent"])
+        best = state["best"].tolist()
+        self.best = (best[0], best[1]) if best else None
