@@ -108,7 +108,7 @@ def prepare_run(config: Config, run_dir: Path,
     if config.train.num_threads is not None:
         torch.set_num_threads(config.train.num_threads)
     train_units, valid_units = load_splits(config.data)
-    auto.announce(auto.resolve_corpus_settings(config, train_units))
+    chosen = auto.resolve_corpus_settings(config, train_units)  # said once all went well
     if resume:  # refuse a run whose files are missing, corrupt or foreign before writing to it
         TextWAE.from_pretrained(run_dir)
     elif rank == 0:
@@ -118,14 +118,14 @@ def prepare_run(config: Config, run_dir: Path,
             texts = [names.mask(text)[0] for text in texts]
         symbols = roles() if names else ()
         if config.tokenizer.vocab_size == AUTO and needs_sentencepiece(config.model):
-            auto.announce([auto.apply(config, auto.choose_vocab_size(texts, config.tokenizer,
-                                                                    symbols))])
+            chosen.append(auto.apply(config, auto.choose_vocab_size(texts, config.tokenizer,
+                                                                   symbols)))
         tokenizer = (Tokenizer.train(texts, config.tokenizer, symbols)
                      if needs_sentencepiece(config.model) else None)
         if config.data.max_length == AUTO:
             parts = set(model_tokenizers(config.model, lambda: tokenizer).values())
-            auto.announce([auto.apply(config, auto.choose_max_length(
-                auto.unit_lengths(texts, parts)))])
+            chosen.append(auto.apply(config, auto.choose_max_length(
+                auto.unit_lengths(texts, parts))))
         run_dir.mkdir(parents=True, exist_ok=True)  # once the data and the tokenizer are good
         if tokenizer is not None:
             checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, tokenizer.save)
@@ -134,6 +134,7 @@ def prepare_run(config: Config, run_dir: Path,
     barrier()  # the tokenizer and the names are made once and shared
     auto.agree_with_rank_zero(config)
     config.check()  # the values chosen from the corpus, against the rest
+    auto.announce(chosen)
     # the label -> mode map, saved with the config
     labelled = config.data.label_field or config.data.sentence_label_field
     prior = config.prior
