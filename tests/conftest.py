@@ -24,10 +24,12 @@ REPO = Path(__file__).resolve().parent.parent
 EMBEDDED_CORPUS = REPO / "data" / "stories.jsonl"
 
 TINY = {
+    "data": {"max_length": 48},  # values a run resolves from its corpus, for models built
+    #   without one (auto settings have their own tests)
     "tokenizer": {"vocab_size": 120},
     "model": {"embedding_dim": 16, "hidden_size": 24, "latent_dim": 4},
     "prior": {"components": 3},
-    "train": {"batch_size": 8, "max_steps": 4, "eval_every": 2, "log_every": 1,
+    "train": {"batch_size": 8, "lr": 2e-3, "max_steps": 4, "eval_every": 2, "log_every": 1,
               "checkpoint_every": 2, "warmup_steps": 1},
 }
 
@@ -43,7 +45,8 @@ TINY_TRANSFORMER = {
 # the tiny model as the scripts' key=value overrides
 TINY_OVERRIDES = ["tokenizer.vocab_size=120", "model.embedding_dim=16", "model.hidden_size=24",
                   "model.latent_dim=4", "prior.components=3", "train.batch_size=8",
-                  "train.max_steps=3", "train.eval_every=3", "train.warmup_steps=1"]
+                  "train.max_steps=3", "train.eval_every=3", "train.warmup_steps=1",
+                  "data.max_length=48", "train.lr=0.002"]
 
 
 def run(script: str, *args) -> subprocess.CompletedProcess:

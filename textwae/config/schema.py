@@ -21,6 +21,7 @@ import yaml
 
 from textwae.errors import ConfigError
 
+AUTO = "auto"  # a value chosen from the training split when a run starts (text.auto_settings)
 SPREAD_CODES_PER_DIM = 10  # codes a step for the covariance match: with fewer, sampling noise
 #   alone shrinks its smallest eigenvalues (and the match pushes codes out along them)
 
@@ -49,6 +50,17 @@ def require_range(key: str, value: float | None, low: float = -math.inf,
     raise ConfigError(f"{key} must lie in {interval}, got {value}")
 
 
+def require_auto_or_number(key: str, value: float | str) -> None:
+    """A key that takes a number or `auto`: any other text is refused."""
+    if isinstance(value, str) and value != AUTO:
+        raise ConfigError(f"{key}: {value!r} is neither a number nor {AUTO}")
+
+
+def numbers(**values: float | str | None) -> dict[str, float | None]:
+    """`values` without those left to `auto` (checked once resolved)."""
+    return {name: value for name, value in values.items() if value != AUTO}
+
+
 def require_positive(section: str, **values: float | None) -> None:
     for name, value in values.items():
         require_range(f"{section}.{name}", value, 0, low_open=True, high_open=True)
@@ -74,7 +86,8 @@ class DataConfig:
     #   and fill them at generation, one name per role for a whole story (textwae.text.names)
     valid_fraction: float = 0.05
     split_seed: int = 0  # the held-out split depends only on this and the data
-    max_length: int = 48  # tokens per unit, bos/eos included; longer units are truncated
+    max_length: int | str = AUTO  # tokens per unit, bos/eos included; longer units are cut.
+    #   auto: a high percentile of the training units' lengths (text.auto_settings)
     encoding_errors: str = "strict"  # strict: non-UTF-8 bytes are an error | replace
     hf_split: str = "train"  # split read from a `datasets` name
     labeled_fraction: float = 1.0  # share of training units whose label guides the modes
@@ -108,7 +121,8 @@ class DataConfig:
                               "data.unit=sentence")
         require_range("data.valid_fraction", self.valid_fraction, 0, 1, True, True)
         require_range("data.labeled_fraction", self.labeled_fraction, 0, 1)
-        if self.max_length < 3:
+        require_auto_or_number("data.max_length", self.max_length)
+        if self.max_length != AUTO and self.max_length < 3:
             raise ConfigError("data.max_length must be at least 3 (bos, one token, eos)")
         require_positive("data", shuffle_buffer=self.shuffle_buffer,
                          stream_sample=self.stream_sample)
@@ -121,14 +135,16 @@ class DataConfig:
 class TokenizerConfig:
     type: str = "sentencepiece"
     model_type: str = "bpe"  # bpe | unigram
-    vocab_size: int = 2000
+    vocab_size: int | str = AUTO  # trained on the training split only; auto: the smallest
+    #   size at which nearly all word tokens stay whole pieces (text.auto_settings)
     character_coverage: float = 1.0
 
 
     def check(self) -> None:
         require_choice("tokenizer.type", self.type, ["sentencepiece"])
         require_choice("tokenizer.model_type", self.model_type, ["bpe", "unigram"])
-        require_positive("tokenizer", vocab_size=self.vocab_size)
+        require_auto_or_number("tokenizer.vocab_size", self.vocab_size)
+        require_positive("tokenizer", **numbers(vocab_size=self.vocab_size))
         require_range("tokenizer.character_coverage", self.character_coverage, 0, 1, True)
 
 
@@ -258,7 +274,9 @@ class ModelConfig:
 
 @dataclass
 class PriorConfig:
-    components: int = 4  # K mixture components, numbered 0..K-1
+    components: int | str = AUTO  # K mixture components, numbered 0..K-1; auto: one per
+    #   label plus free_modes, or 4 without labels
+    free_modes: int = 0  # components: auto, with labels: modes beyond the labels' own
     spread: float = 4.0  # distance of each component mean from the origin
     scale: float = 1.0  # standard deviation of every component
     labels: list[str] | None = None  # label of each component, in order (label-guided modes);
@@ -277,11 +295,15 @@ class PriorConfig:
     penalty_weight: float = 1.0  # weight of that repulsion penalty in the loss
 
     def check(self) -> None:
-        require_positive("prior", components=self.components, scale=self.scale)
+        require_auto_or_number("prior.components", self.components)
+        require_positive("prior", **numbers(components=self.components), scale=self.scale)
+        require_not_negative("prior", free_modes=self.free_modes)
         require_not_negative("prior", spread=self.spread, min_separation=self.min_separation,
                              penalty_weight=self.penalty_weight)
         require_range("prior.min_weight", self.min_weight, 0, 1, high_open=True)
         require_range("prior.scale_range", self.scale_range, 1, low_open=True, high_open=True)
+        if self.components == AUTO:
+            return  # what depends on the number of components is checked once it is known
         if self.learnable and self.components > 1 and self.spread == 0:
             raise ConfigError("prior.learnable with several components needs prior.spread > 0, "
                               "so that the means start apart")
@@ -374,8 +396,8 @@ class RegularizerConfig:
 class TrainConfig:
     seed: int = 0
     device: str = "cpu"
-    batch_size: int = 64
-    lr: float = 2e-3
+    batch_size: int | str = AUTO  # per process; auto: by the number of training units (64
+    lr: float | str = AUTO  #   and 2e-3 for small corpora, 256 and 2.8e-3 for 100k+ units)
     weight_decay: float = 0.01
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
@@ -394,7 +416,9 @@ class TrainConfig:
 
     def check(self) -> None:
         require_choice("train.precision", self.precision, ["fp32", "bf16", "auto"])
-        require_positive("train", lr=self.lr, batch_size=self.batch_size,
+        require_auto_or_number("train.batch_size", self.batch_size)
+        require_auto_or_number("train.lr", self.lr)
+        require_positive("train", **numbers(lr=self.lr, batch_size=self.batch_size),
                          max_steps=self.max_steps, max_time=self.max_time,
                          eval_every=self.eval_every, eval_batches=self.eval_batches,
                          log_every=self.log_every, checkpoint_every=self.checkpoint_every,
@@ -512,6 +536,8 @@ class Config:
         if self.model.regularizer != "mmd":
             raise ConfigError(f"regularizer.spread_weight joins the MMD; model.regularizer is "
                               f"{self.model.regularizer!r} (use mmd, or spread_weight=0)")
+        if self.train.batch_size == AUTO:
+            return  # checked again once the batch size is chosen
         codes = self.train.batch_size + self.regularizer.code_memory
         needed = SPREAD_CODES_PER_DIM * self.model.latent_dim
         if codes < needed:
@@ -524,7 +550,8 @@ class Config:
         for section in (self.data, self.tokenizer, self.model, self.prior, self.regularizer,
                         self.train, self.story, self.generation):
             section.check()
-        self.model.check_transformer(self.data.max_length)
+        if self.data.max_length != AUTO:
+            self.model.check_transformer(self.data.max_length)
         self.check_spread()
         if self.story.enabled and (self.data.unit != "sentence" or self.data.streaming):
             raise ConfigError("story.enabled reads each record as a story of sentences: it "

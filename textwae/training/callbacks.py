@@ -19,11 +19,20 @@ class StepRecord:
     output: TextWAEOutput  # the step's (last micro-batch's) output
 
 
+@dataclass(frozen=True)
+class ValidationRecord:
+    step: int  # optimiser steps done
+    metrics: dict[str, float]  # the validation metrics ("loss", "recon", ...)
+
+
 class Callback:
     """Override what you need; the trainer saves and restores `state_dict` on resume."""
 
     def on_step_end(self, record: StepRecord) -> None:
         """Called after every optimiser step of the model."""
+
+    def on_validation(self, record: ValidationRecord) -> None:
+        """Called after each validation (rank 0 alone), once the best weights are kept."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from textwae.config.schema import Config, check_device, training_precision
+from textwae.config.schema import AUTO, Config, check_device, training_precision
 from textwae.data.labels import label_shares, mode_labels, unit_components
 from textwae.data.records import Example
 from textwae.data.splits import load_records, load_splits
@@ -20,12 +20,13 @@ from textwae.distributed import barrier, is_main, rank_and_world
 from textwae.errors import DataError, TrainingInterrupted
 from textwae.evaluation.plots import write_plots
 from textwae.evaluation.teacher_forced import story_validation
-from textwae.models.autoencoder import TextWAE
+from textwae.models.autoencoder import TextWAE, model_tokenizers
 from textwae.models.pretrained import needs_sentencepiece
 from textwae.models.reading import sentence_codes, story_inputs
 from textwae.models.story import STORY_DIR, StoryModel
 from textwae.runs import checkpoint
 from textwae.runs.lock import run_lock
+from textwae.text import auto_settings as auto
 from textwae.text.batching import TokenizedTexts
 from textwae.text.names import Names, roles
 from textwae.text.streamed_batches import StreamedBatches
@@ -33,6 +34,7 @@ from textwae.text.token_cache import sequence_lengths
 from textwae.text.tokenizers import Tokenizer
 from textwae.training.callbacks import RegularizerHook
 from textwae.training.interrupt import OnSignal, stop_reason
+from textwae.training.plateau import PlateauNotice
 from textwae.training.resume import check_resume_settings, refuse_finished
 from textwae.training.trainer import BatchSource, Progress, Trainer, finished, sampled_batches
 
@@ -112,7 +114,7 @@ def _train_sentences(config: Config, run_dir: Path, resume: bool) -> dict[str, f
     model.to(config.train.device)
     data = build_data(model, train_units, valid_units)
     hooks = [RegularizerHook(hook) for hook in model.regularizer.step_hooks(model.prior)]
-    trainer = Trainer(model, data.train, data.valid, run_dir, callbacks=hooks)
+    trainer = Trainer(model, data.train, data.valid, run_dir, callbacks=[*hooks, PlateauNotice()])
     torch.manual_seed(config.train.seed + rank)  # ranks differ in dropout and prior samples
     metrics = fit(trainer, config, run_dir, resume)
     if rank == 0:
@@ -131,6 +133,7 @@ def prepare_run(config: Config, run_dir: Path,
     if config.train.num_threads is not None:
         torch.set_num_threads(config.train.num_threads)
     train_units, valid_units = load_splits(config.data)
+    chosen = auto.resolve_corpus_settings(config, train_units)  # said once all went well
     if resume:  # refuse a run whose files are missing, corrupt or foreign before writing to it
         TextWAE.from_pretrained(run_dir)
     elif rank == 0:
@@ -138,14 +141,25 @@ def prepare_run(config: Config, run_dir: Path,
         names = Names.learn(texts) if config.data.mask_names else None
         if names is not None:  # the tokenizer spends no pieces on names, one on each role
             texts = [names.mask(text)[0] for text in texts]
-        tokenizer = (Tokenizer.train(texts, config.tokenizer, roles() if names else ())
+        symbols = roles() if names else ()
+        if config.tokenizer.vocab_size == AUTO and needs_sentencepiece(config.model):
+            chosen.append(auto.apply(config, auto.choose_vocab_size(texts, config.tokenizer,
+                                                                   symbols)))
+        tokenizer = (Tokenizer.train(texts, config.tokenizer, symbols)
                      if needs_sentencepiece(config.model) else None)
+        if config.data.max_length == AUTO:
+            parts = set(model_tokenizers(config.model, lambda: tokenizer).values())
+            chosen.append(auto.apply(config, auto.choose_max_length(
+                auto.unit_lengths(texts, parts))))
         run_dir.mkdir(parents=True, exist_ok=True)  # once the data and the tokenizer are good
         if tokenizer is not None:
             checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, tokenizer.save)
         if names is not None:
             checkpoint.atomic_write(run_dir / checkpoint.NAMES_FILE, names.save)
     barrier()  # the tokenizer and the names are made once and shared
+    auto.agree_with_rank_zero(config)
+    config.check()  # the values chosen from the corpus, against the rest
+    auto.announce(chosen)
     # the label -> mode map, saved with the config
     labelled = config.data.label_field or config.data.sentence_label_field
     prior = config.prior

@@ -28,7 +28,7 @@ from textwae.models.story import StoryCodes, StoryOutput
 from textwae.runs import checkpoint
 from textwae.runs.metrics_log import MetricsLog
 from textwae.text.batching import BucketBatchSampler, SampledBatches, TokenizedTexts, chunks
-from textwae.training.callbacks import Callback, StepRecord
+from textwae.training.callbacks import Callback, StepRecord, ValidationRecord
 from textwae.training.interrupt import OnSignal, exit_status, stop_reason
 
 
@@ -189,7 +189,12 @@ class Trainer:
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"][self.rank].clone(), self.device)
         self.progress = Progress.from_state(state["progress"])
-        for callback, callback_state in zip(self.callbacks, state["callbacks"], strict=True):
+        saved = state["callbacks"]
+        if len(saved) > len(self.callbacks):
+            raise RunDirectoryError(f"the run's state holds {len(saved)} callbacks' states, but "
+                                    f"this training has {len(self.callbacks)}")
+        # a run saved before a callback was added (the last ones) leaves that one as it starts
+        for callback, callback_state in zip(self.callbacks, saved, strict=False):
             callback.load_state_dict(callback_state)
 
     def save_state(self) -> None:
@@ -327,6 +332,8 @@ class Trainer:
         if metrics["loss"] < self.progress.best_valid:
             self.progress.best_valid = metrics["loss"]
             self.model.save_pretrained(self.run_dir)
+        for callback in self.callbacks:
+            callback.on_validation(ValidationRecord(self.progress.step, metrics))
         return metrics
 
     def _log_train(self, output: TextWAEOutput | StoryOutput, bar: tqdm) -> None:

@@ -48,7 +48,7 @@ def _posterior(batch: int = 8, seed: int = 0) -> LatentOutput:
 
 
 def _prior(**overrides) -> MixtureOfGaussians:
-    return MixtureOfGaussians(PriorConfig(**overrides), D)
+    return MixtureOfGaussians(PriorConfig(**{"components": 4, **overrides}), D)
 
 
 # -- WAE-MMD with a memory of recent codes ------------------------------------------------
@@ -182,9 +182,9 @@ def test_the_spread_term_waits_for_ten_codes_per_dimension():
 @pytest.mark.parametrize("overrides, message", [
     (["regularizer.spread_weight=-1"], "spread_weight"),
     (["regularizer.spread_weight=1", "model.regularizer=gan"], "joins the MMD"),
-    (["regularizer.spread_weight=1", "model.latent_dim=64"], "640"),
-    (["regularizer.spread_weight=1", "model.latent_dim=64", "regularizer.code_memory=512"],
-     "give 576")])
+    (["regularizer.spread_weight=1", "model.latent_dim=64", "train.batch_size=64"], "640"),
+    (["regularizer.spread_weight=1", "model.latent_dim=64", "regularizer.code_memory=512",
+      "train.batch_size=64"], "give 576")])
 def test_a_spread_term_without_the_codes_to_estimate_it_is_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=overrides).check()

@@ -64,7 +64,7 @@ def test_the_cache_is_written_once_and_reused_without_the_tokenizer(tokenizer, t
 
 def test_a_changed_text_tokenizer_or_length_gives_a_new_key(tokenizer, tmp_path):
     texts = toy_texts(40)
-    other_tokenizer = Tokenizer.train(toy_texts(), TokenizerConfig(model_type="bpe"))
+    other_tokenizer = Tokenizer.train(toy_texts(), TokenizerConfig(vocab_size=2000))
     assert other_tokenizer.fingerprint() != tokenizer.fingerprint()
     changed = [*texts[:-1], texts[-1] + " again"]
     keys = {cache_key(texts, tokenizer, MAX_LENGTH), cache_key(changed, tokenizer, MAX_LENGTH),

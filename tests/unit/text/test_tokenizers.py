@@ -20,7 +20,7 @@ def sentences():
 
 @pytest.fixture(scope="module")
 def tokenizer(sentences):
-    return Tokenizer.train(sentences, TokenizerConfig())
+    return Tokenizer.train(sentences, TokenizerConfig(vocab_size=2000))
 
 
 def test_the_default_keeps_the_words_of_the_demo_corpus_whole(sentences, tokenizer):
