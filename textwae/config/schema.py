@@ -545,6 +545,23 @@ class Config:
                               f"codes per latent dimension ({needed}); train.batch_size + "
                               f"regularizer.code_memory give {codes}: raise code_memory")
 
+    def check_batch_codes(self) -> None:
+        """A divergence between codes and prior samples compares at least two of each."""
+        if self.train.batch_size == AUTO or self.model.regularizer == "kl":
+            return
+        if self.train.batch_size + self.regularizer.code_memory < 2:
+            raise ConfigError(f"model.regularizer={self.model.regularizer} compares a batch's "
+                              f"codes with the prior's, and needs at least two: raise "
+                              f"train.batch_size (or regularizer.code_memory)")
+
+    def unresolved(self) -> list[str]:
+        """The keys still `auto`: they are chosen from the training split when a run starts."""
+        keys = {"data.max_length": self.data.max_length,
+                "tokenizer.vocab_size": self.tokenizer.vocab_size,
+                "prior.components": self.prior.components,
+                "train.batch_size": self.train.batch_size, "train.lr": self.train.lr}
+        return [key for key, value in keys.items() if value == AUTO]
+
     def check(self) -> None:
         """Every section's own check, then the rules that span sections."""
         for section in (self.data, self.tokenizer, self.model, self.prior, self.regularizer,
@@ -553,6 +570,7 @@ class Config:
         if self.data.max_length != AUTO:
             self.model.check_transformer(self.data.max_length)
         self.check_spread()
+        self.check_batch_codes()
         if self.story.enabled and (self.data.unit != "sentence" or self.data.streaming):
             raise ConfigError("story.enabled reads each record as a story of sentences: it "
                               "needs data.unit=sentence and data.streaming=false")

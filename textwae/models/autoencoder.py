@@ -77,6 +77,9 @@ class TextWAE(nn.Module):
         directory's copies, see `build`). `names` (data.mask_names) turns the character names
         of every text it reads into roles."""
         super().__init__()
+        if pending := config.unresolved():
+            raise ConfigError(f"{', '.join(pending)}: auto is chosen from the training split "
+                              f"when `train` starts; give numbers to build a model outside a run")
         self.config = config
         self.names = names
         self.tokenizer = tokenizer

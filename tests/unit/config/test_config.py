@@ -82,3 +82,24 @@ def test_a_run_saved_with_generation_keys_under_prior_loads_them_into_generation
     assert config.generation.temperature == Config().generation.temperature
     with pytest.raises(ConfigError, match=r"prior\.transfer_strength"):  # not in new configs
         load_config(overrides=["prior.transfer_strength=1.0"])
+
+
+@pytest.mark.parametrize("regularizer, batch, memory, refused", [
+    ("mmd", 1, 0, True), ("gan", 1, 0, True), ("mmd", 1, 4, False), ("mmd", 2, 0, False),
+    ("kl", 1, 0, False),
+])
+def test_a_divergence_needs_two_codes_a_step(regularizer, batch, memory, refused):
+    overrides = [f"model.regularizer={regularizer}", f"train.batch_size={batch}",
+                 f"regularizer.code_memory={memory}"]
+    if regularizer == "kl":
+        overrides.append("model.latent=gaussian")
+    if refused:
+        with pytest.raises(ConfigError, match="needs at least two"):
+            load_config(overrides=overrides)
+    else:
+        assert load_config(overrides=overrides).train.batch_size == batch
+
+
+def test_unresolved_lists_the_keys_left_to_auto():
+    config = load_config(overrides=["train.lr=0.001", "prior.components=2"])
+    assert config.unresolved() == ["data.max_length", "tokenizer.vocab_size", "train.batch_size"]

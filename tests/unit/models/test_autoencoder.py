@@ -10,7 +10,7 @@ from tests.conftest import (
 from textwae import generation
 from textwae.config.loading import load_config
 from textwae.config.schema import ModelConfig
-from textwae.errors import RunDirectoryError
+from textwae.errors import ConfigError, RunDirectoryError
 from textwae.models.autoencoder import TextWAE, word_dropout
 from textwae.models.encoders import GRUEncoder
 from textwae.text.batching import collate
@@ -220,3 +220,10 @@ def test_label_mmd_joins_the_training_loss_with_its_weight(tiny_model, monkeypat
     assert_label_mmd_joins_the_training_loss(
         tiny_model, lambda: tiny_model(batch, components), components,
         monkeypatch)
+
+
+def test_a_config_left_to_auto_builds_no_model_outside_a_run(tiny_config):
+    tokenizer = Tokenizer.train(toy_texts(), tiny_config.tokenizer)
+    tiny_config.prior.components = "auto"
+    with pytest.raises(ConfigError, match="prior.components: auto is chosen"):
+        TextWAE(tiny_config, tokenizer)
