@@ -225,5 +225,5 @@ def test_label_mmd_joins_the_training_loss_with_its_weight(tiny_model, monkeypat
 def test_a_config_left_to_auto_builds_no_model_outside_a_run(tiny_config):
     tokenizer = Tokenizer.train(toy_texts(), tiny_config.tokenizer)
     tiny_config.prior.components = "auto"
-    with pytest.raises(ConfigError, match="prior.components: auto is chosen"):
+    with pytest.raises(ConfigError, match=r"prior\.components: auto is chosen"):
         TextWAE(tiny_config, tokenizer)
