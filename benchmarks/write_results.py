@@ -217,6 +217,22 @@ def encoder_memory(result: Record) -> Table:
     return header, [[name, num(value, 0)] for name, value in result["peak_rss_mib"].items()]
 
 
+def auto_settings(result: Record) -> Table:
+    """What `auto` chose on each corpus, and the share of word tokens kept whole at each
+    vocabulary size the rule tries."""
+    sizes = result["rule"]["vocab_sizes"]
+    header = ["corpus", "training units", *[f"whole words at {size:,}" for size in sizes],
+              "vocab_size", "max_length", "batch_size", "lr"]
+    rows = []
+    for name, corpus in result["corpora"].items():
+        shares = corpus["whole_word_share_by_size"]
+        chosen = corpus["chosen"]
+        rows.append([name, f"{corpus['units']:,}", *[num(shares[str(size)]) for size in sizes],
+                     f"{chosen['tokenizer.vocab_size']:,}", str(chosen["data.max_length"]),
+                     str(chosen["train.batch_size"]), str(chosen["train.lr"])])
+    return header, rows
+
+
 # ---- what is current -----------------------------------------------------------------------
 
 LATENT = "latent_quality.json"
@@ -273,6 +289,11 @@ SECTIONS = (
             "the default of its day (`default` here), on Yelp, 600 s on one thread each, side "
             "by side.", sentence_cases,
             "yelp-600-1thread-bf16"),
+    Section("Auto settings", "auto_settings.json", "python benchmarks/auto_settings.py",
+            "What the `auto` keys resolve to on each corpus's training split (tokenizer "
+            "training and counting, no model): the smallest vocabulary at which 95% of word "
+            "tokens stay whole pieces, the 99.5th percentile of unit lengths, the batch and "
+            "learning rate by corpus size.", auto_settings),
     Section("Stories on the demo corpus", "stories_demo_pronouns.json",
             STORIES_CMD.format(corpus="demo", out="stories_demo_pronouns"),
             "A `make demo` story run scored three ways, 200 stories: as it samples, with its "
