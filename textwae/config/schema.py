@@ -304,7 +304,7 @@ class PriorConfig:
 # section, a flag of `generate`, an argument of the Python API): wide enough for any use,
 # narrow enough that no value overflows a tensor or asks for unbounded memory or time.
 GENERATION_LIMITS: dict[str, tuple[float, float]] = {
-    "temperature": (0.01, 100.0),  # below: greedy decoding is what is meant
+    "temperature": (1e-4, 100.0),  # below: greedy decoding is what is meant
     "top_k": (0, 1_000_000),
     "top_p": (0.0, 1.0),  # 0 itself excluded: the nucleus would be empty
     "max_length": (1, 4096),  # new tokens per text
@@ -313,7 +313,7 @@ GENERATION_LIMITS: dict[str, tuple[float, float]] = {
     "transfer_steps": (1, 100),
     "sample_redraws": (0, 100),
     "code_scale": (0.0, 10.0),  # in standard deviations of a mode
-    "path_temperature": (0.01, 10.0),  # a story code's spread is scaled by it
+    "path_temperature": (1e-4, 10.0),  # a story code's spread is scaled by it
     "max_sentences": (1, 1000),  # per story
     "samples": (1, 1_000_000),  # outputs of one call
     "steps": (2, 10_000),  # codes on an interpolation's path, its two ends included

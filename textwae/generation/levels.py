@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar
 
 import torch
 
@@ -25,7 +25,6 @@ from textwae.text.names import Cast
 Output = TypeVar("Output")  # what a code decodes into: a text, a story
 
 
-@runtime_checkable  # so that the core can refuse what is neither a run nor a level
 class Level(Protocol[Output]):
     """What sampling, reconstruction, interpolation and transfer need of a model."""
 

@@ -36,6 +36,9 @@ Source = TextWAE | StoryRun | Level  # what the operations generate from
 
 # the level of each kind of loaded run
 LEVELS: dict[type, type] = {TextWAE: SentenceLevel, StoryRun: StoryLevel}
+# what the core uses of a level (`Level`: all but the command line's `record`)
+LEVEL_MEMBERS = ("prior", "labels", "settings", "encode", "decode", "text", "casts",
+                 "fill_names")
 
 
 def level_of(source: Source) -> Level:
@@ -44,7 +47,7 @@ def level_of(source: Source) -> Level:
     for kind in type(source).__mro__:
         if kind in LEVELS:
             return LEVELS[kind](source)
-    if not isinstance(source, Level):
+    if not all(hasattr(source, member) for member in LEVEL_MEMBERS):
         raise ConfigError(f"generation needs a loaded run: TextWAE.from_pretrained(run) or "
                           f"StoryRun.from_pretrained(run), not {shown(source)}")
     return source
