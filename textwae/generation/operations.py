@@ -50,7 +50,7 @@ def level_of(source: Source) -> Level:
     if not all(hasattr(source, member) for member in LEVEL_MEMBERS):
         raise ConfigError(f"generation needs a loaded run: TextWAE.from_pretrained(run) or "
                           f"StoryRun.from_pretrained(run), not {shown(source)}")
-    return source
+    return source  # type: ignore[return-value]
 
 
 def collect(parts: Iterator[Generated]) -> Generated:
@@ -298,9 +298,8 @@ def transfer(source: Source, texts: list[str], to_mode: int | str, decoding: Dec
              seed: int = 0, strength: float | None = None,
              steps: int | None = None) -> Generated:
     """Rewrite texts into another mode (a label or an index) by offset arithmetic
-    (`transfer_codes`): each code moves
-    k times the step from its own component's mean to the target's, k the smallest of
-    `transfer_strengths` at which its output, encoded again, lies in the target mode
-    (`searched_transfer`): a text that lands after a short move keeps more of itself
-    (docs/results.md, "Transfer")."""
+    (`transfer_codes`): each code moves k times the step from its own component's mean to the
+    target's, k the smallest of `transfer_strengths` at which its output, encoded again, lies
+    in the target mode (`searched_transfer`): a text that lands after a short move keeps more
+    of itself (docs/results.md, "Transfer")."""
     return collect(iter_transfer(source, texts, to_mode, decoding, seed, strength, steps))
