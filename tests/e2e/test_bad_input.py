@@ -189,7 +189,8 @@ def test_a_nan_loss_stops_with_a_message_and_keeps_the_run(trained_run, tmp_path
     (["transfer", "--to", "happy", "anna went ."], "neither a label nor a component index"),
     (["transfer", "--to", "1", "--strength-steps", "0", "anna went ."],
      "transfer strength steps must be a whole number >= 1, got 0"),
-    (["interpolate", "anna went .", "ben went .", "--steps", "1"], "at least 2 steps"),
+    (["interpolate", "anna went .", "ben went .", "--steps", "1"],
+     "interpolation steps (the two ends included) must be a whole number >= 2, got 1"),
     (["modes", "--code-scale", "-1"], "code scale must be a finite number >= 0, got -1.0"),
 ])
 def test_generate_refuses_what_it_cannot_use(trained_run, tmp_path, capfd, args, message):

@@ -16,7 +16,7 @@ from typing import Any
 from textwae import generation
 from textwae.cli.common import UsageError, load_model
 from textwae.config.schema import GenerationConfig, check_device
-from textwae.data.labels import mode_name, resolve_mode
+from textwae.data.labels import mode_name
 from textwae.data.splits import load_splits
 from textwae.errors import DataError
 from textwae.evaluation.mode_report import mode_report
@@ -160,15 +160,10 @@ def _print(level: Level[Any], chunks: Iterable[tuple[list[Any], list[int]]],
         sys.stdout.flush()
 
 
-def _mode(level: Level[Any], mode: str | None) -> int | None:
-    return None if mode is None else resolve_mode(mode, level.labels, level.prior.components)
-
-
 def _sample(args: argparse.Namespace) -> None:
     level, decoding = _load(args)
-    _print(level, generation.iter_sample(level, args.n, decoding, _mode(level, args.mode),
-                                         args.seed, args.code_scale, args.redraws),
-           args.format)
+    _print(level, generation.iter_sample(level, args.n, decoding, args.mode, args.seed,
+                                         args.code_scale, args.redraws), args.format)
 
 
 def _reconstruct(args: argparse.Namespace) -> None:
@@ -179,15 +174,15 @@ def _reconstruct(args: argparse.Namespace) -> None:
 
 def _interpolate(args: argparse.Namespace) -> None:
     level, decoding = _load(args)
-    _print(level, [generation.interpolate(level, args.start, args.end, args.steps, decoding,
-                                          args.seed)], args.format)
+    _print(level, generation.iter_interpolate(level, args.start, args.end, args.steps,
+                                              decoding, args.seed), args.format)
 
 
 def _transfer(args: argparse.Namespace) -> None:
     level, decoding = _load(args)
-    _print(level, generation.iter_transfer(level, _read_texts(args), _mode(level, args.to),
-                                           decoding, args.seed, args.strength,
-                                           args.strength_steps), args.format)
+    _print(level, generation.iter_transfer(level, _read_texts(args), args.to, decoding,
+                                           args.seed, args.strength, args.strength_steps),
+           args.format)
 
 
 def _encode(args: argparse.Namespace) -> None:

@@ -322,6 +322,27 @@ class PriorConfig:
                     f"{self.components}: every label needs its own component")
 
 
+# The range of every number generation takes, wherever it comes from (a run's generation:
+# section, a flag of `generate`, an argument of the Python API): wide enough for any use,
+# narrow enough that no value overflows a tensor or asks for unbounded memory or time.
+GENERATION_LIMITS: dict[str, tuple[float, float]] = {
+    "temperature": (1e-4, 100.0),  # below: greedy decoding is what is meant
+    "top_k": (0, 1_000_000),
+    "top_p": (0.0, 1.0),  # 0 itself excluded: the nucleus would be empty
+    "max_length": (1, 4096),  # new tokens per text
+    "beam": (1, 100),  # hypotheses per text
+    "transfer_strength": (0.0, 10.0),  # in steps between two modes' means
+    "transfer_steps": (1, 100),
+    "sample_redraws": (0, 100),
+    "code_scale": (0.0, 10.0),  # in standard deviations of a mode
+    "path_temperature": (1e-4, 10.0),  # a story code's spread is scaled by it
+    "max_sentences": (1, 1000),  # per story
+    "samples": (1, 1_000_000),  # outputs of one call
+    "steps": (2, 10_000),  # codes on an interpolation's path, its two ends included
+    "seed": (0, 2**63 - 1),  # what torch's random generator takes
+}
+
+
 @dataclass
 class GenerationConfig:
     """What `generate` and the Python API use when a call does not say: decoding defaults, and
@@ -343,13 +364,10 @@ class GenerationConfig:
     #   more reads as the mode more often and costs a decoding each; 0: every draw is kept
 
     def check(self) -> None:
-        require_positive("generation", temperature=self.temperature,
-                         max_length=self.max_length, beam=self.beam,
-                         transfer_steps=self.transfer_steps)
-        require_not_negative("generation", top_k=self.top_k,
-                             transfer_strength=self.transfer_strength,
-                             sample_redraws=self.sample_redraws)
-        require_range("generation.top_p", self.top_p, 0, 1, low_open=True)
+        for key in ("temperature", "top_k", "max_length", "beam", "transfer_strength",
+                    "transfer_steps", "sample_redraws"):
+            require_range(f"generation.{key}", getattr(self, key), *GENERATION_LIMITS[key])
+        require_range("generation.top_p", self.top_p, *GENERATION_LIMITS["top_p"], low_open=True)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from textwae.generation.decoding import (
 from textwae.generation.levels import Level, SentenceLevel
 from textwae.generation.operations import (
     interpolate,
+    iter_interpolate,
     iter_reconstruct,
     iter_sample,
     iter_transfer,
@@ -25,5 +26,5 @@ from textwae.models.reading import encode
 
 __all__ = ["DecodingConfig", "FlatStoryLevel", "Level", "SentenceLevel", "Story",
            "StoryLevel", "beam_search", "casts_of", "decode", "decode_texts", "encode",
-           "interpolate", "iter_reconstruct", "iter_sample", "iter_transfer", "level_of",
-           "reconstruct", "sample", "transfer", "with_names"]
+           "interpolate", "iter_interpolate", "iter_reconstruct", "iter_sample",
+           "iter_transfer", "level_of", "reconstruct", "sample", "transfer", "with_names"]

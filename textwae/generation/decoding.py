@@ -12,8 +12,11 @@ import torch
 
 from textwae.config.schema import GenerationConfig
 from textwae.errors import ConfigError
+from textwae.generation.arguments import real_number, shown, whole_number
 from textwae.models.autoencoder import TextWAE
 from textwae.text.names import Cast
+
+BEAM_ROWS = 1024  # hypotheses (codes x beam width) a beam search extends at once
 
 
 @dataclass
@@ -30,16 +33,21 @@ class DecodingConfig:
     beam: int = GenerationConfig.beam  # > 1: beam search of this width (deterministic)
 
     def __post_init__(self) -> None:
-        if self.beam < 1:
-            raise ConfigError("beam must be at least 1 (1: no beam search)")
-        if self.temperature <= 0:
-            raise ConfigError("temperature must be positive (use greedy for argmax decoding)")
-        if self.top_k < 0:
-            raise ConfigError("top-k must be 0 (off) or positive")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError("top-p must lie in (0, 1]")
-        if self.max_length <= 0:
-            raise ConfigError("max-length must be positive")
+        if not isinstance(self.greedy, bool):
+            raise ConfigError(f"greedy must be True or False, got {shown(self.greedy)}")
+        self.temperature = real_number(self.temperature, "the temperature", "temperature")
+        self.top_k = whole_number(self.top_k, "top-k", "top_k")
+        self.top_p = real_number(self.top_p, "top-p", "top_p", low_open=True)
+        self.max_length = whole_number(self.max_length, "max-length", "max_length")
+        self.beam = whole_number(self.beam, "the beam width", "beam")
+
+
+def check_decoding(decoding: object) -> DecodingConfig:
+    """`decoding` if it is a DecodingConfig (whose values it checked when it was made)."""
+    if not isinstance(decoding, DecodingConfig):
+        raise ConfigError(f"decoding must be a DecodingConfig, e.g. DecodingConfig("
+                          f"temperature=0.7), got {shown(decoding)}")
+    return decoding
 
 
 def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
@@ -70,6 +78,9 @@ def beam_search(model: TextWAE, z: torch.Tensor, beam: int,
     Each row keeps `beam` hypotheses; a finished one stays in its slot, extended only by eos
     at no cost, and competes with the growing ones by its normalised score.
     """
+    if beam > model.tokenizer.vocab_size:
+        raise ConfigError(f"a beam of {beam} is wider than the vocabulary "
+                          f"({model.tokenizer.vocab_size} tokens): give a narrower beam")
     model.eval()
     decoder, bos, eos = model.decoder, model.tokenizer.bos_id, model.tokenizer.eos_id
     B, K = z.shape[0], beam  # codes, beam width
@@ -110,9 +121,11 @@ def beam_search(model: TextWAE, z: torch.Tensor, beam: int,
 @torch.no_grad()
 def decode(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
            generator: torch.Generator | None = None) -> list[list[int]]:
-    """Token ids (eos excluded) generated from each code in z (B, D)."""
+    """Token ids (eos excluded) generated from each code in z (B, D); a beam search
+    `BEAM_ROWS // beam` codes at a time, so that its memory is bounded whatever the beam."""
     if decoding.beam > 1:
-        return beam_search(model, z, decoding.beam, decoding.max_length)[0]
+        return [ids for part in z.split(max(1, BEAM_ROWS // decoding.beam))
+                for ids in beam_search(model, part, decoding.beam, decoding.max_length)[0]]
     model.eval()
     decoder, bos, eos = model.decoder, model.tokenizer.bos_id, model.tokenizer.eos_id
     B = z.shape[0]

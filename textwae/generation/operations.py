@@ -9,14 +9,16 @@ outputs as soon as it is decoded (the command line prints them as they come).
 
 from __future__ import annotations
 
-import math
+import numbers
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 
+from textwae.data.labels import resolve_mode
 from textwae.errors import ConfigError
-from textwae.generation.decoding import DecodingConfig, path_casts
+from textwae.generation.arguments import real_number, shown, whole_number
+from textwae.generation.decoding import DecodingConfig, check_decoding, path_casts
 from textwae.generation.levels import Level, SentenceLevel
 from textwae.generation.stories import StoryLevel
 from textwae.models.autoencoder import TextWAE
@@ -34,13 +36,20 @@ Source = TextWAE | StoryRun | Level  # what the operations generate from
 
 # the level of each kind of loaded run
 LEVELS: dict[type, type] = {TextWAE: SentenceLevel, StoryRun: StoryLevel}
+# what the core uses of a level (`Level`: all but the command line's `record`)
+LEVEL_MEMBERS = ("prior", "labels", "settings", "encode", "decode", "text", "casts",
+                 "fill_names")
 
 
 def level_of(source: Source) -> Level:
-    """The level of a loaded run (`LEVELS`, by its type); a level is its own."""
+    """The level of a loaded run (`LEVELS`, by its type); a level is its own. Anything else
+    is refused."""
     for kind in type(source).__mro__:
         if kind in LEVELS:
             return LEVELS[kind](source)
+    if not all(hasattr(source, member) for member in LEVEL_MEMBERS):
+        raise ConfigError(f"generation needs a loaded run: TextWAE.from_pretrained(run) or "
+                          f"StoryRun.from_pretrained(run), not {shown(source)}")
     return source  # type: ignore[return-value]
 
 
@@ -54,11 +63,20 @@ def collect(parts: Iterator[Generated]) -> Generated:
     return outputs, modes
 
 
-def whole_number(value: object, what: str, low: int) -> int:
-    """`value` if it is an int (not a bool) of at least `low`; else a ConfigError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{what} must be a whole number >= {low}, got {value}")
-    return value
+def mode_index(level: Level, mode: object) -> int:
+    """A mode given as a label (`resolve_mode`, as the command line reads one) or as an
+    index of the level's prior."""
+    if isinstance(mode, str):
+        return resolve_mode(mode, level.labels, level.prior.components)
+    if isinstance(mode, bool) or not isinstance(mode, numbers.Integral):
+        raise ConfigError(f"a mode must be a label or an index, got {shown(mode)}")
+    level.prior.check_component(int(mode))
+    return int(mode)
+
+
+def seeded(seed: object) -> torch.Generator:
+    """The random generator of a call, from its seed."""
+    return torch.Generator().manual_seed(whole_number(seed, "the seed", "seed"))
 
 
 def _decode_named(level: Level, z: torch.Tensor, decoding: DecodingConfig,
@@ -68,21 +86,19 @@ def _decode_named(level: Level, z: torch.Tensor, decoding: DecodingConfig,
     return outputs, level.prior.assign(z).tolist()
 
 
-def iter_sample(source: Source, n: int, decoding: DecodingConfig, mode: int | None = None,
-                seed: int = 0, code_scale: float = 1.0,
+def iter_sample(source: Source, n: int, decoding: DecodingConfig,
+                mode: int | str | None = None, seed: int = 0, code_scale: float = 1.0,
                 redraws: int | None = None) -> Iterator[Generated]:
     """`sample`, a chunk at a time; the arguments are checked at the call, before any output."""
     level = level_of(source)
-    if n < 1:
-        raise ConfigError(f"the number of samples must be at least 1, got {n}")
-    if not 0 <= code_scale < math.inf:
-        raise ConfigError(f"the code scale must be a finite number >= 0, got {code_scale}")
-    if mode is not None:
-        level.prior.check_component(mode)
+    n = whole_number(n, "the number of samples", "samples")
+    check_decoding(decoding)
+    mode = None if mode is None else mode_index(level, mode)
+    generator = seeded(seed)
+    code_scale = real_number(code_scale, "the code scale", "code_scale")
     redraws = whole_number(level.settings.sample_redraws if redraws is None else redraws,
-                           "redraws", 0)
-    return _iter_sampled(level, n, decoding, mode, torch.Generator().manual_seed(seed),
-                         code_scale, redraws)
+                           "redraws", "sample_redraws")
+    return _iter_sampled(level, n, decoding, mode, generator, code_scale, redraws)
 
 
 def _iter_sampled(level: Level, n: int, decoding: DecodingConfig, mode: int | None,
@@ -116,9 +132,10 @@ def redraw_astray(level: Level, z: torch.Tensor, outputs: list[Any], mode: int |
     return True
 
 
-def sample(source: Source, n: int, decoding: DecodingConfig, mode: int | None = None,
+def sample(source: Source, n: int, decoding: DecodingConfig, mode: int | str | None = None,
            seed: int = 0, code_scale: float = 1.0, redraws: int | None = None) -> Generated:
-    """n outputs decoded from prior samples (of one mode if given), with each sample's mode.
+    """n outputs decoded from prior samples (of one mode, a label or an index, if given), with
+    each sample's mode.
 
     An output that the model, encoding it again, does not place in its mode (`mode`, else
     that of the code it came from; `reads_as`) is drawn again up to `redraws` times (None:
@@ -135,7 +152,8 @@ def iter_reconstruct(source: Source, texts: list[str], decoding: DecodingConfig,
     """`reconstruct`, a chunk at a time; every text is checked before the first output."""
     level = level_of(source)
     check_texts(texts)
-    generator = torch.Generator().manual_seed(seed)
+    check_decoding(decoding)
+    generator = seeded(seed)
     return (_decode_named(level, level.encode(chunk), decoding, generator, level.casts(chunk))
             for chunk in chunks(texts, CHUNK))
 
@@ -146,35 +164,43 @@ def reconstruct(source: Source, texts: list[str], decoding: DecodingConfig,
     return collect(iter_reconstruct(source, texts, decoding, seed))
 
 
+def iter_interpolate(source: Source, start: str, end: str, steps: int,
+                     decoding: DecodingConfig, seed: int = 0) -> Iterator[Generated]:
+    """`interpolate`, a chunk of the path at a time; the arguments are checked at the call."""
+    level = level_of(source)
+    check_texts([start, end])
+    steps = whole_number(steps, "interpolation steps (the two ends included)", "steps")
+    check_decoding(decoding)
+    generator = seeded(seed)
+    ends = level.encode([start, end])
+    casts = path_casts(level.casts([start, end]), CHUNK)
+    return (_decode_named(level, line_between(ends, steps, first, min(first + CHUNK, steps)),
+                          decoding, generator,
+                          None if casts is None else casts[: min(CHUNK, steps - first)])
+            for first in range(0, steps, CHUNK))
+
+
 def interpolate(source: Source, start: str, end: str, steps: int, decoding: DecodingConfig,
                 seed: int = 0) -> Generated:
     """Decode `steps` codes on the straight line from the code of `start` to that of `end`;
     the path keeps one cast of names, `start`'s (and `end`'s for roles `start` lacks)."""
-    level = level_of(source)
-    z = line_between(level.encode([start, end]), steps)
-    generator = torch.Generator().manual_seed(seed)
-    casts = path_casts(level.casts([start, end]), steps)
-    return collect(_decode_named(level, part, decoding, generator,
-                                 None if casts is None else casts[: len(part)])
-                   for part in z.split(CHUNK))
+    return collect(iter_interpolate(source, start, end, steps, decoding, seed))
 
 
-def line_between(ends: torch.Tensor, steps: int) -> torch.Tensor:
-    """`steps` evenly spaced codes (S, D) on the line from ends[0] to ends[1] (2, D)."""
-    if steps < 2:
-        raise ConfigError("interpolation needs at least 2 steps (the two ends)")
-    weights = torch.linspace(0, 1, steps, device=ends.device)[:, None]  # (S, 1)
+def line_between(ends: torch.Tensor, steps: int, first: int, stop: int) -> torch.Tensor:
+    """Codes first .. stop - 1 (stop - first, D) of `steps` evenly spaced on the line from
+    ends[0] to ends[1] (2, D): a part of the path, however long the whole."""
+    weights = (torch.arange(first, stop, device=ends.device) / (steps - 1))[:, None]  # (S, 1)
     return (1 - weights) * ends[0] + weights * ends[1]
 
 
 def transfer_strength(source: Source, strength: float | None = None) -> float:
     """The largest k a transfer moves by: `strength`, or the run's
-    generation.transfer_strength when None. Refuses a k that is not a finite number >= 0."""
+    generation.transfer_strength when None. Refuses a k that is not a finite number >= 0 and
+    within GENERATION_LIMITS."""
     if strength is None:
         return level_of(source).settings.transfer_strength
-    if not (math.isfinite(strength) and strength >= 0):
-        raise ConfigError(f"transfer strength must be finite and not negative, got {strength}")
-    return strength
+    return real_number(strength, "the transfer strength", "transfer_strength")
 
 
 def transfer_strengths(source: Source, strength: float | None = None,
@@ -183,7 +209,7 @@ def transfer_strengths(source: Source, strength: float | None = None,
     `transfer_strength` (None: the run's generation.transfer_steps); one step is that k."""
     largest = transfer_strength(source, strength)
     steps = whole_number(level_of(source).settings.transfer_steps if steps is None else steps,
-                         "transfer strength steps", 1)
+                         "transfer strength steps", "transfer_steps")
     return [largest * step / steps for step in range(1, steps + 1)]
 
 
@@ -246,15 +272,16 @@ def in_mode(source: Source, outputs: list[Any], mode: int) -> torch.Tensor:
     return reads_as(source, outputs, torch.full((len(outputs),), mode))
 
 
-def iter_transfer(source: Source, texts: list[str], to_mode: int, decoding: DecodingConfig,
-                  seed: int = 0, strength: float | None = None,
+def iter_transfer(source: Source, texts: list[str], to_mode: int | str,
+                  decoding: DecodingConfig, seed: int = 0, strength: float | None = None,
                   steps: int | None = None) -> Iterator[Generated]:
     """`transfer`, a chunk at a time; the arguments are checked at the call."""
     level = level_of(source)
-    level.prior.check_component(to_mode)
+    to_mode = mode_index(level, to_mode)
     strengths = transfer_strengths(level, strength, steps)
     check_texts(texts)
-    generator = torch.Generator().manual_seed(seed)
+    check_decoding(decoding)
+    generator = seeded(seed)
     return (_transferred(level, chunk, to_mode, strengths, decoding, generator)
             for chunk in chunks(texts, CHUNK))
 
@@ -267,12 +294,12 @@ def _transferred(level: Level, texts: list[str], to_mode: int, strengths: list[f
             level.prior.assign(codes).tolist())
 
 
-def transfer(source: Source, texts: list[str], to_mode: int, decoding: DecodingConfig,
+def transfer(source: Source, texts: list[str], to_mode: int | str, decoding: DecodingConfig,
              seed: int = 0, strength: float | None = None,
              steps: int | None = None) -> Generated:
-    """Rewrite texts into another mode by offset arithmetic (`transfer_codes`): each code moves
-    k times the step from its own component's mean to the target's, k the smallest of
-    `transfer_strengths` at which its output, encoded again, lies in the target mode
-    (`searched_transfer`): a text that lands after a short move keeps more of itself
-    (docs/results.md#transfer-strength)."""
+    """Rewrite texts into another mode (a label or an index) by offset arithmetic
+    (`transfer_codes`): each code moves k times the step from its own component's mean to the
+    target's, k the smallest of `transfer_strengths` at which its output, encoded again, lies
+    in the target mode (`searched_transfer`): a text that lands after a short move keeps more
+    of itself (docs/results.md#transfer-strength)."""
     return collect(iter_transfer(source, texts, to_mode, decoding, seed, strength, steps))

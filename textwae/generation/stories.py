@@ -9,7 +9,6 @@ into its sentences.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,7 +18,7 @@ import torch
 from textwae.config.schema import GenerationConfig
 from textwae.data.labels import mode_name
 from textwae.data.units import split_sentences
-from textwae.errors import ConfigError
+from textwae.generation.arguments import real_number, whole_number
 from textwae.generation.decoding import DecodingConfig, casts_of, decode_texts, with_names
 from textwae.generation.levels import SentenceLevel
 from textwae.models.autoencoder import TextWAE
@@ -69,11 +68,12 @@ class StoryLevel:
     as_decoded: bool = False
 
     def __post_init__(self) -> None:
-        if self.path_temperature is not None and not 0 < self.path_temperature < math.inf:
-            raise ConfigError(f"the path temperature must be positive and finite, got "
-                              f"{self.path_temperature}")
-        if self.max_sentences is not None and self.max_sentences < 1:
-            raise ConfigError(f"--max-sentences must be at least 1, got {self.max_sentences}")
+        if self.path_temperature is not None:
+            self.path_temperature = real_number(self.path_temperature, "the path temperature",
+                                                "path_temperature")
+        if self.max_sentences is not None:
+            self.max_sentences = whole_number(self.max_sentences, "max-sentences",
+                                              "max_sentences")
 
     @property
     def prior(self) -> MixtureOfGaussians:

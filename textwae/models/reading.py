@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from textwae.data.units import split_sentences
-from textwae.errors import DataError
+from textwae.errors import ConfigError, DataError
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryCodes
 from textwae.objectives.codes import LatentOutput
@@ -19,18 +19,28 @@ from textwae.text.batching import chunks
 ENCODED_AT_ONCE = 256  # sentences of stories encoded in one batch
 
 
-def check_texts(texts: list[str]) -> None:
-    """Texts to encode: at least one, none empty."""
+def check_texts(texts: object) -> None:
+    """Texts to encode: a list (or tuple) of at least one str, none empty. A str alone is
+    refused: read as a sequence, it would be its characters."""
+    if isinstance(texts, str):
+        raise DataError(f"texts must be a list of str, not one str: give [{texts[:40]!r}]")
+    if not isinstance(texts, list | tuple):
+        raise DataError(f"texts must be a list of str, got a {type(texts).__name__}")
     if not texts:
         raise DataError("no texts to encode")
-    empty = [i for i, text in enumerate(texts) if not text.strip()]
-    if empty:
-        raise DataError(f"text {empty[0] + 1} is empty: there is nothing to encode")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise DataError(f"text {i + 1} is a {type(text).__name__}, not a str")
+        if not text.strip():
+            raise DataError(f"text {i + 1} is empty: there is nothing to encode")
 
 
 @torch.no_grad()
 def encode(model: TextWAE, texts: list[str]) -> LatentOutput:
     """Posterior of each text (the mean is the code used for reconstruction)."""
+    if not isinstance(model, TextWAE):
+        raise ConfigError(f"encode reads texts with a sentence model (a TextWAE; a story "
+                          f"run's is run.sentences), not a {type(model).__name__}")
     check_texts(texts)
     model.eval()
     device = next(model.parameters()).device
