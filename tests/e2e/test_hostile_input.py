@@ -235,7 +235,7 @@ def test_ctrl_c_while_generating_stops_with_one_line(trained_run, capfd, monkeyp
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(operations, "decode_texts", interrupted)
+    monkeypatch.setattr(levels, "decode_texts", interrupted)
     with pytest.raises(SystemExit) as exit_:
         generate_main(["sample", "--model", str(trained_run), "--n", "3"])
     assert exit_.value.code == 130
