@@ -423,7 +423,7 @@ class TrainConfig:
     max_steps: int = 20000
     max_time: float | None = 420.0  # wall-clock budget in seconds; the schedule follows it
     eval_every: int = 500
-    eval_batches: int | None = None  # None: the whole validation split
+    eval_batches: int | None = 20  # a fixed random subset of this many batches; None: all
     log_every: int = 50
     checkpoint_every: int = 500
     num_threads: int | None = None  # torch intra-op threads; None: torch's default
