@@ -379,12 +379,16 @@ def machine(result: Record) -> str:
 
 
 def measured_on(section: Section) -> str:
-    """The date of the last commit that changed this record (a sweep: its name's count)."""
+    """The day the record says it was measured; records made before they said so: the date
+    of the last commit that changed it (a sweep: its name's count)."""
+    about = record(section).get("machine")
+    if isinstance(about, dict) and "date" in about:
+        return f"{about['date']} (recorded)"
     path = (RESULTS / section.file).relative_to(ROOT).as_posix()
     pickaxe = [f"-S\"{section.sweep}\""] if section.sweep else []
     out = subprocess.run(["git", "log", "-1", "--format=%cs", *pickaxe, "--", path],
                          cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
-    return out or "not yet committed"
+    return f"{out} (git date)" if out else "not yet committed"
 
 
 # ---- the page ------------------------------------------------------------------------------
@@ -418,7 +422,7 @@ def render() -> str:
         source = f"`{section.file}`" + (f", sweep `{section.sweep}`" if section.sweep else "")
         lines += ["", f"## {section.title}", "", section.what, "",
                   f"- command: `{section.command or result['command']}`",
-                  f"- measured on: {measured_on(section)} (git date of {source})",
+                  f"- measured on: {measured_on(section)}, in {source}",
                   f"- machine: {machine(result)}", ""]
         lines += markdown_table(section.table(result))
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
 
 
 def machine() -> dict[str, Any]:
-    """The processor, its cores, and the versions of torch and transformers."""
+    """The processor, its cores, the versions of torch and transformers, and the day."""
     return {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "torch": torch.__version__, "transformers": transformers.__version__}
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "date": time.strftime("%Y-%m-%d")}
