@@ -11,18 +11,15 @@ import shutil
 
 import pytest
 
-from tests.conftest import REPO, TINY_OVERRIDES, run, toy_texts
+from tests.conftest import TINY_OVERRIDES, run, toy_texts
 from textwae.cli.main import generate_main, train_main
 from textwae.config.loading import load_config
 from textwae.models.autoencoder import TextWAE
 from textwae.text.tokenizers import Tokenizer
 
-pytestmark = pytest.mark.slow  # every test here runs scripts or trains
+# every test here runs scripts or trains, in the repository (in_repo)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("in_repo")]
 
-
-@pytest.fixture(autouse=True)
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)  # where train.py finds configs/default.yaml
 
 
 def fails(capfd, main, *args) -> str:

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.conftest import REPO, TINY_OVERRIDES, toy_texts
+from tests.conftest import TINY_OVERRIDES, toy_texts
 from tests.e2e.test_bad_input import copy_of, fails, snapshot
 from textwae.cli.main import main, train_main
 from textwae.data import records
@@ -17,15 +17,12 @@ from textwae.data.units import split_train_valid
 from textwae.evaluation.judges import NgramJudge
 from textwae.runs.checkpoint import STATE_FILE
 
-pytestmark = pytest.mark.slow  # every test here runs the scripts' entry points
+# every test here runs the scripts' entry points, in the repository (in_repo)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("in_repo")]
 
 SENTENCES = ["the cat sat on the mat .", "a dog ran in the park .", "birds sing at dawn .",
              "she read a long book .", "rain fell all night .", "we ate soup for lunch ."]
 
-
-@pytest.fixture(autouse=True)
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)  # where train.py finds configs/default.yaml
 
 
 # -- a corpus of a few distinct texts ----------------------------------------------------------

@@ -9,7 +9,7 @@ import signal
 import pytest
 import torch
 
-from tests.conftest import REPO, TINY_OVERRIDES, toy_texts
+from tests.conftest import TINY_OVERRIDES
 from tests.e2e.test_bad_input import copy_of, fails, snapshot
 from textwae.cli.main import generate_main, main, train_main
 from textwae.config import schema
@@ -20,19 +20,10 @@ from textwae.runs.checkpoint import STATE_FILE, load_state
 from textwae.training.pipeline import train
 from textwae.training.trainer import Trainer
 
-pytestmark = pytest.mark.slow  # every test here runs the scripts' entry points or trains
+# every test here runs the scripts' entry points or trains, in the repository (in_repo)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("in_repo")]
 
 
-@pytest.fixture(autouse=True)
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)  # where train.py finds configs/default.yaml
-
-
-@pytest.fixture
-def corpus_file(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text("\n".join(toy_texts()) + "\n", encoding="utf-8")
-    return path
 
 
 # -- 3, 4: a failed start never blocks a retry; unchecked values fail before any write ----------

@@ -5,19 +5,16 @@ option and its range, prints nothing and shows no traceback; the largest values 
 
 import pytest
 
-from tests.conftest import REPO, run
+from tests.conftest import run
 from tests.e2e.test_stories_cli import STORY, story_run  # noqa: F401 (a fixture)
 from textwae.cli.main import generate_main
 from textwae.config.schema import GENERATION_LIMITS
 
-pytestmark = pytest.mark.slow  # the fixtures train
+# the fixtures train, in the repository (in_repo)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("in_repo")]
 
 TEXTS = ["anna went to the calm cafe .", "ben went to the busy park ."]
 
-
-@pytest.fixture(autouse=True)
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)
 
 
 def refused(capfd, *args) -> str:

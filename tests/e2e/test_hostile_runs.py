@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors import SafetensorError
 
-from tests.conftest import REPO, TINY_OVERRIDES, toy_stories, toy_texts, write_labelled
+from tests.conftest import REPO, TINY_OVERRIDES, toy_stories, write_labelled
 from tests.e2e.test_bad_input import fails, snapshot
 from tests.e2e.test_distributed import free_port
 from textwae.cli.common import describe_failure
@@ -28,7 +28,8 @@ from textwae.runs.checkpoint import STATE_FILE, load_state
 from textwae.runs.lock import LOCK_FILE, run_lock
 from textwae.training.trainer import Trainer
 
-pytestmark = pytest.mark.slow  # every test here trains or runs the scripts
+# every test here trains or runs the scripts, in the repository (in_repo)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("in_repo")]
 
 STEPS = ["train.max_steps=6", "train.checkpoint_every=2", "train.eval_every=100",
          "train.log_every=1"]
@@ -36,16 +37,6 @@ STORY = ["data.label_field=label", "story.hidden_size=16", "story.latent_dim=3",
          "story.batch_size=8", "story.max_steps=4", "story.eval_every=2", "story.max_sentences=3"]
 
 
-@pytest.fixture(autouse=True)
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)  # where train.py finds configs/default.yaml
-
-
-@pytest.fixture
-def corpus_file(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text("\n".join(toy_texts()) + "\n", encoding="utf-8")
-    return path
 
 
 def train_args(out, corpus, *extra) -> list[str]:
