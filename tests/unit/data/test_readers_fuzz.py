@@ -68,11 +68,11 @@ def test_readers_return_units_with_text_or_raise_a_user_error(tmp_path, suffix):
         except (DataError, ConfigError):
             return
         assert examples
-        for example in examples:
-            assert isinstance(example, Example)
-            assert example.text and example.text == example.text.strip()
-            example.text.encode("utf-8")  # valid Unicode: the tokenizer needs it
-            assert example.label is None or example.label == example.label.strip() != ""
+        for unit in examples:
+            assert isinstance(unit, Example)
+            assert unit.text and unit.text == unit.text.strip()
+            unit.text.encode("utf-8")  # valid Unicode: the tokenizer needs it
+            assert unit.label is None or unit.label == unit.label.strip() != ""
         try:  # what training reads: the same records, split into train and validation
             train, valid = load_splits(dataclasses.replace(cfg, valid=None))
         except DataError as error:
