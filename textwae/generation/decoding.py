@@ -13,6 +13,7 @@ import torch
 from textwae.config.schema import GenerationConfig
 from textwae.errors import ConfigError
 from textwae.generation.arguments import real_number, shown, whole_number
+from textwae.generation.rerank import best_candidates
 from textwae.models.autoencoder import TextWAE
 from textwae.text.names import Cast
 
@@ -161,8 +162,23 @@ def decode(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
 
 def decode_texts(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
                  generator: torch.Generator | None = None) -> list[str]:
-    """The text of each code, its names still roles (data.mask_names; see `with_names`)."""
-    return [model.tokenizer.decode(ids) for ids in decode(model, z, decoding, generator)]
+    """The text of each code, its names still roles (data.mask_names; see `with_names`).
+    With an LM and `lm_candidates` > 1, a sampled code decodes that many candidates and keeps
+    the best (`textwae.generation.rerank`); greedy and beam decoding have one candidate."""
+    candidates = decoding.lm_candidates if reranks(decoding) else 1
+    rows = z.repeat_interleave(candidates, dim=0)  # a code's candidates adjacent
+    ids = decode(model, rows, decoding, generator)
+    texts = [model.tokenizer.decode(row) for row in ids]
+    if candidates == 1:
+        return texts
+    kept = best_candidates(model, rows, ids, texts, candidates, decoding.lm, decoding.lm_weight)
+    return [texts[i] for i in kept]
+
+
+def reranks(decoding: DecodingConfig) -> bool:
+    """Whether decoding chooses among several sampled candidates with its LM."""
+    return (decoding.lm is not None and decoding.lm_candidates > 1 and not decoding.greedy
+            and decoding.beam == 1)
 
 
 def casts_of(model: TextWAE, texts: list[str]) -> list[Cast] | None:

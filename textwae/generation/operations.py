@@ -22,15 +22,12 @@ from textwae.generation.decoding import DecodingConfig, check_decoding, path_cas
 from textwae.generation.levels import Level, SentenceLevel
 from textwae.generation.stories import StoryLevel
 from textwae.models.autoencoder import TextWAE
-from textwae.models.reading import check_texts
+from textwae.models.reading import check_texts, lands
 from textwae.models.story import StoryRun
 from textwae.text.batching import chunks
 from textwae.text.names import Cast
 
 CHUNK = 64  # codes decoded at once
-LANDED = 0.9  # p(mode | z) of an output, encoded again, at which it reads as that mode: a
-#   sample is kept, a transfer's search ends; higher keeps fewer samples and moves transfers
-#   further (docs/results.md#transfer-strength)
 Generated = tuple[list[Any], list[int]]  # outputs (texts or stories), and each one's mode
 Source = TextWAE | StoryRun | Level  # what the operations generate from
 
@@ -254,16 +251,14 @@ def searched_transfer(source: Source, z: torch.Tensor, to_mode: int, strengths: 
 
 def reads_as(source: Source, outputs: list[Any], modes: torch.Tensor) -> torch.Tensor:
     """Whether each output, encoded again, lies in its mode of `modes` (N,):
-    p(mode | z) >= LANDED. An empty output does not."""
+    p(mode | z) >= LANDED (`lands`). An empty output does not."""
     level = level_of(source)
     texts = [level.text(output) for output in outputs]
     said = [i for i, text in enumerate(texts) if text.strip()]
     result = torch.zeros(len(texts), dtype=torch.bool)
     if said:
-        z = level.encode([texts[i] for i in said])
-        chances = level.prior.component_log_probs(z).softmax(dim=1)  # (n, K)
-        wanted = modes[said].to(chances.device)[:, None]  # (n, 1)
-        result[said] = (chances.gather(1, wanted)[:, 0] >= LANDED).cpu()
+        result[said] = lands(level.prior, level.encode([texts[i] for i in said]),
+                             modes[said]).cpu()
     return result
 
 

@@ -14,9 +14,13 @@ from textwae.errors import ConfigError, DataError
 from textwae.models.autoencoder import TextWAE
 from textwae.models.story import StoryCodes
 from textwae.objectives.codes import LatentOutput
+from textwae.objectives.priors import MixtureOfGaussians
 from textwae.text.batching import chunks
 
 ENCODED_AT_ONCE = 256  # sentences of stories encoded in one batch
+LANDED = 0.9  # p(mode | z) of an output, encoded again, at which it reads as that mode: a
+#   sample is kept, a transfer's search ends, a reranked candidate counts as in its mode;
+#   higher keeps fewer samples and moves transfers further (docs/results.md#transfer-strength)
 
 
 def check_texts(texts: object) -> None:
@@ -46,6 +50,13 @@ def encode(model: TextWAE, texts: list[str]) -> LatentOutput:
     device = next(model.parameters()).device
     batch = model.tokenize(texts).batch(list(range(len(texts)))).to(device)
     return model.encode(*batch.source)
+
+
+def lands(prior: MixtureOfGaussians, z: torch.Tensor, modes: torch.Tensor) -> torch.Tensor:
+    """Whether each code of z (N, D), read back from an output, lies in its mode of `modes`
+    (N,): p(mode | z) >= LANDED."""
+    chances = prior.component_log_probs(z).softmax(dim=1)  # (N, K)
+    return chances.gather(1, modes.to(chances.device)[:, None])[:, 0] >= LANDED
 
 
 def story_sentences(texts: list[str]) -> list[list[str]]:

@@ -241,7 +241,7 @@ def test_a_transfer_stops_where_its_text_read_again_lies_in_the_target(tiny_mode
     bars = [value - 1e-5 for value in chances.unique().tolist()]  # clear of rounding
     bar = max(bars, key=lambda bar: len(set(stops(bar))))
     assert len(set(stops(bar))) > 1  # texts stop at different strengths: the test sees a search
-    monkeypatch.setattr(operations, "LANDED", bar)
+    monkeypatch.setattr("textwae.models.reading.LANDED", bar)
     outputs, _ = generation.transfer(tiny_model, texts, target, greedy, strength=2.0, steps=4)
     assert outputs == [by_strength[stop][row] for row, stop in enumerate(stops(bar))]
 
