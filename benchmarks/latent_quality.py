@@ -63,7 +63,7 @@ from textwae.evaluation.metrics import (
     self_bleu,
     transfer_gmean,
 )
-from textwae.generation import operations
+from textwae.models import reading
 from textwae.models.autoencoder import TextWAE
 from textwae.runs.metrics_log import read_metrics
 from textwae.training.pipeline import train
@@ -190,7 +190,7 @@ CASES.update(dict.fromkeys(CONFIG_CASES))
 
 STRENGTHS = [0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0]
 SEARCHES = [(1.0, 4), (1.5, 6), (2.0, 8), (2.5, 10), (3.0, 12)]  # up to k in n steps of 0.25
-LANDED_BARS = [0.5, 0.9]  # p(target | z) that ends a search (generation.operations.LANDED)
+LANDED_BARS = [0.5, 0.9]  # p(target | z) that ends a search (textwae.models.reading.LANDED)
 REDRAWS = [0, 2, 4, 8]  # `sample --redraws`, at the default decoding
 DECODING_STRENGTHS = [1.0, 2.0]
 CODE_SCALES = [1.0, 0.8, 0.6]  # `sample --code-scale`, at the default decoding
@@ -437,13 +437,13 @@ def search_figures(model: TextWAE, sources: list[Example], labels: list[str],
     the curve to set beside one k's."""
     figures = {}
     for bar in LANDED_BARS:
-        operations.LANDED, kept = bar, operations.LANDED
+        reading.LANDED, kept = bar, reading.LANDED
         try:
             for largest, steps in SEARCHES:
                 figures[f"up to {largest:g} in {steps}, p {bar:g}"] = transfer_figures(
                     model, sources, labels, judges, decoding, largest, steps)
         finally:
-            operations.LANDED = kept
+            reading.LANDED = kept
     return figures
 
 

