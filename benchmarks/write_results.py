@@ -233,6 +233,37 @@ def auto_settings(result: Record) -> Table:
     return header, rows
 
 
+def lm_decoding(result: Record) -> Table:
+    """Each decoding setting of benchmarks/lm_decoding.py on a sentence corpus."""
+    header = ["setting", "samples LM-fluent", "LM ppl ratio", "clean", "n-gram ppl ratio",
+              "in their mode", "copy rate", "s per 100 samples", "transfers in target",
+              "transfer BLEU to input", "transfers LM-fluent", "midpoints LM-fluent"]
+    rows = []
+    for name, figures in result["settings"].items():
+        samples, transfers = figures["samples"], figures.get("transfers", {})
+        rows.append([name, num(samples["lm_fluent"], 2), num(samples["lm_ppl_ratio"], 2),
+                     num(samples["clean_rate"], 2), num(samples["judge_ppl_ratio"], 2),
+                     num(samples["in_mode"], 2), num(samples["copy_rate"], 2),
+                     num(samples["seconds_per_100"], 1), num(transfers.get("accuracy"), 2),
+                     num(transfers.get("bleu_to_input"), 1), num(transfers.get("lm_fluent"), 2),
+                     num(figures["midpoints"]["lm_fluent"], 2)])
+    return header, rows
+
+
+def lm_story_decoding(result: Record) -> Table:
+    """Each decoding setting of benchmarks/lm_decoding.py on stories: their sentences."""
+    header = ["setting", "sentences LM-fluent", "LM ppl ratio", "clean", "n-gram ppl ratio",
+              "sentence copy rate", "sentences per story", "s per 100 stories"]
+    rows = []
+    for name, figures in result["settings"].items():
+        sentences = figures["sentences"]
+        rows.append([name, num(sentences["lm_fluent"], 2), num(sentences["lm_ppl_ratio"], 2),
+                     num(sentences["clean_rate"], 2), num(sentences["judge_ppl_ratio"], 2),
+                     num(sentences["copy_rate"], 2), num(figures["sentences_per_story"], 1),
+                     num(figures["seconds_per_100_stories"], 1)])
+    return header, rows
+
+
 # ---- what is current -----------------------------------------------------------------------
 
 LATENT = "latent_quality.json"
