@@ -67,7 +67,7 @@ class StandIn:
 def test_pronoun_clashes_count_the_sampled_stories_whose_pronoun_contradicts_their_cast(
         corpus, tmp_path):
     figures = evaluate_stories(StandIn([AGREEING, CLASHING, AGREEING, AGREEING]), corpus[:40],
-                               corpus[40:], n_samples=8, judge_cache=tmp_path)
+                               corpus[40:], n_samples=8, judge_cache=tmp_path, lm_judge=False)
     assert figures["samples"]["pronoun_clashes"] == 0.25
     # the corpus's own stories: a "she" after a man named alone is rare there
     assert 0 <= figures["real_pronoun_clashes"] < 0.1
@@ -78,6 +78,6 @@ def test_pronoun_clashes_are_left_out_with_a_warning_where_no_word_is_a_name(tmp
     stories = toy_stories()  # their names are written in lower case
     with pytest.warns(EvaluationWarning, match="pronoun_clashes left out"):
         figures = evaluate_stories(StandIn([CLASHING]), stories[:40], stories[40:],
-                                   n_samples=4, judge_cache=tmp_path)
+                                   n_samples=4, judge_cache=tmp_path, lm_judge=False)
     assert "pronoun_clashes" not in figures["samples"]
     assert "real_pronoun_clashes" not in figures
