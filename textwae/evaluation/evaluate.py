@@ -184,7 +184,7 @@ def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Exam
 
     labels = _label_metrics(model, examples, codes, train_examples)
     result.update(labels.figures)
-    lm = LMJudge(*language_model, texts) if language_model is not None else None
+    lm = LMJudge(*language_model, texts, seed) if language_model is not None else None
     if lm is not None:
         result["lm_judge"] = {**lm.description(), "note": NOTE}
     fluency = _fluency(train_examples, texts, judge_cache, lm)

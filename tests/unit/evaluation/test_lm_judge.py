@@ -69,6 +69,15 @@ def test_the_median_keeps_a_few_empty_lines_from_swamping_the_ratio(judge, sente
     assert judge.scores(["", "", lines[0]])["lm_ppl_ratio"] == float("inf")  # mostly empty
 
 
+def test_many_real_lines_are_a_seeded_sample_of_them(judge, sentences, monkeypatch):
+    monkeypatch.setattr(lm_judge, "REAL_LINES", 8)
+    sampled = LMJudge("smollm2", judge.lm, sentences, seed=1)
+    again = LMJudge("smollm2", judge.lm, sentences, seed=1)
+    assert sampled.real_lines == 8
+    assert sampled.description() == again.description()
+    assert sampled.description() != LMJudge("smollm2", judge.lm, sentences, seed=2).description()
+
+
 def test_copy_rate_counts_verbatim_training_units_up_to_whitespace():
     training = metrics.unit_set(["the cat sat .", "  a dog  ran . "])
     assert metrics.copy_rate(["the cat sat .", "a dog ran .", "the cat sat"], training) \
