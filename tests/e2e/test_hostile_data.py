@@ -88,7 +88,7 @@ def test_a_datasets_name_with_no_hub_in_reach_is_one_line(tmp_path, capfd, monke
 
 def evaluate(capfd, run_dir, *extra) -> tuple[dict, str]:
     main(["evaluate", "--model", str(run_dir), "--n-samples", "2", "--no-embedding-judge",
-          *map(str, extra)])
+          "--no-lm-judge", *map(str, extra)])
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err
     return json.loads(captured.out), captured.err

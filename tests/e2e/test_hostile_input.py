@@ -109,7 +109,7 @@ def test_evaluate_out_never_writes_over_the_run(trained_run, tmp_path, capfd, ta
 
 def test_evaluate_out_as_a_new_file_beside_the_run_works(trained_run, tmp_path, capsys):
     run_dir = copy_of(trained_run, tmp_path)
-    main(["evaluate", "--model", str(run_dir), "--n-samples", "2", "--out",
+    main(["evaluate", "--model", str(run_dir), "--n-samples", "2", "--no-lm-judge", "--out",
           str(run_dir / "evaluation.json")])
     assert "bleu" in json.loads((run_dir / "evaluation.json").read_text())
     assert json.loads(capsys.readouterr().out) == json.loads((run_dir / "evaluation.json")

@@ -63,7 +63,7 @@ def test_a_sentence_run_asked_for_stories_is_one_line_and_exit_2(trained_run):
 
 def test_evaluate_scores_the_story_level_of_a_story_run(story_run, tmp_path, capsys):
     main(["evaluate", "--model", str(story_run), "--n-samples", "6", "--judge-cache",
-          str(tmp_path / "judges"), "--no-embedding-judge"])
+          str(tmp_path / "judges"), "--no-embedding-judge", "--no-lm-judge"])
     stories = json.loads(capsys.readouterr().out)["stories"]
     assert 0 <= stories["bleu"] <= 100
     assert 0 <= stories["samples"]["clean_rate"] <= 1

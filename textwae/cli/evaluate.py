@@ -16,6 +16,7 @@ from textwae.cli.common import (
     warnings_to_stderr,
 )
 from textwae.evaluation.evaluate import evaluate
+from textwae.evaluation.lm_judge import DEFAULT_LM
 from textwae.evaluation.plots import write_plots
 from textwae.evaluation.stories import evaluate_stories
 from textwae.generation import StoryLevel
@@ -41,6 +42,12 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-embedding-judge", action="store_true",
                         help="skip the MiniLM embedding judge, which runs by default when the "
                         "minilm extra is installed")
+    lm = parser.add_mutually_exclusive_group()
+    lm.add_argument("--lm-judge", default=None, metavar="PATH|package:NAME",
+                    help="the pretrained causal LM that judges fluency (a folder, a GGUF file "
+                    f"or package:NAME; default: {DEFAULT_LM} when installed)")
+    lm.add_argument("--no-lm-judge", action="store_true",
+                    help="skip the LM judge (lm_fluent, lm_ppl_ratio)")
     parser.set_defaults(handler=run_evaluate)
 
 
@@ -59,9 +66,11 @@ def run_evaluate(args: argparse.Namespace) -> None:
         examples = held_out(args, data_config(model.config, args))
         judge_data = judge_examples(model.config, args)  # the judges' training split
         cache = args.judge_cache or Path(args.model).resolve().parent / ".judges"
+        lm_judge = False if args.no_lm_judge else args.lm_judge
         result = evaluate(model, examples, judge_data, n_samples=args.n_samples, seed=args.seed,
                           judge_cache=cache,
-                          embedding_judge=False if args.no_embedding_judge else None)
+                          embedding_judge=False if args.no_embedding_judge else None,
+                          lm_judge=lm_judge)
         if has_story_level(args.model):  # and the story level, on whole held-out stories
             stories = held_out(args, dataclasses.replace(data_config(model.config, args),
                                                          unit="story"))
@@ -71,7 +80,8 @@ def run_evaluate(args: argparse.Namespace) -> None:
                 result["stories"] = evaluate_stories(
                     StoryLevel(run), stories, train_stories,
                     n_samples=min(args.n_samples, STORY_SAMPLES), seed=args.seed,
-                    judge_cache=cache, max_length=model.config.data.max_length)
+                    judge_cache=cache, max_length=model.config.data.max_length,
+                    lm_judge=lm_judge)
     text = json.dumps(result, indent=2, allow_nan=False)
     if args.out is not None:
         atomic_write(args.out, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))

@@ -2,9 +2,10 @@
 
 `evaluate` runs the model (teacher-forced pass, greedy reconstruction, prior samples,
 interpolation, transfer) and hands strings and tensors to the pure functions of
-`textwae.evaluation.metrics` and to two judges trained on the training split and independent of
-the model: the TF-IDF label judge (`metrics.LabelJudge`) and the n-gram language model of
-`textwae.evaluation.judges`, which see the *generated* text. Every number it returns is finite;
+`textwae.evaluation.metrics` and to judges independent of the model: two trained on the training
+split, the TF-IDF label judge (`metrics.LabelJudge`) and the n-gram language model of
+`textwae.evaluation.judges`, and a pretrained LM read against real held-out lines
+(`textwae.evaluation.lm_judge`), which see the *generated* text. Every number it returns is finite;
 a metric that cannot be computed on the given data is left out and an `EvaluationWarning` says
 why, so a caller never reads a plausible-looking null.
 """
@@ -17,7 +18,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -31,6 +32,7 @@ from textwae.evaluation.judges import (
     embedding_judge_available,
     load_or_fit,
 )
+from textwae.evaluation.lm_judge import NOTE, LMJudge, judge_language_model
 from textwae.evaluation.teacher_forced import prior_mmd, teacher_forced
 from textwae.models.autoencoder import TextWAE
 from textwae.text.names import Cast
@@ -78,35 +80,48 @@ def label_components(model: TextWAE, labels: list[str], assigned: list[int]) -> 
 def evaluate(model: TextWAE, examples: list[Example],
              train_examples: list[Example] | None = None, n_samples: int = 500,
              seed: int = 0, judge_cache: str | Path | None = None,
-             embedding_judge: bool | None = None) -> dict[str, Any]:
+             embedding_judge: bool | None = None,
+             lm_judge: str | Literal[False] | None = None) -> dict[str, Any]:
     """All metrics of `model` on held-out `examples`, as a JSON-ready dict of finite numbers.
 
     Reconstruction, latent and sample figures come from `model`; what the generated text
     reads like is judged by models fitted on `train_examples` (the training split) and
     independent of `model`: the n-gram judge is read from or fitted into `judge_cache`, and
     the MiniLM judge runs with `embedding_judge` True (None: when the `minilm` extra is
-    installed). docs/metrics.md defines every key.
+    installed). The LM judge reads with the LM `lm_judge` names (None: SmolLM2 where its wheel
+    is installed; False: off), against the held-out texts. docs/metrics.md defines every key.
     """
     if n_samples < 1:
         raise ConfigError(f"n_samples must be positive, got {n_samples}")
     was_training = model.training
     try:
         return _evaluate(model, examples, train_examples, n_samples, seed, judge_cache,
-                         embedding_judge)
+                         embedding_judge, lm_judge)
     finally:
         model.train(was_training)
 
 
 @dataclass
 class _Fluency:
-    """The n-gram judge and its perplexity on real held-out text, the ratios' denominator."""
+    """The judges of how generated lines read, each None where absent: the n-gram judge with
+    its perplexity on real held-out text (the ratios' denominator), and the LM judge."""
 
-    judge: NgramJudge
-    real_perplexity: float
+    ngram: NgramJudge | None = None
+    real_perplexity: float = math.nan
+    lm: LMJudge | None = None
+
+    @property
+    def judges(self) -> bool:
+        return self.ngram is not None or self.lm is not None
 
     def scores(self, texts: list[str]) -> dict[str, float]:
-        return {"clean_rate": metrics.clean_rate(texts, self.judge.known_words),
-                "judge_ppl_ratio": self.judge.perplexity(texts) / self.real_perplexity}
+        scores: dict[str, float] = {}
+        if self.ngram is not None:
+            scores["clean_rate"] = metrics.clean_rate(texts, self.ngram.known_words)
+            scores["judge_ppl_ratio"] = self.ngram.perplexity(texts) / self.real_perplexity
+        if self.lm is not None:
+            scores.update(self.lm.scores(texts))
+        return scores
 
 
 @dataclass
@@ -120,7 +135,9 @@ class _Labels:
 
 def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Example] | None,
               n_samples: int, seed: int, judge_cache: str | Path | None,
-              embedding_judge: bool | None = None) -> dict[str, Any]:
+              embedding_judge: bool | None, lm_judge: str | Literal[False] | None
+              ) -> dict[str, Any]:
+    language_model = judge_language_model(lm_judge)  # a missing LM fails before the work
     cfg = model.config
     max_length, batch_size = cfg.data.max_length, cfg.train.batch_size
     forced = teacher_forced(model, examples)
@@ -167,10 +184,14 @@ def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Exam
 
     labels = _label_metrics(model, examples, codes, train_examples)
     result.update(labels.figures)
-    fluency = _fluency(train_examples, texts, judge_cache)
+    lm = LMJudge(*language_model, texts, seed) if language_model is not None else None
+    if lm is not None:
+        result["lm_judge"] = {**lm.description(), "note": NOTE}
+    fluency = _fluency(train_examples, texts, judge_cache, lm)
+    training = metrics.unit_set(ex.text for ex in train_examples) if train_examples else None
 
-    # Samples of each mode: every mode for the n-gram judge, the judged labels' for accuracy.
-    components = (range(model.prior.components) if fluency is not None
+    # Samples of each mode: every mode for the fluency judges, the judged labels' for accuracy.
+    components = (range(model.prior.components) if fluency.judges
                   else sorted(set(labels.judged.values())))
     by_mode = {component: generation.sample(model, n_samples, sampling, mode=component,
                                             seed=seed + 1 + component)[0]
@@ -179,12 +200,12 @@ def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Exam
         result["mode_accuracy"] = metrics.mode_accuracy(
             {label: by_mode[component] for label, component in labels.judged.items()},
             labels.judge)
-    if fluency is not None:
+    if fluency.ngram is not None:
         result["judge_perplexity"] = fluency.real_perplexity
     if by_mode:
-        result["samples"] = _samples_report(samples, by_mode, fluency, labels, result)
+        result["samples"] = _samples_report(samples, by_mode, fluency, labels, result, training)
 
-    if fluency is not None:
+    if fluency.judges:
         midpoints = _midpoints(model, codes, texts, seed)
         if midpoints is None:
             _warn("interpolation_midpoints need 2 examples with different texts; left out")
@@ -199,7 +220,7 @@ def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Exam
     transfer = _transfer_report(model, examples, labels, fluency, n_samples, seed, embedding)
     if transfer is not None:
         result["transfer"] = transfer
-    return _finite_only(result)
+    return finite_only(result)
 
 
 def _embedding_judge(enabled: bool | None, labels: _Labels,
@@ -244,32 +265,41 @@ def _embedding_report(judge: EmbeddingJudge, examples: list[Example],
 
 
 def _fluency(train_examples: list[Example] | None, held_out: list[str],
-             judge_cache: str | Path | None) -> _Fluency | None:
-    """The n-gram judge of the training texts (from the cache when it holds it), or None."""
+             judge_cache: str | Path | None, lm: LMJudge | None) -> _Fluency:
+    """The LM judge `lm` and the n-gram judge of the training texts (from the cache when it
+    holds it), if there are any."""
     if not train_examples:
-        _warn("clean_rate, judge_perplexity and judge_ppl_ratio need the training examples "
-              "for their judge; left out")
-        return None
+        _warn("clean_rate, copy_rate, judge_perplexity and judge_ppl_ratio need the training "
+              "examples; left out")
+        return _Fluency(lm=lm)
     judge = load_or_fit([ex.text for ex in train_examples], cache_dir=judge_cache)
-    return _Fluency(judge, judge.perplexity(held_out))
+    return _Fluency(judge, judge.perplexity(held_out), lm)
 
 
-def _samples_report(samples: list[str], by_mode: dict[int, list[str]],
-                    fluency: _Fluency | None, labels: _Labels,
-                    result: dict[str, Any]) -> dict[str, Any]:
-    """clean_rate and judge_ppl_ratio of the mixture's samples and of each mode's, and the
-    accuracy of each mode one judged label owns."""
+def _samples_report(samples: list[str], by_mode: dict[int, list[str]], fluency: _Fluency,
+                    labels: _Labels, result: dict[str, Any],
+                    training: frozenset[str] | None) -> dict[str, Any]:
+    """The fluency judges' scores and the copy rate against the `training` units (None:
+    unknown) of the mixture's samples and of each mode's, and the accuracy of each mode one
+    judged label owns."""
+
+    def scores(texts: list[str]) -> dict[str, Any]:
+        entry = fluency.scores(texts)
+        if training is not None:
+            entry["copy_rate"] = metrics.copy_rate(texts, training)
+        return entry
+
     owners: dict[int, list[str]] = {}
     for label, component in labels.judged.items():
         owners.setdefault(component, []).append(label)
     per_mode: dict[str, dict[str, Any]] = {}
     for component, texts in by_mode.items():
-        entry: dict[str, Any] = fluency.scores(texts) if fluency is not None else {}
+        entry = scores(texts)
         owned = owners.get(component, [])
         if len(owned) == 1:
             entry.update(label=owned[0], accuracy=result["mode_accuracy"][owned[0]])
         per_mode[str(component)] = entry
-    report: dict[str, Any] = fluency.scores(samples) if fluency is not None else {}
+    report = scores(samples)
     report["per_mode"] = per_mode
     return report
 
@@ -306,7 +336,7 @@ def _midpoints(model: TextWAE, codes: torch.Tensor, texts: list[str],
 
 
 def _transfer_report(model: TextWAE, examples: list[Example], labels: _Labels,
-                     fluency: _Fluency | None, n: int, seed: int,
+                     fluency: _Fluency, n: int, seed: int,
                      embedding: EmbeddingJudge | None = None) -> dict[str, Any] | None:
     """Up to `n` labelled held-out examples moved to another judged label's mode, judged."""
     if labels.judge is None:
@@ -335,8 +365,7 @@ def _transfer_report(model: TextWAE, examples: list[Example], labels: _Labels,
     bleu, _ = metrics.corpus_bleu(outputs, inputs)
     report: dict[str, Any] = {"n": len(chosen), "accuracy": accuracy, "bleu_to_input": bleu,
                               "gmean": metrics.transfer_gmean(accuracy, bleu)}
-    if fluency is not None:
-        report.update(fluency.scores(outputs))
+    report.update(fluency.scores(outputs))
     if embedding is not None:
         if embedding.fitted and set(targets) <= set(embedding.classes):
             report["embedding_accuracy"] = embedding.accuracy(outputs, targets)
@@ -385,12 +414,12 @@ def _label_metrics(model: TextWAE, examples: list[Example], codes: torch.Tensor,
     return _Labels(figures, judge, judged)
 
 
-def _finite_only(result: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def finite_only(result: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Drop (with a warning) numbers that are NaN or infinite, in nested groups too."""
     kept = {}
     for key, value in result.items():
         if isinstance(value, dict):
-            kept[key] = _finite_only(value, f"{prefix}{key}.")
+            kept[key] = finite_only(value, f"{prefix}{key}.")
         elif isinstance(value, float) and not math.isfinite(value):
             _warn(f"{prefix}{key} is {value}; left out")
         else:

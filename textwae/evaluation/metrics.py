@@ -15,7 +15,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -26,6 +26,7 @@ __all__ = [
     "LabelJudge",
     "active_units",
     "clean_rate",
+    "copy_rate",
     "corpus_bleu",
     "distinct_n",
     "interpolation_report",
@@ -36,6 +37,7 @@ __all__ = [
     "self_bleu",
     "thin_directions",
     "transfer_gmean",
+    "unit_set",
     "words",
 ]
 
@@ -66,6 +68,23 @@ def clean_rate(texts: Sequence[str], vocabulary: set[str] | frozenset[str]) -> f
         tokens = words(text)
         clean += bool(tokens) and all(token in vocabulary for token in tokens)
     return clean / len(texts)
+
+
+def _one_spaced(text: str) -> str:
+    """`text` with its runs of whitespace made one space and its ends stripped."""
+    return " ".join(text.split())
+
+
+def unit_set(texts: Iterable[str]) -> frozenset[str]:
+    """The training units as `copy_rate` compares them: whitespace-normalised."""
+    return frozenset(map(_one_spaced, texts))
+
+
+def copy_rate(texts: Sequence[str], training: frozenset[str]) -> float:
+    """Share of texts that are verbatim training units (`training` from `unit_set`; the same
+    whitespace normalisation, nothing else): what a generator that memorises scores high on."""
+    _check_texts(texts, "texts")
+    return sum(_one_spaced(text) in training for text in texts) / len(texts)
 
 
 def transfer_gmean(accuracy: float, bleu: float) -> float:

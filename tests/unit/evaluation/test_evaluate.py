@@ -1,3 +1,4 @@
+import functools
 import json
 import math
 import warnings
@@ -14,7 +15,8 @@ from textwae.config.loading import load_config
 from textwae.data.records import Example
 from textwae.data.splits import load_splits
 from textwae.errors import EvaluationWarning
-from textwae.evaluation.evaluate import evaluate, label_components
+from textwae.evaluation import evaluate as evaluation
+from textwae.evaluation.evaluate import label_components
 from textwae.evaluation.judges import embedding_judge_available
 from textwae.evaluation.teacher_forced import (
     MAX_MMD_CODES,
@@ -24,6 +26,9 @@ from textwae.evaluation.teacher_forced import (
 )
 from textwae.models.autoencoder import TextWAE
 from textwae.training.pipeline import train
+
+# the LM judge has its own tests (test_lm_judge.py): off here, where each test reads other keys
+evaluate = functools.partial(evaluation.evaluate, lm_judge=False)
 
 # the MiniLM embedding judge reports beside the others where the minilm extra is installed
 EMBEDDING_KEYS = {"embedding_judge"} if embedding_judge_available() else set()
@@ -88,7 +93,7 @@ def test_without_labels_the_label_metrics_are_left_out_with_a_warning(model, spl
         result = evaluate(model, unlabelled, splits[0], n_samples=4)
     assert set(result) == BASE_KEYS | FLUENCY_KEYS
     assert set(result["samples"]["per_mode"]) == {"0", "1", "2"}  # every mode, no accuracy
-    assert all(set(entry) == {"clean_rate", "judge_ppl_ratio"}
+    assert all(set(entry) == {"clean_rate", "judge_ppl_ratio", "copy_rate"}
                for entry in result["samples"]["per_mode"].values())
 
 
@@ -98,7 +103,7 @@ def test_without_judge_data_mode_accuracy_is_left_out(model, splits):
     assert set(result) == BASE_KEYS | {"purity", "nmi"}
     messages = " ".join(str(w.message) for w in caught)
     assert "mode_accuracy and transfer need" in messages
-    assert "clean_rate, judge_perplexity and judge_ppl_ratio need" in messages
+    assert "clean_rate, copy_rate, judge_perplexity and judge_ppl_ratio need" in messages
 
 
 def test_one_example_leaves_out_what_needs_two(model, splits):
@@ -146,7 +151,7 @@ def test_teacher_forced_codes_follow_the_examples_order(model, splits):
 def test_evaluate_command_prints_and_writes_one_json_object(run, splits, tmp_path, capsys):
     data = write_labelled(tmp_path / "valid.jsonl", splits[1])
     out = tmp_path / "scores" / "eval.json"
-    main(["evaluate", "--model", str(run), "--data", str(data), "--n-samples", "8",
+    main(["evaluate", "--no-lm-judge", "--model", str(run), "--data", str(data), "--n-samples", "8",
           "--out", str(out)])
     captured = capsys.readouterr()
     result = json.loads(captured.out)
@@ -158,8 +163,8 @@ def test_evaluate_command_prints_and_writes_one_json_object(run, splits, tmp_pat
 def test_evaluate_command_without_labels(run, splits, tmp_path, capsys):
     data = tmp_path / "valid.txt"
     data.write_text("\n".join(ex.text for ex in splits[1]) + "\n", encoding="utf-8")
-    main(["evaluate", "--model", str(run), "--data", str(data), "--label-field", "",
-          "--n-samples", "4"])
+    main(["evaluate", "--no-lm-judge", "--model", str(run), "--data", str(data),
+          "--label-field", "", "--n-samples", "4"])
     captured = capsys.readouterr()
     assert set(json.loads(captured.out)) == BASE_KEYS | FLUENCY_KEYS
     assert "warning:" in captured.err
@@ -169,13 +174,13 @@ def test_evaluate_command_without_labels(run, splits, tmp_path, capsys):
                                    ["--data", "valid.jsonl", "--n-samples", "0"]])
 def test_evaluate_command_user_errors_exit_2(run, extra, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--model", str(run), *extra])
+        main(["evaluate", "--no-lm-judge", "--model", str(run), *extra])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith("error:")
 
 
 def test_evaluate_command_defaults_to_the_runs_validation_split(run, splits, capsys):
-    main(["evaluate", "--model", str(run), "--n-samples", "4"])
+    main(["evaluate", "--no-lm-judge", "--model", str(run), "--n-samples", "4"])
     result = json.loads(capsys.readouterr().out)
     held_out = {ex.text for ex in splits[1]}
     assert {result["interpolation"]["start"], result["interpolation"]["end"]} <= held_out
@@ -193,10 +198,10 @@ def test_generated_text_figures_are_grouped_finite_and_on_their_scales(model, sp
     assert all(math.isfinite(n) for n in numbers(result))
     assert result["judge_perplexity"] > 1
     samples = result["samples"]
-    assert set(samples) == {"clean_rate", "judge_ppl_ratio", "per_mode"}
+    assert set(samples) == {"clean_rate", "judge_ppl_ratio", "copy_rate", "per_mode"}
     assert set(samples["per_mode"]) == {str(k) for k in range(model.prior.components)}
     for entry in samples["per_mode"].values():  # the tiny run keeps a label map: one label each
-        assert set(entry) == {"clean_rate", "judge_ppl_ratio", "label", "accuracy"}
+        assert set(entry) == {"clean_rate", "judge_ppl_ratio", "copy_rate", "label", "accuracy"}
         assert entry["accuracy"] == result["mode_accuracy"][entry["label"]]
     midpoints = result["interpolation_midpoints"]
     assert set(midpoints) == {"n_pairs", "clean_rate", "judge_ppl_ratio"}
@@ -264,21 +269,21 @@ def test_transfers_move_each_input_to_another_labels_mode(model, splits, monkeyp
 
 def test_evaluate_command_caches_the_judge_beside_the_run_or_where_told(run, tmp_path, capsys):
     before = sorted(p.name for p in run.iterdir())
-    main(["evaluate", "--model", str(run), "--n-samples", "2", "--judge-cache",
+    main(["evaluate", "--no-lm-judge", "--model", str(run), "--n-samples", "2", "--judge-cache",
           str(tmp_path / "judges")])
     capsys.readouterr()
     assert [p.suffix for p in (tmp_path / "judges").iterdir()] == [".safetensors"]
-    main(["evaluate", "--model", str(run), "--n-samples", "2"])
+    main(["evaluate", "--no-lm-judge", "--model", str(run), "--n-samples", "2"])
     assert len(json.loads(capsys.readouterr().out)["samples"]["per_mode"]) == 3
     assert [p.suffix for p in (run.parent / ".judges").iterdir()] == [".safetensors"]
     assert sorted(p.name for p in run.iterdir()) == before  # nothing inside the run
 
 
 def test_non_finite_numbers_in_groups_are_left_out_with_a_warning():
-    from textwae.evaluation.evaluate import _finite_only
+    from textwae.evaluation.evaluate import finite_only
 
     with pytest.warns(EvaluationWarning, match=r"samples\.judge_ppl_ratio is inf"):
-        kept = _finite_only({"bleu": 1.0, "samples": {"judge_ppl_ratio": math.inf,
+        kept = finite_only({"bleu": 1.0, "samples": {"judge_ppl_ratio": math.inf,
                                                       "clean_rate": 0.5}})
     assert kept == {"bleu": 1.0, "samples": {"clean_rate": 0.5}}
 

@@ -67,7 +67,7 @@ class StandIn:
 def test_pronoun_clashes_count_the_sampled_stories_whose_pronoun_contradicts_their_cast(
         corpus, tmp_path):
     figures = evaluate_stories(StandIn([AGREEING, CLASHING, AGREEING, AGREEING]), corpus[:40],
-                               corpus[40:], n_samples=8, judge_cache=tmp_path)
+                               corpus[40:], n_samples=8, judge_cache=tmp_path, lm_judge=False)
     assert figures["samples"]["pronoun_clashes"] == 0.25
     # the corpus's own stories: a "she" after a man named alone is rare there
     assert 0 <= figures["real_pronoun_clashes"] < 0.1
@@ -78,6 +78,21 @@ def test_pronoun_clashes_are_left_out_with_a_warning_where_no_word_is_a_name(tmp
     stories = toy_stories()  # their names are written in lower case
     with pytest.warns(EvaluationWarning, match="pronoun_clashes left out"):
         figures = evaluate_stories(StandIn([CLASHING]), stories[:40], stories[40:],
-                                   n_samples=4, judge_cache=tmp_path)
+                                   n_samples=4, judge_cache=tmp_path, lm_judge=False)
     assert "pronoun_clashes" not in figures["samples"]
     assert "real_pronoun_clashes" not in figures
+
+
+def test_sampled_stories_are_read_by_the_lm_judge_and_counted_as_copies(corpus, tmp_path,
+                                                                         smollm2):
+    copied = split_sentences(corpus[40].text)  # a training story, told again
+    new = ["A violet kettle sang over the harbour.", "Nobody had read the letter."]
+    figures = evaluate_stories(StandIn([copied, new]), corpus[:40], corpus[40:], n_samples=8,
+                               judge_cache=tmp_path, lm_judge=str(smollm2))
+    samples = figures["samples"]
+    assert samples["copy_rate"] == 0.5  # four of the eight stories
+    assert samples["sentence_copy_rate"] == pytest.approx(len(copied) / (len(copied) + 2))
+    assert 0 <= samples["lm_fluent"] <= 1 and samples["lm_ppl_ratio"] > 0
+    judge = figures["lm_judge"]  # read against the held-out stories' sentences
+    assert judge["model"] == str(smollm2)
+    assert judge["real_lines"] == sum(len(split_sentences(ex.text)) for ex in corpus[:40])
