@@ -44,9 +44,15 @@ class LanguageModel:
 
     @classmethod
     def load(cls, value: str, key: str = "generation.lm") -> LanguageModel:
-        """The LM named by `value` (a folder, a GGUF file or `package:NAME`), loaded once per
-        process; `key` names the setting that gave it, so errors say what to change."""
-        return _load(resolve_directory(value, key), key)
+        """The LM named by `value` (a folder, a GGUF file or `package:NAME`), resolved and
+        loaded once per process; `key` names the setting that gave it, so errors say what to
+        change."""
+        if value not in _FOLDERS:  # resolving hashes the GGUF and its conversion: once
+            _FOLDERS[value] = resolve_directory(value, key)
+        folder = _FOLDERS[value]
+        if folder not in _LOADED:
+            _LOADED[folder] = _load(folder, key)
+        return _LOADED[folder]
 
     @property
     def vocab_size(self) -> int:
@@ -129,7 +135,11 @@ def _cache_keyword(model: torch.nn.Module) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-@functools.cache
+_FOLDERS: dict[str, str] = {}  # an LM as named -> its resolved folder, in this process
+_LOADED: dict[str, LanguageModel] = {}  # a resolved folder -> its LM, loaded once per process
+#   whichever setting names it (generation.lm, the LM judge)
+
+
 def _load(folder: str, key: str) -> LanguageModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
