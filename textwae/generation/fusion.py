@@ -85,11 +85,12 @@ def fused_decoder(model: TextWAE, lm: str | None, weight: float) -> StepDecoder:
     if lm is None or weight == 0:
         return model.decoder
     if not isinstance(model.tokenizer, LMTokenizer):
-        raise ConfigError(f"lm_fusion={weight} needs a run whose decoder speaks the LM's pieces "
-                          "(trained with tokenizer.type=lm); this one's does not: give "
-                          "lm_fusion=0")
+        raise ConfigError(f"an LM fusion weight of {weight} needs a run whose decoder speaks "
+                          "the LM's pieces (trained with tokenizer.type=lm); this run's does "
+                          "not: give a weight of 0")
     language_model = LanguageModel.load(lm)
     if not model.tokenizer.matches(language_model.tokenizer):
-        raise ConfigError(f"lm={lm}: its vocabulary is not that of {model.tokenizer.lm}, whose "
-                          "pieces the run's decoder speaks: fuse with that LM, or lm_fusion=0")
+        raise ConfigError(f"the LM {lm} has another vocabulary than {model.tokenizer.lm}, whose "
+                          "pieces the run's decoder speaks: fuse with that LM, or give a fusion "
+                          "weight of 0")
     return FusedDecoder(model.decoder, language_model, model.tokenizer, weight)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import TINY, assert_round_trip, labelled_toy_examples, write_labelled
+from tests.conftest import TINY, assert_round_trip, labelled_toy_examples, run, write_labelled
 from textwae.config.loading import load_config
 from textwae.errors import ConfigError
 from textwae.generation import DecodingConfig, beam_search, decode, decoding
@@ -140,11 +140,21 @@ def test_bad_fusion_settings_are_one_line_errors(model, tiny_model, corpus, smol
         load_config(TINY, overrides=[f"data.train={corpus}", f"generation.lm={smollm2}",
                                      "generation.lm_fusion=1"])
     one_line(e)
-    with pytest.raises(ConfigError, match=re.escape("lm_fusion=1.0 needs a run whose decoder "
-                                                    "speaks the LM's pieces")) as e:
+    with pytest.raises(ConfigError, match=re.escape("an LM fusion weight of 1.0 needs a "
+                                                    "run whose decoder speaks the LM's")) as e:
         decode(tiny_model, codes(), greedy(smollm2, 1.0))
     one_line(e)
     monkeypatch.setattr(model.tokenizer, "lm_vocabulary", "0" * 64)
-    with pytest.raises(ConfigError, match="its vocabulary is not that of") as e:
+    with pytest.raises(ConfigError, match="has another vocabulary than") as e:
         decode(model, codes(), greedy(smollm2, 1.0))
     one_line(e)
+
+
+def test_the_command_line_refuses_fusion_for_a_sentencepiece_run_in_one_line(trained_run,
+                                                                             smollm2):
+    result = run("generate.py", "sample", "--model", trained_run, "--n", "2", "--lm", smollm2,
+                 "--lm-fusion", "1")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "error: an LM fusion weight of 1.0 needs a run whose decoder speaks the LM's pieces "
+        "(trained with tokenizer.type=lm); this run's does not: give a weight of 0"]
