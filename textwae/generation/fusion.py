@@ -67,10 +67,10 @@ class FusedDecoder:
         lm_logp, cache = self.lm.step(self.read[tokens.cpu()].to(self.device), state.cache)
         lm_logp = lm_logp.to(logits.device)  # (B, V_lm)
         B, V = logits.shape
-        read = lm_logp.new_full((B, V), UNREADABLE)
-        read[:, SPECIAL_IDS:] = lm_logp[:, self.pieces.to(logits.device)]
-        read[:, self.eos_id] = lm_logp[:, self.endings.to(logits.device)].logsumexp(dim=-1)
-        fused = logits.float().log_softmax(dim=-1) + self.weight * read
+        lm_scores = lm_logp.new_full((B, V), UNREADABLE)  # the LM's, at the run's ids
+        lm_scores[:, SPECIAL_IDS:] = lm_logp[:, self.pieces.to(logits.device)]
+        lm_scores[:, self.eos_id] = lm_logp[:, self.endings.to(logits.device)].logsumexp(-1)
+        fused = logits.float().log_softmax(dim=-1) + self.weight * lm_scores
         return fused.log_softmax(dim=-1), FusedState(decoder_state, cache)
 
     def reorder_state(self, state: FusedState, order: torch.Tensor) -> FusedState:
