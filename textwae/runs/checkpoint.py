@@ -26,13 +26,15 @@ from textwae.errors import RunDirectoryError
 from textwae.runs.lock import LOCK_FILE
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.yaml", "model.safetensors", "tokenizer.model"
+LM_TOKENIZER_FILE = "lm_pieces.json"  # tokenizer.type=lm: the LM's pieces the run uses
 NAMES_FILE = "names.yaml"  # data.mask_names: the character names of the training split
 METRICS_FILE = "metrics.jsonl"
 MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE)  # and the tokenizers the config names
 STATE_FILE = Path("state") / "trainer.safetensors"
 LATENT_MAP_FILE, CURVES_FILE = "latent_map.png", "training_curves.png"
-RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, NAMES_FILE, METRICS_FILE,
-             LATENT_MAP_FILE, CURVES_FILE, LOCK_FILE)  # the files at the top of a run directory
+# the files at the top of a run directory
+RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, LM_TOKENIZER_FILE, NAMES_FILE,
+             METRICS_FILE, LATENT_MAP_FILE, CURVES_FILE, LOCK_FILE)
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:

@@ -23,6 +23,7 @@ from textwae.evaluation.teacher_forced import story_validation
 from textwae.models.autoencoder import TextWAE, model_tokenizers
 from textwae.models.pretrained import needs_sentencepiece
 from textwae.models.reading import sentence_codes, story_inputs
+from textwae.models.run_tokenizer import run_tokenizer_file, train_run_tokenizer
 from textwae.models.story import STORY_DIR, StoryModel
 from textwae.runs import checkpoint
 from textwae.runs.lock import run_lock
@@ -31,7 +32,6 @@ from textwae.text.batching import TokenizedTexts
 from textwae.text.names import Names, roles
 from textwae.text.streamed_batches import StreamedBatches
 from textwae.text.token_cache import sequence_lengths
-from textwae.text.tokenizers import Tokenizer
 from textwae.training.callbacks import RegularizerHook
 from textwae.training.interrupt import OnSignal, stop_reason
 from textwae.training.plateau import PlateauNotice
@@ -142,10 +142,10 @@ def prepare_run(config: Config, run_dir: Path,
         if names is not None:  # the tokenizer spends no pieces on names, one on each role
             texts = [names.mask(text)[0] for text in texts]
         symbols = roles() if names else ()
-        if config.tokenizer.vocab_size == AUTO and needs_sentencepiece(config.model):
+        if "tokenizer.vocab_size" in config.unresolved() and needs_sentencepiece(config.model):
             chosen.append(auto.apply(config, auto.choose_vocab_size(texts, config.tokenizer,
                                                                    symbols)))
-        tokenizer = (Tokenizer.train(texts, config.tokenizer, symbols)
+        tokenizer = (train_run_tokenizer(texts, config, symbols)
                      if needs_sentencepiece(config.model) else None)
         if config.data.max_length == AUTO:
             parts = set(model_tokenizers(config.model, lambda: tokenizer).values())
@@ -153,7 +153,7 @@ def prepare_run(config: Config, run_dir: Path,
                 auto.unit_lengths(texts, parts))))
         run_dir.mkdir(parents=True, exist_ok=True)  # once the data and the tokenizer are good
         if tokenizer is not None:
-            checkpoint.atomic_write(run_dir / checkpoint.TOKENIZER_FILE, tokenizer.save)
+            checkpoint.atomic_write(run_dir / run_tokenizer_file(config), tokenizer.save)
         if names is not None:
             checkpoint.atomic_write(run_dir / checkpoint.NAMES_FILE, names.save)
     barrier()  # the tokenizer and the names are made once and shared

@@ -166,9 +166,9 @@ def test_a_wide_beam_searches_a_bounded_number_of_rows_and_finds_the_same(tiny_m
     searched = []
     search = decoding.beam_search
 
-    def recorded(model, part, beam, max_length):
+    def recorded(model, part, beam, max_length, **options):
         searched.append(len(part) * beam)
-        return search(model, part, beam, max_length)
+        return search(model, part, beam, max_length, **options)
 
     monkeypatch.setattr(decoding, "BEAM_ROWS", 8)
     monkeypatch.setattr(decoding, "beam_search", recorded)
