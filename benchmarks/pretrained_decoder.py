@@ -45,7 +45,7 @@ DECODERS = {  # name: train.py arguments
     "gru": [],
     "smollm2_frozen": [*SMOLLM2, "model.decoder_training=frozen"],
     "smollm2_lora": [*SMOLLM2, "model.decoder_training=lora"],
-    "smollm2_full": [*SMOLLM2, "model.decoder_training=full"],
+    "smollm2_full": [*SMOLLM2, "model.decoder_training=full", "train.lr=0.0002"],
 }
 CORPORA = {  # name: (training file, held-out file, train.py arguments)
     "yelp": lambda: (yelp_jsonl("test"), yelp_jsonl("dev"),
