@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import random
 import sys
 import time
@@ -204,16 +205,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n", type=int, default=50, help="samples per mode, transfers per mode")
     parser.add_argument("--settings", nargs="*", default=None, help="only these settings")
+    parser.add_argument("--add", action="store_true",
+                        help="keep the other settings of an earlier OUT.json (a setting "
+                             "measured again replaces its figures)")
     add_out_argument(parser, "lm_decoding_CORPUS")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = args.out.replace("CORPUS", args.corpus)
     run = args.run or trained(args.corpus, f"{out}_run", [], args)
-    result: dict[str, Any] = {"corpus": args.corpus, "threads": args.threads, "n": args.n,
+    result: dict[str, Any] = {"corpus": args.corpus, "n": args.n,
                               "machine": machine(), "command": " ".join(sys.argv),
                               "runs": {"decoder": {"path": str(run),
                                                    "steps": final_record(run)["step"]}},
                               "settings": {}}
+    earlier = RESULTS / f"{out}.json"
+    if args.add and earlier.is_file():
+        result["settings"] = json.loads(earlier.read_text(encoding="utf-8"))["settings"]
     if args.corpus == "roc":
         story_run = StoryRun.from_pretrained(run)
         train_units, valid_units = load_splits(story_run.sentences.config.data)
@@ -225,8 +232,9 @@ def main() -> None:
         for name, options in sentence_settings(fusion=False).items():
             if args.settings and name not in args.settings:
                 continue
-            result["settings"][name] = story_figures(
-                story_run, decoding_of(story_run.sentences, options), readers_, args.n)
+            result["settings"][name] = {**story_figures(
+                story_run, decoding_of(story_run.sentences, options), readers_, args.n),
+                "threads": args.threads}
             print(name, result["settings"][name]["sentences"], file=sys.stderr)
             write_results(out, result)
         return
@@ -253,8 +261,9 @@ def main() -> None:
             if name.startswith("fusion") != (kind == "fusion") and name != "decoder alone":
                 continue
             key = name if kind == "decoder" else f"{name} (LM-piece run)"
-            result["settings"][key] = sentence_figures(chosen, decoding_of(chosen, options),
-                                                       readers_, sources, pairs, args.n)
+            result["settings"][key] = {**sentence_figures(
+                chosen, decoding_of(chosen, options), readers_, sources, pairs, args.n),
+                "threads": args.threads}
             print(key, {k: v for k, v in result["settings"][key]["samples"].items()
                         if k != "examples"}, file=sys.stderr)
             write_results(out, result)
