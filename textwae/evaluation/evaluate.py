@@ -164,7 +164,8 @@ def _evaluate(model: TextWAE, examples: list[Example], train_examples: list[Exam
         _warn(f"thin_directions needs {metrics.MIN_EXAMPLES_PER_DIM} examples per latent "
               "dimension; left out")
 
-    sampling = generation.DecodingConfig(max_length=max_length)  # what users get by default
+    # what users get by default: the run's generation: section (its LM included)
+    sampling = generation.DecodingConfig.of(model.config.generation, max_length=max_length)
     samples, _ = generation.sample(model, n_samples, sampling, seed=seed)
     if n_samples >= 2:
         result["self_bleu"] = metrics.self_bleu(samples, seed=seed)

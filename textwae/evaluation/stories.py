@@ -64,7 +64,8 @@ def evaluate_stories(level: Level[Story], examples: list[Example],
     held_out = story_sentences(texts)
     training = story_sentences([ex.text for ex in train_examples])
     length = max_length or level.settings.max_length
-    sampling = DecodingConfig(temperature=SAMPLE_TEMPERATURE, max_length=length)
+    sampling = DecodingConfig.of(level.settings, temperature=SAMPLE_TEMPERATURE,
+                                 max_length=length)  # the run's LM, if it has one
 
     def sampled(mode: int | None, seed: int) -> list[Story]:
         return sample(level, n_samples, sampling, mode, seed, redraws=redraws)[0]

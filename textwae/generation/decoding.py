@@ -6,16 +6,17 @@ One routine serves every decoder through its `start` / `step` / `reorder_state` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
-from textwae.config.schema import GenerationConfig
+from textwae.config.schema import AUTO, GenerationConfig
 from textwae.errors import ConfigError
 from textwae.generation.arguments import real_number, shown, whole_number
 from textwae.generation.fusion import StepDecoder, fused_decoder
 from textwae.generation.rerank import best_candidates
 from textwae.models.autoencoder import TextWAE
+from textwae.text.local_models import default_lm
 from textwae.text.names import Cast
 
 BEAM_ROWS = 1024  # hypotheses (codes x beam width) a beam search extends at once
@@ -24,7 +25,9 @@ BEAM_ROWS = 1024  # hypotheses (codes x beam width) a beam search extends at onc
 @dataclass
 class DecodingConfig:
     """How codes become tokens. The defaults are those of `GenerationConfig` (a run's
-    generation: section), which the command line takes when a flag is not given."""
+    generation: section), but for `lm`: a call decodes with the decoder alone unless it
+    names an LM. `DecodingConfig.of(run_settings)` takes a run's own section, LM included, as
+    the command line does for the flags it is not given."""
 
     greedy: bool = False  # argmax at every step; the sampling options are then unused
     temperature: float = GenerationConfig.temperature
@@ -33,7 +36,8 @@ class DecodingConfig:
     #   probability reaches p
     max_length: int = GenerationConfig.max_length  # new tokens at most
     beam: int = GenerationConfig.beam  # > 1: beam search of this width (deterministic)
-    lm: str | None = GenerationConfig.lm  # a pretrained LM that rereads what is decoded
+    lm: str | None = None  # a pretrained LM that rereads what is decoded (auto: the default
+    #   LM where it is installed)
     lm_candidates: int = GenerationConfig.lm_candidates  # with lm: texts per code to choose from
     lm_weight: float = GenerationConfig.lm_weight  # with lm: its share of a candidate's score
     lm_fusion: float = GenerationConfig.lm_fusion  # with lm: its weight in each token's score
@@ -49,9 +53,19 @@ class DecodingConfig:
         if self.lm is not None and not isinstance(self.lm, str):
             raise ConfigError(f"lm must be a folder, a GGUF file or package:NAME, got "
                               f"{shown(self.lm)}")
+        if self.lm == AUTO:
+            self.lm = default_lm()
         self.lm_candidates = whole_number(self.lm_candidates, "LM candidates", "lm_candidates")
         self.lm_weight = real_number(self.lm_weight, "the LM weight", "lm_weight")
         self.lm_fusion = real_number(self.lm_fusion, "the LM fusion weight", "lm_fusion")
+
+
+    @classmethod
+    def of(cls, settings: GenerationConfig, **chosen: object) -> DecodingConfig:
+        """A run's generation: section (`settings`) as decoding options, with `chosen`
+        (e.g. greedy=True) over it."""
+        names = [field.name for field in fields(cls) if hasattr(settings, field.name)]
+        return cls(**{**{name: getattr(settings, name) for name in names}, **chosen})
 
 
 def check_decoding(decoding: object) -> DecodingConfig:

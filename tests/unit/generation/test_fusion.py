@@ -132,7 +132,7 @@ def one_line(error: pytest.ExceptionInfo) -> str:
 def test_bad_fusion_settings_are_one_line_errors(model, tiny_model, corpus, smollm2,
                                                  monkeypatch):
     with pytest.raises(ConfigError, match=re.escape("tokenizer.type=lm takes the pieces of "
-                                                    "generation.lm's tokenizer: set")) as e:
+                                                    "generation.lm's tokenizer: name the LM")) as e:
         load_config(TINY, overrides=[f"data.train={corpus}", "tokenizer.type=lm"])
     one_line(e)
     with pytest.raises(ConfigError, match=re.escape("generation.lm_fusion needs a decoder that "

