@@ -117,7 +117,7 @@ def readers(train_units: list[Example], held: list[str]) -> Readers:
 
 def sentence_settings(fusion: bool) -> dict[str, dict[str, Any]]:
     """Name -> DecodingConfig options beyond the run's defaults."""
-    settings: dict[str, dict[str, Any]] = {"decoder alone": {}}
+    settings: dict[str, dict[str, Any]] = {"decoder alone": {"lm": None}}
     for k in RERANK_CANDIDATES:
         settings[f"rerank K={k}"] = {"lm": DEFAULT_LM, "lm_candidates": k}
     for weight in RERANK_WEIGHTS:
@@ -128,14 +128,6 @@ def sentence_settings(fusion: bool) -> dict[str, dict[str, Any]]:
             settings[f"fusion {weight:g}"] = {"lm": DEFAULT_LM, "lm_candidates": 1,
                                               "lm_fusion": weight}
     return settings
-
-
-def decoding_of(model: TextWAE, options: dict[str, Any]) -> DecodingConfig:
-    """The run's generation defaults with `options` over them."""
-    cfg = model.config.generation
-    base = {field.name: getattr(cfg, field.name) for field in dataclasses.fields(DecodingConfig)
-            if hasattr(cfg, field.name)}
-    return DecodingConfig(**{**base, **options})
 
 
 def sentence_figures(model: TextWAE, decoding: DecodingConfig, readers: Readers,
@@ -232,9 +224,9 @@ def main() -> None:
         for name, options in sentence_settings(fusion=False).items():
             if args.settings and name not in args.settings:
                 continue
-            result["settings"][name] = {**story_figures(
-                story_run, decoding_of(story_run.sentences, options), readers_, args.n),
-                "threads": args.threads}
+            decoding = DecodingConfig.of(story_run.sentences.config.generation, **options)
+            result["settings"][name] = {**story_figures(story_run, decoding, readers_, args.n),
+                                        "threads": args.threads}
             print(name, result["settings"][name]["sentences"], file=sys.stderr)
             write_results(out, result)
         return
@@ -261,9 +253,10 @@ def main() -> None:
             if name.startswith("fusion") != (kind == "fusion") and name != "decoder alone":
                 continue
             key = name if kind == "decoder" else f"{name} (LM-piece run)"
-            result["settings"][key] = {**sentence_figures(
-                chosen, decoding_of(chosen, options), readers_, sources, pairs, args.n),
-                "threads": args.threads}
+            decoding = DecodingConfig.of(chosen.config.generation, **options)
+            result["settings"][key] = {**sentence_figures(chosen, decoding, readers_, sources,
+                                                          pairs, args.n),
+                                       "threads": args.threads}
             print(key, {k: v for k, v in result["settings"][key]["samples"].items()
                         if k != "examples"}, file=sys.stderr)
             write_results(out, result)
