@@ -99,7 +99,7 @@ def _convert(path: Path, digest: str, folder: Path, key: str) -> None:
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{digest[:12]}.", suffix=".tmp"))
     try:
         try:
-            with loader_output_to_stderr():
+            with loader_output_to_stderr(progress=True):  # about 20 s, once
                 options = {"gguf_file": path.name, "local_files_only": True,
                            "trust_remote_code": False}
                 model = AutoModelForCausalLM.from_pretrained(str(path.parent), **options)

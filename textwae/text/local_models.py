@@ -78,7 +78,17 @@ def default_lm() -> str | None:
 
 
 @contextlib.contextmanager
-def loader_output_to_stderr() -> Iterator[None]:
-    """What a loader prints goes to stderr: stdout holds only the program's outputs."""
-    with contextlib.redirect_stdout(sys.stderr):
-        yield
+def loader_output_to_stderr(progress: bool = False) -> Iterator[None]:
+    """What a loader prints goes to stderr: stdout holds only the program's outputs. Its
+    progress bars are shown only where `progress` (a long conversion), not at every load."""
+    from transformers.utils import logging
+
+    shown = logging.is_progress_bar_enabled()
+    if not progress:
+        logging.disable_progress_bar()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if shown:
+            logging.enable_progress_bar()
