@@ -42,6 +42,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-embedding-judge", action="store_true",
                         help="skip the MiniLM embedding judge, which runs by default when the "
                         "minilm extra is installed")
+    parser.add_argument("--no-lm", action="store_true",
+                        help="decode samples with the run's decoder alone, not reranked by its "
+                        "generation.lm as generate decodes them (faster)")
     lm = parser.add_mutually_exclusive_group()
     lm.add_argument("--lm-judge", default=None, metavar="PATH|package:NAME",
                     help="the pretrained causal LM that judges fluency (a folder, a GGUF file "
@@ -63,6 +66,8 @@ def run_evaluate(args: argparse.Namespace) -> None:
         check_output_path(args.out)
     with warnings_to_stderr():
         model = load_model(args)
+        if args.no_lm:  # this process's copy of the settings; the run keeps its own
+            model.config.generation.lm = None
         examples = held_out(args, data_config(model.config, args))
         judge_data = judge_examples(model.config, args)  # the judges' training split
         cache = args.judge_cache or Path(args.model).resolve().parent / ".judges"
