@@ -236,7 +236,7 @@ def auto_settings(result: Record) -> Table:
 def lm_decoding(result: Record) -> Table:
     """Each decoding setting of benchmarks/lm_decoding.py on a sentence corpus."""
     header = ["setting", "samples LM-fluent", "LM ppl ratio", "clean", "n-gram ppl ratio",
-              "in their mode", "copy rate", "s per 100 samples", "transfers in target",
+              "in their mode", "copy rate", "s per 100 samples (threads)", "transfers in target",
               "transfer BLEU to input", "transfers LM-fluent", "midpoints LM-fluent"]
     rows = []
     for name, figures in result["settings"].items():
@@ -244,7 +244,8 @@ def lm_decoding(result: Record) -> Table:
         rows.append([name, num(samples["lm_fluent"], 2), num(samples["lm_ppl_ratio"], 2),
                      num(samples["clean_rate"], 2), num(samples["judge_ppl_ratio"], 2),
                      num(samples["in_mode"], 2), num(samples["copy_rate"], 2),
-                     num(samples["seconds_per_100"], 1), num(transfers.get("accuracy"), 2),
+                     f"{num(samples['seconds_per_100'], 1)} ({figures['threads']})",
+                     num(transfers.get("accuracy"), 2),
                      num(transfers.get("bleu_to_input"), 1), num(transfers.get("lm_fluent"), 2),
                      num(figures["midpoints"]["lm_fluent"], 2)])
     return header, rows
@@ -253,14 +254,14 @@ def lm_decoding(result: Record) -> Table:
 def lm_story_decoding(result: Record) -> Table:
     """Each decoding setting of benchmarks/lm_decoding.py on stories: their sentences."""
     header = ["setting", "sentences LM-fluent", "LM ppl ratio", "clean", "n-gram ppl ratio",
-              "sentence copy rate", "sentences per story", "s per 100 stories"]
+              "sentence copy rate", "sentences per story", "s per 100 stories (threads)"]
     rows = []
     for name, figures in result["settings"].items():
         sentences = figures["sentences"]
         rows.append([name, num(sentences["lm_fluent"], 2), num(sentences["lm_ppl_ratio"], 2),
                      num(sentences["clean_rate"], 2), num(sentences["judge_ppl_ratio"], 2),
                      num(sentences["copy_rate"], 2), num(figures["sentences_per_story"], 1),
-                     num(figures["seconds_per_100_stories"], 1)])
+                     f"{num(figures['seconds_per_100_stories'], 1)} ({figures['threads']})"])
     return header, rows
 
 
@@ -270,12 +271,14 @@ LATENT = "latent_quality.json"
 YELP = "yelp-600-2threads-defaults"
 STORIES_CMD = "python benchmarks/stories.py --corpus {corpus} --score RUN --out {out}"
 
-LM_RUNS = ("The runs were trained as a quiet 600-s run on 2 threads gets: `train.py` with the "
-           "data paths, the label options and the steps that quiet 600-s runs made "
+LM_RUNS = ("The runs were trained with `train.py` on the data paths and the label options, "
+           "to the steps that quiet 600-s runs on 2 threads made "
            "([Sentences on Yelp](#sentences-on-yelp): 4,909; [Stories on ROCStories]"
            "(#stories-on-rocstories): 6,643 sentence and 3,000 story steps, with "
            "`configs/stories.yaml` and `data.mask_names=true`) as `train.max_steps`, "
-           "`train.max_time=null`, on a shared machine. ")
+           "`train.max_time=null`, on a shared machine. Timings on 2 threads were taken on a "
+           "quiet machine; those on 1 thread beside other work, and compare only with each "
+           "other. ")
 
 SECTIONS = (
     Section("A pretrained LM in decoding", "lm_decoding_yelp.json",
