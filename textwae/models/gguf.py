@@ -64,20 +64,31 @@ def converted_folder(path: Path, key: str, package: str | None = None,
     """The safetensors folder converted from the GGUF file `path`, converting it on first use.
 
     `package` names the installed package `path` came from: a pinned file whose hash differs
-    is refused. A cached folder whose files were changed is converted again.
+    is refused. A cached folder whose files were changed is converted again. The hashing is
+    done once per process for a file of the same size and modification time (`_CHECKED`):
+    a run resolves its LM from several places.
     """
+    root = root or cache_root()
+    stat = path.stat()
+    seen = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, str(root))
+    if seen in _CHECKED and _CHECKED[seen].is_dir():
+        return _CHECKED[seen]
+    digest = sha256_of(path)
     if package in PINNED:
         name, pinned = PINNED[package]
-        if path.name == name and (found := sha256_of(path)) != pinned:
-            raise ConfigError(f"{key}: {path} has sha256 {found[:12]}..., not the "
+        if path.name == name and digest != pinned:
+            raise ConfigError(f"{key}: {path} has sha256 {digest[:12]}..., not the "
                               f"{pinned[:12]}... that {package} ships (changed or corrupt); "
                               f"reinstall it: {REINSTALL[package]}")
-    digest = sha256_of(path)
-    folder = (root or cache_root()) / digest
-    if _intact(folder, digest):
-        return folder
-    _convert(path, digest, folder, key)
+    folder = root / digest
+    if not _intact(folder, digest):
+        _convert(path, digest, folder, key)
+    _CHECKED[seen] = folder
     return folder
+
+
+# (GGUF path, size, modification time, cache root) -> its checked conversion, in this process
+_CHECKED: dict[tuple[str, int, int, str], Path] = {}
 
 
 def _intact(folder: Path, digest: str) -> bool:

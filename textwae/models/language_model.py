@@ -47,9 +47,7 @@ class LanguageModel:
         """The LM named by `value` (a folder, a GGUF file or `package:NAME`), resolved and
         loaded once per process; `key` names the setting that gave it, so errors say what to
         change."""
-        if value not in _FOLDERS:  # resolving hashes the GGUF and its conversion: once
-            _FOLDERS[value] = resolve_directory(value, key)
-        folder = _FOLDERS[value]
+        folder = resolve_directory(value, key)
         if folder not in _LOADED:
             _LOADED[folder] = _load(folder, key)
         return _LOADED[folder]
@@ -135,7 +133,6 @@ def _cache_keyword(model: torch.nn.Module) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-_FOLDERS: dict[str, str] = {}  # an LM as named -> its resolved folder, in this process
 _LOADED: dict[str, LanguageModel] = {}  # a resolved folder -> its LM, loaded once per process
 #   whichever setting names it (generation.lm, the LM judge)
 
