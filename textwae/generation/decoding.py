@@ -59,7 +59,6 @@ class DecodingConfig:
         self.lm_weight = real_number(self.lm_weight, "the LM weight", "lm_weight")
         self.lm_fusion = real_number(self.lm_fusion, "the LM fusion weight", "lm_fusion")
 
-
     @classmethod
     def of(cls, settings: GenerationConfig, **chosen: object) -> DecodingConfig:
         """A run's generation: section (`settings`) as decoding options, with `chosen`
