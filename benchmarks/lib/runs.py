@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from textwae.runs.metrics_log import read_metrics
 from textwae.training.pipeline import train
 
 from .paths import RESULTS, ROOT
+
+POLL_SECONDS = 5  # how often train_in_child calls while_running
 
 
 def fresh_run_dir(name: str) -> Path:
@@ -40,13 +42,21 @@ def final_record(run: Path) -> dict[str, Any]:
 
 
 def train_in_child(run: Path, arguments: Sequence[str], launcher: Sequence[str] = (),
-                   env: dict[str, str] | None = None) -> resource.struct_rusage:
+                   env: dict[str, str] | None = None,
+                   while_running: Callable[[], None] | None = None) -> resource.struct_rusage:
     """`train.py --out RUN ARGUMENTS` in a child process (`launcher` before the script, e.g.
-    torchrun; its output silenced); returns the child's own resource usage."""
+    torchrun; its output silenced); returns the child's own resource usage. `while_running`
+    is called every few seconds until the child ends, and once after."""
     command = [*(launcher or [sys.executable]), str(ROOT / "train.py"), "--out", str(run),
                *arguments]
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)  # this child's own resource usage
+    while True:  # this child's own resource usage, once it has ended
+        pid, status, usage = os.wait4(child.pid, 0 if while_running is None else os.WNOHANG)
+        if while_running is not None:
+            while_running()
+        if pid:
+            break
+        time.sleep(POLL_SECONDS)
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"train.py into {run} failed (exit status {child.returncode})")

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from textwae.data.records import Example
-from textwae.evaluation.teacher_forced import teacher_forced
 from textwae.models.autoencoder import TextWAE
+from textwae.models.reading import codes_of
 
 
 def mode_report(model: TextWAE, examples: list[Example], nearest: int = 3,
@@ -17,7 +17,7 @@ def mode_report(model: TextWAE, examples: list[Example], nearest: int = 3,
     """For each mode: the `nearest` units to its mean, and the label histogram of the units
     assigned to it (over at most `max_units` units, spread evenly over the data)."""
     examples = examples[:: max(1, len(examples) // max_units)]
-    codes = teacher_forced(model, examples).codes  # (N, D)
+    codes = codes_of(model, [example.text for example in examples])  # (N, D)
     assigned = model.prior.assign(codes).tolist()
     distances = torch.cdist(model.prior.means, codes)  # (K, N)
     report = []

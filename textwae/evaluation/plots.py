@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 
 from textwae.data.records import Example
 from textwae.errors import EvaluationWarning
-from textwae.evaluation.teacher_forced import teacher_forced
 from textwae.models.autoencoder import TextWAE
+from textwae.models.reading import codes_of
 from textwae.runs import checkpoint
 from textwae.runs.checkpoint import CURVES_FILE, LATENT_MAP_FILE
 from textwae.runs.metrics_log import read_metrics
@@ -65,7 +65,7 @@ def _scatter_by(ax: Axes, xy: torch.Tensor, groups: list, title: str, name: str)
 def plot_latent_map(model: TextWAE, examples: list[Example], path: str | Path) -> Path:
     """2-D PCA map of the examples' codes coloured by assigned component (and by label when
     the examples have labels), with the prior's component means marked."""
-    codes = teacher_forced(model, examples).codes
+    codes = codes_of(model, [ex.text for ex in examples])
     assigned = model.prior.assign(codes).tolist()
     xy, means = pca_2d(codes, model.prior.means)
     labels = [ex.label for ex in examples]

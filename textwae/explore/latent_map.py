@@ -11,11 +11,10 @@ from textwae.data.labels import mode_name
 from textwae.data.records import Example
 from textwae.errors import DataError
 from textwae.evaluation.plots import pca_2d
-from textwae.generation import encode
 from textwae.models.autoencoder import TextWAE
+from textwae.models.reading import codes_of
 
 MAX_POINTS = 2000  # units drawn at most (a seeded sample of larger data): the page stays quick
-ENCODE_CHUNK = 256  # texts encoded at once while building the map
 
 
 @dataclass(frozen=True)
@@ -61,8 +60,7 @@ def build_latent_map(model: TextWAE, examples: list[Example], max_points: int = 
         chosen = sorted(random.Random(seed).sample(range(total), max_points))
         examples = [examples[i] for i in chosen]
     texts = [example.text for example in examples]
-    codes = torch.cat([encode(model, texts[start:start + ENCODE_CHUNK]).mean
-                       for start in range(0, len(texts), ENCODE_CHUNK)])  # on the model's device
+    codes = codes_of(model, texts)  # on the model's device
     xy, means_xy = pca_2d(codes, model.prior.means)
     return LatentMap(texts=texts, labels=[example.label for example in examples],
                      codes=codes.cpu(), modes=model.prior.assign(codes).tolist(), xy=xy,

@@ -17,7 +17,7 @@ from textwae.objectives.codes import LatentOutput
 from textwae.objectives.priors import MixtureOfGaussians
 from textwae.text.batching import chunks
 
-ENCODED_AT_ONCE = 256  # sentences of stories encoded in one batch
+ENCODED_AT_ONCE = 256  # texts (or sentences of stories) encoded in one batch
 LANDED = 0.9  # p(mode | z) of an output, encoded again, at which it reads as that mode: a
 #   sample is kept, a transfer's search ends, a reranked candidate counts as in its mode;
 #   higher keeps fewer samples and moves transfers further (docs/results.md#transfer-strength)
@@ -52,6 +52,12 @@ def encode(model: TextWAE, texts: list[str]) -> LatentOutput:
     return model.encode(*batch.source)
 
 
+def codes_of(model: TextWAE, texts: list[str]) -> torch.Tensor:
+    """Each text's code (its posterior mean), encoded ENCODED_AT_ONCE at a time by the encoder
+    alone: maps and reports need no decoding. (N, D) on the model's device."""
+    return torch.cat([encode(model, chunk).mean for chunk in chunks(texts, ENCODED_AT_ONCE)])
+
+
 def lands(prior: MixtureOfGaussians, z: torch.Tensor, modes: torch.Tensor) -> torch.Tensor:
     """Whether each code of z (N, D), read back from an output, lies in its mode of `modes`
     (N,): p(mode | z) >= LANDED."""
@@ -81,5 +87,5 @@ def sentence_codes(model: TextWAE, stories: list[list[str]],
     flat = [sentence for story in stories for sentence in story]
     if not flat:
         raise DataError("no sentences to encode")
-    codes = torch.cat([encode(model, chunk).mean for chunk in chunks(flat, ENCODED_AT_ONCE)])
+    codes = codes_of(model, flat)
     return StoryCodes(list(codes.cpu().split([len(story) for story in stories])), components)

@@ -10,6 +10,7 @@ from textwae.cli.main import main
 from textwae.data.records import Example
 from textwae.data.splits import load_splits
 from textwae.errors import EvaluationWarning, RunDirectoryError
+from textwae.evaluation.mode_report import mode_report
 from textwae.evaluation.plots import (
     pca_2d,
     plot_latent_map,
@@ -17,6 +18,7 @@ from textwae.evaluation.plots import (
     write_plots,
 )
 from textwae.models.autoencoder import TextWAE
+from textwae.models.reading import ENCODED_AT_ONCE, codes_of, encode
 from textwae.runs.checkpoint import MODEL_FILES
 from textwae.runs.metrics_log import read_metrics
 
@@ -51,6 +53,25 @@ def test_write_plots_writes_both_pngs_into_the_run(model, run):
 def test_latent_map_without_labels(model, tmp_path):
     examples = [Example(text) for text in ["anna went to the park .", "ben went to the cafe ."]]
     assert_png(plot_latent_map(model, examples, tmp_path / "map.png"))
+
+
+def test_the_latent_map_and_the_mode_report_only_encode(model, tmp_path, monkeypatch):
+    """A pretrained decoder makes a decoding pass over every held-out unit cost minutes."""
+    examples = [Example(text, label) for text, label in
+                [("anna went to the park .", "a"), ("ben went to the cafe .", "b")] * 300]
+    monkeypatch.setattr(model.decoder, "forward", lambda *args, **kwargs: pytest.fail("decoded"))
+    assert_png(plot_latent_map(model, examples, tmp_path / "map.png"))
+    report = mode_report(model, examples, nearest=1)
+    assert sum(sum(mode["labels"].values()) for mode in report) == len(examples)
+
+
+def test_codes_of_many_texts_are_their_posterior_means_in_order(model):
+    texts = [f"anna went to the park {i} times ." for i in range(ENCODED_AT_ONCE + 5)]
+    codes = codes_of(model, texts)
+    assert codes.shape == (len(texts), model.config.model.latent_dim)
+    for i in (0, ENCODED_AT_ONCE - 1, ENCODED_AT_ONCE + 4):
+        torch.testing.assert_close(codes[i], encode(model, [texts[i]]).mean[0],
+                                   atol=1e-5, rtol=1e-4)
 
 
 def test_a_run_without_metrics_gets_only_the_latent_map(model, run, tmp_path):
