@@ -100,11 +100,15 @@ class Snapshots:
         self.seen: int | None = None
 
     def __call__(self) -> None:
-        weights = self.run / "model.safetensors"
-        if not weights.is_file() or weights.stat().st_mtime_ns == self.seen:
+        weights, log = self.run / "model.safetensors", self.run / "metrics.jsonl"
+        # train.py saves the weights it starts from before it validates
+        if not log.is_file() or weights.stat().st_mtime_ns == self.seen:
+            return
+        valid = read_metrics(log).get("valid")
+        if not valid:
             return
         self.seen = weights.stat().st_mtime_ns
-        best = min(read_metrics(self.run)["valid"], key=lambda record: record["loss"])
+        best = min(valid, key=lambda record: record["loss"])
         target = self.folder / f"step-{best['step']:07d}"
         target.mkdir(parents=True, exist_ok=True)
         for path in self.run.iterdir():  # not the resumable state, the log, or the lock
