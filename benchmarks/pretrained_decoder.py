@@ -4,6 +4,7 @@ wall time (issue 35).
     python benchmarks/pretrained_decoder.py [--time 600] [--threads 2] [--corpus yelp roc]
                                             [--decoders gru smollm2_lora ...] [--samples 500]
                                             [--steps N] [--curve-points 8] [--add]
+    python benchmarks/pretrained_decoder.py --cures "word dropout 0.6" ... [--steps N]
 
 Each decoder trains for `--time` seconds (`train.max_time`) in a child `train.py` on `--threads`
 torch threads, so its peak resident memory is its own. Yelp: sentiment.test.* with 10% of the
@@ -22,6 +23,8 @@ On a machine shared with other work, --steps N trains each decoder for N steps i
 (train.max_time=null), the steps a quiet run of --time seconds made; the curve then gives each
 point's share of those seconds. Writes results/pretrained_decoder.json (or --out) after every
 run; --add keeps the other decoders of an earlier OUT.json, so decoders can train side by side.
+--cures trains smollm2_lora with each cure for a decoder that ignores z (CURES) and records its
+validation figures alone: code_gain (nats per token the right code saves), mode_agreement.
 """
 
 from __future__ import annotations
@@ -54,6 +57,15 @@ DECODERS = {  # name: train.py arguments
     "smollm2_frozen": [*SMOLLM2, "model.decoder_training=frozen"],
     "smollm2_lora": [*SMOLLM2, "model.decoder_training=lora"],
     "smollm2_full": [*SMOLLM2, "model.decoder_training=full", "train.lr=0.0002"],
+}
+# the known cures for a strong decoder that ignores z, each over smollm2_lora's arguments
+CURES = {
+    "as configured": [],
+    "word dropout 0.6": ["model.word_dropout=0.6"],
+    "memory injection only": ["model.z_injection=memory"],
+    "embedding injection only": ["model.z_injection=embedding"],
+    "regulariser weight 3": ["regularizer.weight=3"],
+    "gaussian latent": ["model.latent=gaussian", "model.logvar_penalty=0.1"],
 }
 CORPORA = {  # name: (training file, held-out file, train.py arguments)
     "yelp": lambda: (yelp_jsonl("test"), yelp_jsonl("dev"),
@@ -135,20 +147,39 @@ class Snapshots:
         return points
 
 
-def run_one(name: str, corpus: str, args, judge: EmbeddingJudge | None) -> dict:
-    """Train one decoder on one corpus in a child process, then score the run here."""
+def train_arguments(corpus: str, args) -> list[str]:
+    """train.py's arguments for `corpus` at the budget (--time or --steps) and threads asked."""
     train_path, valid_path, labels = CORPORA[corpus]()
-    run = fresh_run_dir(f"pretrained-decoder-{corpus}-{name}")
     budget = ([f"train.max_steps={args.steps}", "train.max_time=null",
                f"train.eval_every={max(1, args.steps // args.curve_points)}"] if args.steps else
               [f"train.max_time={args.time}", "train.max_steps=1000000",
                f"train.eval_every={args.eval_every}"])
+    return [f"data.train={train_path}", f"data.valid={valid_path}", *labels,
+            f"train.num_threads={args.threads}", *budget, "train.eval_batches=10",
+            "train.checkpoint_every=1000000", "generation.lm=null"]
+
+
+def cure_one(name: str, corpus: str, args) -> dict:
+    """Train smollm2_lora with one cure; its validation figures say how much z is read."""
+    run = fresh_run_dir(f"pretrained-decoder-cure-{corpus}-{name.replace(' ', '-')}")
+    usage = train_in_child(run, [*DECODERS["smollm2_lora"], *CURES[name],
+                                 *train_arguments(corpus, args)])
+    valid = read_metrics(run)["valid"]
+    print(json.dumps({"cure": name, **valid[-1]}), file=sys.stderr)
+    return {"arguments": CURES[name], "steps": valid[-1]["step"], "final": valid[-1],
+            "peak_rss_mib": round(usage.ru_maxrss / 1024),
+            "validation": [{key: record[key] for key in record if key != "split"}
+                           for record in valid]}
+
+
+def run_one(name: str, corpus: str, args, judge: EmbeddingJudge | None) -> dict:
+    """Train one decoder on one corpus in a child process, then score the run here."""
+    train_path, valid_path, _ = CORPORA[corpus]()
+    run = fresh_run_dir(f"pretrained-decoder-{corpus}-{name}")
     snapshots = Snapshots(run)
     started = time.perf_counter()
-    usage = train_in_child(run, [
-        *DECODERS[name], f"data.train={train_path}", f"data.valid={valid_path}", *labels,
-        f"train.num_threads={args.threads}", *budget, "train.eval_batches=10",
-        "train.checkpoint_every=1000000", "generation.lm=null"], while_running=snapshots)
+    usage = train_in_child(run, [*DECODERS[name], *train_arguments(corpus, args)],
+                           while_running=snapshots)
     wall = time.perf_counter() - started
     valid = read_metrics(run)["valid"]
     model = TextWAE.from_pretrained(run)
@@ -180,9 +211,9 @@ def merged(out: str, result: dict) -> dict:
     """`result` over the decoders an earlier OUT.json holds that this run did not train."""
     path = RESULTS / f"{out}.json"
     earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    for corpus in CORPORA:
-        if corpus in earlier:
-            result[corpus] = {**earlier[corpus], **result.get(corpus, {})}
+    for key in [*CORPORA, "cures"]:
+        if key in earlier:
+            result[key] = {**earlier[key], **result.get(key, {})}
     return result
 
 
@@ -203,6 +234,9 @@ def main() -> None:
                         help="steps between validations (the curve's points) of a --time run")
     parser.add_argument("--curve-points", type=int, default=8,
                         help="validations (the curve's points) of a --steps run")
+    parser.add_argument("--cures", nargs="+", choices=list(CURES), default=None,
+                        help="instead of --decoders: smollm2_lora with each cure for z being "
+                             "ignored, scored by its validation figures (on the first corpus)")
     parser.add_argument("--add", action="store_true",
                         help="keep the other decoders of an earlier OUT.json")
     add_out_argument(parser, "pretrained_decoder")
@@ -211,6 +245,15 @@ def main() -> None:
     judge = EmbeddingJudge() if embedding_judge_available() else None
     result: dict = {"machine": machine(), "threads": args.threads, "max_time": args.time,
                     "steps": args.steps}
+    if args.cures:
+        corpus = args.corpus[0]
+        result["cures"] = {}
+        for name in args.cures:
+            result["cures"][name] = {**cure_one(name, corpus, args), "corpus": corpus,
+                                     "threads": args.threads, "max_time": args.time,
+                                     "matched_steps": args.steps}
+            write_results(args.out, merged(args.out, result) if args.add else result)
+        return
     for corpus in args.corpus:
         result[corpus] = {}
         for name in args.decoders:
