@@ -242,7 +242,6 @@ def main() -> None:
     add_out_argument(parser, "pretrained_decoder")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    judge = EmbeddingJudge() if embedding_judge_available() else None
     result: dict = {"machine": machine(), "threads": args.threads, "max_time": args.time,
                     "steps": args.steps}
     if args.cures:
@@ -254,6 +253,7 @@ def main() -> None:
                                      "matched_steps": args.steps}
             write_results(args.out, merged(args.out, result) if args.add else result)
         return
+    judge = EmbeddingJudge() if embedding_judge_available() else None
     for corpus in args.corpus:
         result[corpus] = {}
         for name in args.decoders:
