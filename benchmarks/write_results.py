@@ -324,7 +324,8 @@ PRETRAINED_RUNS = (
     "Yelp (10% labels, 2 modes), the README's defaults, each SmolLM2 regime from "
     "`configs/smollm2_decoder.yaml`. Each decoder trained for the steps a quiet run of the "
     "named seconds on 2 threads makes (measured over 90 s each), as `train.max_steps`, on 1 "
-    "thread beside one other run; its samples are the decoder's alone (`generation.lm=null`). ")
+    "thread beside one other run (smollm2_full: 600 s itself, on 2 quiet threads); samples are "
+    "the decoder's alone (`generation.lm=null`). ")
 
 SECTIONS = (
     Section("A pretrained decoder", "pretrained_decoder.json",
